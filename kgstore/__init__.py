@@ -1,0 +1,1 @@
+"""kgtag.kgstore"""

@@ -1,0 +1,94 @@
+"""One way for every test to get a real Neo4j.
+
+Order: NEO4J_URI (+ NEO4J_USER, NEO4J_PASSWORD) when set; else a testcontainers Neo4j when a Docker
+engine answers; else the run fails, saying how to start one. Graph tests are never skipped.
+Each test that takes `neo4j_driver_clean` gets an empty database and leaves one behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from neo4j import GraphDatabase
+
+# Tests wipe their database. This marker node says the database is a test database, so a run
+# pointed by mistake at a database holding real data stops instead of deleting it.
+_MARKER = "KgtagTestDatabase"
+
+HOW_TO_START = (
+    "No Neo4j for the tests. Run them with `bash scripts/test` (it starts a local test server), "
+    "or start one with `docker/neo4j-local start && eval \"$(docker/neo4j-local env)\"`, "
+    "or set NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD, or run a Docker engine for testcontainers."
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings():
+    """(uri, user, password) of the test database, and the HTTP URL when known."""
+    if os.environ.get("NEO4J_URI"):
+        yield {
+            "uri": os.environ["NEO4J_URI"],
+            "user": os.environ.get("NEO4J_USER", "neo4j"),
+            "password": os.environ.get("NEO4J_PASSWORD", ""),
+            "http": os.environ.get("NEO4J_HTTP_URL"),
+        }
+        return
+    if _docker_answers():
+        from testcontainers.neo4j import Neo4jContainer
+
+        with Neo4jContainer("neo4j:5.26-community") as container:
+            yield {
+                "uri": container.get_connection_url(),
+                "user": "neo4j",
+                "password": container.password,
+                "http": None,
+            }
+        return
+    pytest.fail(HOW_TO_START, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(neo4j_settings):
+    driver = GraphDatabase.driver(neo4j_settings["uri"], auth=(neo4j_settings["user"], neo4j_settings["password"]))
+    try:
+        driver.verify_connectivity()
+    except Exception as exc:  # the message is what the user needs, not the trace
+        pytest.fail(f"Neo4j at {neo4j_settings['uri']} does not answer ({exc}). {HOW_TO_START}", pytrace=False)
+    records, _, _ = driver.execute_query(
+        "MATCH (n) WITH count(n) AS nodes OPTIONAL MATCH (m:" + _MARKER + ") RETURN nodes, count(m) AS marked"
+    )
+    if records[0]["nodes"] > 0 and records[0]["marked"] == 0:
+        pytest.fail(
+            f"The database at {neo4j_settings['uri']} holds data and is not a kgtag test database; "
+            "the tests wipe their database, so point NEO4J_URI at an empty one (`bash scripts/test` starts one).",
+            pytrace=False,
+        )
+    yield driver
+    _wipe(driver)
+    driver.close()
+
+
+def _wipe(driver) -> None:
+    # CALL ... IN TRANSACTIONS needs an auto-commit transaction, hence session.run
+    with driver.session() as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run("MERGE (:" + _MARKER + ")").consume()
+
+
+@pytest.fixture
+def neo4j_driver_clean(neo4j_driver):
+    """The session driver on an empty database (schema kept); wiped again afterwards."""
+    _wipe(neo4j_driver)
+    yield neo4j_driver
+    _wipe(neo4j_driver)
