@@ -92,3 +92,11 @@ def neo4j_driver_clean(neo4j_driver):
     _wipe(neo4j_driver)
     yield neo4j_driver
     _wipe(neo4j_driver)
+
+
+@pytest.fixture
+def store(neo4j_driver_clean):
+    """A kgstore Store on an empty database."""
+    from kgtag.kgstore.store import Store
+
+    return Store(neo4j_driver_clean)

@@ -1,0 +1,91 @@
+"""A thin typed layer over the official Neo4j driver.
+
+Every query the code runs lives as readable text in `cypher/*.cypher` (package data) and is run with
+parameters; nothing is built by string concatenation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import neo4j
+from neo4j import GraphDatabase
+
+
+class StoreError(Exception):
+    """An expected failure talking to Neo4j, worded for the user."""
+
+
+@cache
+def cypher(name: str) -> str:
+    """The text of `cypher/<name>.cypher`."""
+    try:
+        return resources.files("kgtag.cypher").joinpath(f"{name}.cypher").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyError(f"no query file cypher/{name}.cypher") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    uri: str = "bolt://127.0.0.1:7687"
+    user: str = "neo4j"
+    password: str = ""
+    database: str = "neo4j"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            uri=os.environ.get("NEO4J_URI", cls.uri),
+            user=os.environ.get("NEO4J_USER", cls.user),
+            password=os.environ.get("NEO4J_PASSWORD", cls.password),
+            database=os.environ.get("NEO4J_DATABASE", cls.database),
+        )
+
+
+class Store:
+    """One connection to the kgtag graph. Use as a context manager or call close()."""
+
+    def __init__(self, driver: neo4j.Driver, database: str = "neo4j"):
+        self.driver = driver
+        self.database = database
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None) -> "Store":
+        settings = settings or Settings.from_env()
+        driver = GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+        try:
+            driver.verify_connectivity()
+        except neo4j.exceptions.AuthError:
+            driver.close()
+            raise StoreError(f"Neo4j at {settings.uri} refused user {settings.user!r}: check NEO4J_USER / NEO4J_PASSWORD") from None
+        except (neo4j.exceptions.ServiceUnavailable, OSError, ValueError) as exc:
+            driver.close()
+            raise StoreError(
+                f"Neo4j does not answer at {settings.uri} ({exc.__class__.__name__}); "
+                "start one with `docker/neo4j-local start` or set NEO4J_URI"
+            ) from None
+        return cls(driver, settings.database)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def query(self, name: str, routing: str = "w", **params: Any) -> list[neo4j.Record]:
+        """Run the named query file in one managed transaction and return its records."""
+        records, _, _ = self.driver.execute_query(
+            cypher(name), params, database_=self.database,
+            routing_=neo4j.RoutingControl.READ if routing == "r" else neo4j.RoutingControl.WRITE,
+        )
+        return records
+
+    def session(self, **kwargs) -> neo4j.Session:
+        return self.driver.session(database=self.database, **kwargs)
