@@ -1,0 +1,306 @@
+"""Link-prediction evaluation: MR, MRR, Hits@k, raw and filtered (TransFusion section 5.1).
+
+The paper ranks tags for (h, r, ?) (tail prediction, section 4.4 lines 15-18 of Algorithm 1);
+(?, r, t) is optional ("both sides", the protocol most other papers use).
+
+Choices the paper leaves open, written down here and in docs/method.md:
+
+* Ties are ranked realistically: rank = mean of the optimistic rank (1 + #strictly better) and the
+  pessimistic rank (1 + #better + #equal), i.e. ``1 + better + equal / 2``. A model that scores every
+  candidate alike gets the middle rank, not rank 1.
+* Filtered rank: every other candidate that forms a known triple (``filter_triples``, normally
+  train + valid + test) is removed from the count; the test triple itself never counts against itself.
+* Candidates: all entities, a fixed id list, or ``"relation"`` (type-constrained: the entities seen
+  as tails (heads for head prediction) of the query's relation in ``constraint_triples``). A true
+  answer that is not itself a candidate is still ranked among the candidates as if inserted.
+* Hits@k is ``rank <= k`` on the realistic (possibly half-integer) rank.
+
+Memory stays bounded: queries are processed in batches of ``batch_size`` and candidates in chunks of
+``chunk``; per chunk only per-query counts of better / equal scores are kept, so peak memory is a few
+``batch_size x chunk`` tensors whatever the number of entities. Known triples are found with sorted
+int64 keys and ``searchsorted`` (never a dense entity x entity mask).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+HITS_AT = (1, 3, 10)
+SIDES = ("tail", "head")
+
+
+# --------------------------------------------------------------------------------------- utilities
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a parameterless module)."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def scoring_context(model: torch.nn.Module):
+    """``model.cached_entities()`` when the model has it (fused table computed once), else a no-op."""
+    cached = getattr(model, "cached_entities", None)
+    return cached() if callable(cached) else contextlib.nullcontext()
+
+
+def score_chunk(model, side: str, anchor: torch.Tensor, rel: torch.Tensor, cand: torch.Tensor | None):
+    """Scores ``[B, C]`` of the chunk's candidates: tails for (h, r, ?) or heads for (?, r, t)."""
+    if side == "tail":
+        return model.score_tails(anchor, rel, cand)
+    return model.score_heads(rel, anchor, cand)
+
+
+def _as_triples(triples, name: str) -> torch.Tensor:
+    triples = torch.as_tensor(triples, dtype=torch.long)
+    if triples.ndim != 2 or triples.shape[1] != 3:
+        raise ValueError(f"{name} must be a [N, 3] tensor of (head, relation, tail) ids, got shape {tuple(triples.shape)}")
+    return triples
+
+
+@dataclass
+class KnownIndex:
+    """Known answers per query, as sorted int64 keys (query_key * E + answer).
+
+    For tail prediction the query key is ``h * R + r`` and the answer is ``t``; for heads the query key
+    is ``t * R + r`` and the answer is ``h``.
+    """
+
+    keys: torch.Tensor  # sorted unique int64 keys
+    num_entities: int
+
+    @classmethod
+    def build(cls, triples: torch.Tensor, side: str, num_entities: int, num_relations: int):
+        h, r, t = triples.unbind(1)
+        query = (h if side == "tail" else t) * num_relations + r
+        answer = t if side == "tail" else h
+        keys = torch.unique(query * num_entities + answer)  # unique() sorts
+        return cls(keys=keys, num_entities=num_entities)
+
+    def answers(self, query_keys: torch.Tensor):
+        """All (row, answer) pairs with ``row`` indexing ``query_keys``; vectorised CSR expansion."""
+        lo = torch.searchsorted(self.keys, query_keys * self.num_entities)
+        hi = torch.searchsorted(self.keys, (query_keys + 1) * self.num_entities)
+        counts = hi - lo
+        rows = torch.repeat_interleave(torch.arange(len(query_keys), device=counts.device), counts)
+        starts = torch.repeat_interleave(lo - torch.cumsum(counts, 0) + counts, counts)
+        flat = torch.arange(len(rows), device=counts.device) + starts
+        return rows, self.keys[flat] % self.num_entities
+
+
+class ConstraintIndex:
+    """Type constraint: the entities seen at the predicted side of each relation, as sorted keys r * E + e."""
+
+    def __init__(self, triples: torch.Tensor, side: str, num_entities: int, num_relations: int):
+        answer = triples[:, 2] if side == "tail" else triples[:, 0]
+        pairs = torch.unique(answer * num_relations + triples[:, 1])  # sorted by entity, then relation
+        self.entity = pairs // num_relations
+        self.relation = pairs % num_relations
+        self.num_relations = num_relations
+
+    def chunk_mask(self, positions_of: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
+        """``[R, c1 - c0]`` bool: relation r allows the candidate at chunk position j."""
+        mask = torch.zeros(self.num_relations, c1 - c0, dtype=torch.bool, device=self.entity.device)
+        pos = positions_of[self.entity]
+        keep = (pos >= c0) & (pos < c1)
+        mask[self.relation[keep], pos[keep] - c0] = True
+        return mask
+
+
+# ------------------------------------------------------------------------------------------ ranking
+@torch.no_grad()
+def rank_side(
+    model,
+    test: torch.Tensor,
+    side: str = "tail",
+    filter_index: KnownIndex | None = None,
+    constraint: ConstraintIndex | None = None,
+    candidates: torch.Tensor | None = None,
+    num_entities: int | None = None,
+    num_relations: int | None = None,
+    batch_size: int = 256,
+    chunk: int = 16384,
+) -> dict[str, torch.Tensor]:
+    """Realistic raw (and filtered, when ``filter_index`` is given) ranks of ``test``'s answers.
+
+    Returns ``{"raw": FloatTensor[N], "filtered": FloatTensor[N]}`` on the CPU.
+    """
+    device = model_device(model)
+    test = test.to(device)
+    E = num_entities
+    cand = None if candidates is None else candidates.to(device)
+    C = E if cand is None else len(cand)
+    # position of each entity in the candidate list (-1 = not a candidate)
+    if cand is None:
+        positions_of = torch.arange(E, device=device)
+    else:
+        positions_of = torch.full((E,), -1, dtype=torch.long, device=device)
+        positions_of[cand] = torch.arange(C, device=device)
+
+    out = {"raw": [], "filtered": []}
+    for b0 in range(0, len(test), batch_size):
+        batch = test[b0 : b0 + batch_size]
+        h, r, t = batch.unbind(1)
+        anchor, answer = (h, t) if side == "tail" else (t, h)
+        B = len(batch)
+        rows_b = torch.arange(B, device=device)
+        true_score = model.score_triples(h, r, t).float()
+        target_pos = positions_of[answer]
+        if filter_index is not None:
+            k_rows, k_ent = filter_index.answers(anchor * num_relations + r)
+            k_pos = positions_of[k_ent]
+            keep = (k_pos >= 0) & (k_ent != answer[k_rows])
+            k_rows, k_pos = k_rows[keep], k_pos[keep]
+            order = torch.argsort(k_pos)
+            k_rows, k_pos = k_rows[order], k_pos[order]
+        raw_better = torch.zeros(B, device=device)
+        raw_equal = torch.zeros(B, device=device)
+        flt_better = torch.zeros(B, device=device)
+        flt_equal = torch.zeros(B, device=device)
+        for c0 in range(0, C, chunk):
+            c1 = min(c0 + chunk, C)
+            ids = torch.arange(c0, c1, device=device) if cand is None else cand[c0:c1]
+            scores = score_chunk(model, side, anchor, r, ids).float()
+            valid = torch.ones_like(scores, dtype=torch.bool)
+            hit = (target_pos >= c0) & (target_pos < c1)  # the answer never counts against itself
+            valid[rows_b[hit], target_pos[hit] - c0] = False
+            if constraint is not None:
+                valid &= constraint.chunk_mask(positions_of, c0, c1)[r]
+            better = (scores > true_score[:, None]) & valid
+            equal = (scores == true_score[:, None]) & valid
+            nb, ne = better.sum(1), equal.sum(1)
+            raw_better += nb
+            raw_equal += ne
+            if filter_index is not None:
+                lo, hi = torch.searchsorted(k_pos, torch.tensor([c0, c1], device=device)).tolist()
+                kr, kc = k_rows[lo:hi], k_pos[lo:hi] - c0
+                # known answers that were counted as better / equal are taken back out
+                nb = nb - torch.bincount(kr[better[kr, kc]], minlength=B)
+                ne = ne - torch.bincount(kr[equal[kr, kc]], minlength=B)
+            flt_better += nb
+            flt_equal += ne
+        out["raw"].append((1 + raw_better + raw_equal / 2).cpu())
+        out["filtered"].append((1 + flt_better + flt_equal / 2).cpu())
+    result = {key: torch.cat(v) if v else torch.zeros(0) for key, v in out.items()}
+    if filter_index is None:
+        result.pop("filtered")
+    return result
+
+
+def metrics_from_ranks(ranks: torch.Tensor, hits_at=HITS_AT) -> dict[str, float]:
+    """MR, MRR and Hits@k of a rank vector (``count`` = number of ranks)."""
+    ranks = ranks.double()
+    if len(ranks) == 0:
+        return {"mr": float("nan"), "mrr": float("nan"), **{f"hits{k}": float("nan") for k in hits_at}, "count": 0}
+    result = {"mr": ranks.mean().item(), "mrr": (1.0 / ranks).mean().item()}
+    for k in hits_at:
+        result[f"hits{k}"] = (ranks <= k).double().mean().item()
+    result["count"] = len(ranks)
+    return result
+
+
+def _num_entities(model, arrays) -> int:
+    n = getattr(model, "num_entities", None)
+    if n is not None:
+        return int(n)
+    return int(max(int(a[:, [0, 2]].max()) for a in arrays if len(a)) + 1)
+
+
+def _num_relations(model, arrays) -> int:
+    n = getattr(model, "num_relations", None)
+    if n is not None:
+        return int(n)
+    return int(max(int(a[:, 1].max()) for a in arrays if len(a)) + 1)
+
+
+def evaluate(
+    model,
+    test,
+    filter_triples=None,
+    sides=("tail",),
+    candidates=None,
+    batch_size: int = 256,
+    chunk: int = 16384,
+    constraint_triples=None,
+    per_relation: bool = False,
+    relation_names: list[str] | None = None,
+    num_entities: int | None = None,
+    num_relations: int | None = None,
+    return_ranks: bool = False,
+) -> dict:
+    """Evaluate link prediction on ``test`` (LongTensor[N, 3] of (h, r, t) ids).
+
+    Args:
+        filter_triples: known triples (train + valid + test) for the filtered setting; None = raw only.
+        sides: ``("tail",)`` (the paper's protocol) or ``("tail", "head")``.
+        candidates: None (all entities), a LongTensor of entity ids, or ``"relation"`` for the
+            type-constrained setting (entities seen at that side of the relation in
+            ``constraint_triples``, default ``filter_triples``).
+        batch_size, chunk: queries per batch and candidates per chunk (peak memory ~ a few
+            ``batch_size * chunk`` floats plus what the model needs to score one chunk).
+        per_relation: also report metrics per relation under ``"per_relation"``.
+
+    Returns ``{"raw": {...}, "filtered": {...}, "tail": {...}, "head": {...}, "per_relation": {...}}``
+    where each leaf has ``mr, mrr, hits1, hits3, hits10, count``; the top-level raw/filtered pool
+    all requested sides.
+    """
+    test = _as_triples(test, "test")
+    for side in sides:
+        if side not in SIDES:
+            raise ValueError(f"unknown side {side!r}; use 'tail' and/or 'head'")
+    arrays = [test] + ([_as_triples(filter_triples, "filter_triples")] if filter_triples is not None else [])
+    E = num_entities or _num_entities(model, arrays)
+    R = num_relations or _num_relations(model, arrays)
+    device = model_device(model)
+    filt = None if filter_triples is None else _as_triples(filter_triples, "filter_triples").to(device)
+    constrained = isinstance(candidates, str)
+    if constrained and candidates != "relation":
+        raise ValueError(f"candidates must be None, an id tensor or 'relation', got {candidates!r}")
+    if constrained:
+        cons = constraint_triples if constraint_triples is not None else filter_triples
+        if cons is None:
+            raise ValueError("type-constrained candidates need constraint_triples (or filter_triples)")
+        cons = _as_triples(cons, "constraint_triples").to(device)
+    cand = None if (candidates is None or constrained) else torch.as_tensor(candidates, dtype=torch.long)
+
+    was_training = model.training
+    model.eval()
+    ranks: dict[str, dict[str, torch.Tensor]] = {}
+    try:
+        with torch.no_grad(), scoring_context(model):
+            for side in sides:
+                ranks[side] = rank_side(
+                    model,
+                    test,
+                    side,
+                    filter_index=None if filt is None else KnownIndex.build(filt, side, E, R),
+                    constraint=ConstraintIndex(cons, side, E, R) if constrained else None,
+                    candidates=cand,
+                    num_entities=E,
+                    num_relations=R,
+                    batch_size=batch_size,
+                    chunk=chunk,
+                )
+    finally:
+        model.train(was_training)
+
+    settings = ["raw"] + (["filtered"] if filt is not None else [])
+    result: dict = {}
+    for setting in settings:
+        result[setting] = metrics_from_ranks(torch.cat([ranks[s][setting] for s in sides]))
+    for side in sides:
+        result[side] = {setting: metrics_from_ranks(ranks[side][setting]) for setting in settings}
+    if per_relation:
+        rel = torch.cat([test[:, 1]] * len(sides))
+        result["per_relation"] = {}
+        for rid in torch.unique(rel).tolist():
+            name = relation_names[rid] if relation_names is not None else rid
+            sel = rel == rid
+            result["per_relation"][name] = {
+                setting: metrics_from_ranks(torch.cat([ranks[s][setting] for s in sides])[sel]) for setting in settings
+            }
+    if return_ranks:
+        result["ranks"] = ranks
+    return result
