@@ -1,0 +1,290 @@
+"""Tag inference: top-k tails, calibrated confidences and the attention weights that explain them.
+
+Inference is link prediction (TransFusion section 4.4, Algorithm 1 lines 15-18): for a (video,
+relation) pair, rank the candidate tails by the model's score and keep the best k, leaving out
+triples that are already known.
+
+Confidence (a choice the paper leaves open): a temperature-scaled softmax over the candidate set,
+``p(t | h, r) = exp(s_t / T) / sum_c exp(s_c / T)`` with known triples left out of the sum. ``T`` is
+fitted on validation triples by minimising the negative log-likelihood of the held-out tail (a 1-D
+search on log T, two grid passes). The reliability of the result is reported as the expected
+calibration error (ECE, 15 equal-width bins) of the top-1 prediction per validation query, and also
+over all top-k edges (``ece_topk``), which is what a curator sorting edges by confidence sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
+
+import torch
+
+from .evaluate import KnownIndex, model_device, scoring_context
+
+NEG_INF = float("-inf")
+
+
+def _ids(x, device) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=torch.long).reshape(-1).to(device)
+
+
+def _exclude_index(model, exclude, device) -> KnownIndex | None:
+    if exclude is None:
+        return None
+    exclude = torch.as_tensor(exclude, dtype=torch.long).to(device)
+    return KnownIndex.build(exclude, "tail", model.num_entities, model.num_relations)
+
+
+def _positions(model, candidates, device):
+    E = model.num_entities
+    if candidates is None:
+        return None, E, torch.arange(E, device=device)
+    cand = _ids(candidates, device)
+    pos = torch.full((E,), -1, dtype=torch.long, device=device)
+    pos[cand] = torch.arange(len(cand), device=device)
+    return cand, len(cand), pos
+
+
+def scan_tails(
+    model, heads, relations, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384
+) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+    """Yield ``(b0, b1, ids, scores)`` for query batch ``[b0, b1)`` and one candidate chunk.
+
+    ``scores`` is ``FloatTensor[b1 - b0, len(ids)]`` with known triples (``exclude``) set to -inf.
+    Memory stays at a few ``batch_size x chunk`` tensors whatever the entity count.
+    """
+    device = model_device(model)
+    heads, relations = _ids(heads, device), _ids(relations, device)
+    if len(heads) != len(relations):
+        raise ValueError(f"heads and relations differ in length ({len(heads)} vs {len(relations)})")
+    index = _exclude_index(model, exclude, device)
+    cand, C, positions_of = _positions(model, candidates, device)
+    for b0 in range(0, len(heads), batch_size):
+        h, r = heads[b0 : b0 + batch_size], relations[b0 : b0 + batch_size]
+        if index is not None:
+            k_rows, k_ent = index.answers(h * model.num_relations + r)
+            k_pos = positions_of[k_ent]
+            keep = k_pos >= 0
+            k_rows, k_pos = k_rows[keep], k_pos[keep]
+            order = torch.argsort(k_pos)
+            k_rows, k_pos = k_rows[order], k_pos[order]
+        for c0 in range(0, C, chunk):
+            c1 = min(c0 + chunk, C)
+            ids = torch.arange(c0, c1, device=device) if cand is None else cand[c0:c1]
+            scores = model.score_tails(h, r, ids).float()
+            if index is not None:
+                lo, hi = torch.searchsorted(k_pos, torch.tensor([c0, c1], device=device)).tolist()
+                scores[k_rows[lo:hi], k_pos[lo:hi] - c0] = NEG_INF
+            yield b0, b0 + len(h), ids, scores
+
+
+@torch.no_grad()
+def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384):
+    """The ``k`` best tails for each (head, relation) pair.
+
+    Args:
+        heads, relations: LongTensor[B] of entity / relation ids.
+        exclude: LongTensor[N, 3] of known triples never to return (e.g. the training graph).
+        candidates: LongTensor[C] of allowed tail ids (None = all entities).
+
+    Returns ``(tails LongTensor[B, k], scores FloatTensor[B, k])``, best first, on the CPU. Where fewer
+    than ``k`` candidates are left the row is padded with tail -1 and score -inf.
+    """
+    device = model_device(model)
+    B = len(_ids(heads, device))
+    best_s = torch.full((B, k), NEG_INF, device=device)
+    best_t = torch.full((B, k), -1, dtype=torch.long, device=device)
+    with scoring_context(model):
+        for b0, b1, ids, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk):
+            kk = min(k, scores.shape[1])
+            s, j = scores.topk(kk, dim=1)
+            merged_s = torch.cat([best_s[b0:b1], s], 1)
+            merged_t = torch.cat([best_t[b0:b1], ids[j]], 1)
+            top_s, top_j = merged_s.topk(k, dim=1)
+            best_s[b0:b1], best_t[b0:b1] = top_s, merged_t.gather(1, top_j)
+    best_t[best_s == NEG_INF] = -1
+    return best_t.cpu(), best_s.cpu()
+
+
+@torch.no_grad()
+def log_partition(model, heads, relations, temperatures, exclude=None, candidates=None, batch_size=512, chunk=16384):
+    """``log sum_c exp(s_c / T)`` over the (non-excluded) candidates: FloatTensor[B, len(temperatures)]."""
+    device = model_device(model)
+    temps = torch.as_tensor(temperatures, dtype=torch.float64, device=device).reshape(-1)
+    B = len(_ids(heads, device))
+    lse = torch.full((B, len(temps)), NEG_INF, dtype=torch.float64, device=device)
+    with scoring_context(model):
+        for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk):
+            part = torch.logsumexp(scores.double()[:, :, None] / temps, dim=1)
+            lse[b0:b1] = torch.logaddexp(lse[b0:b1], part)
+    return lse.cpu()
+
+
+def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 15):
+    """ECE with equal-width bins, plus the reliability table ``[(lo, hi, count, mean_conf, accuracy)]``."""
+    confidence, correct = confidence.double().reshape(-1), correct.double().reshape(-1)
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    which = torch.bucketize(confidence.clamp(0, 1), edges[1:-1], right=True)
+    table, ece = [], 0.0
+    for b in range(bins):
+        sel = which == b
+        n = int(sel.sum())
+        if n == 0:
+            continue
+        conf, acc = confidence[sel].mean().item(), correct[sel].mean().item()
+        ece += n / len(confidence) * abs(conf - acc)
+        table.append((edges[b].item(), edges[b + 1].item(), n, conf, acc))
+    return ece, table
+
+
+@dataclass
+class Calibrator:
+    """Temperature-scaled softmax over the candidate set, fitted on validation triples.
+
+    ``confidence(scores)`` takes full candidate rows ``[B, C]`` (excluded entries at -inf);
+    ``confidence(scores, log_z)`` takes a few scores per row with their row's ``log_partition`` at
+    this calibrator's temperature (what ``predict`` uses). Attributes after ``fit``: ``temperature``,
+    ``nll`` (validation NLL per triple), ``ece`` (top-1), ``ece_topk`` (all top-k edges),
+    ``reliability`` (the top-1 reliability table).
+    """
+
+    temperature: float = 1.0
+    nll: float = float("nan")
+    ece: float = float("nan")
+    ece_topk: float = float("nan")
+    top1_accuracy: float = float("nan")
+    reliability: list = field(default_factory=list)
+
+    def confidence(self, scores: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
+        scores = torch.as_tensor(scores).double()
+        if log_z is None:
+            return torch.softmax(scores / self.temperature, dim=-1).float()
+        log_z = torch.as_tensor(log_z, dtype=torch.float64).reshape(-1, *([1] * (scores.ndim - 1)))
+        return torch.exp(scores / self.temperature - log_z).clamp(0, 1).float()
+
+    @torch.no_grad()
+    def fit(
+        self,
+        model,
+        valid,
+        exclude=None,
+        candidates=None,
+        k: int = 10,
+        max_queries: int = 2000,
+        seed: int = 0,
+        batch_size: int = 512,
+        chunk: int = 16384,
+    ) -> "Calibrator":
+        """Fit ``T`` on ``valid`` (LongTensor[N, 3]); ``exclude`` = triples known at inference (train).
+
+        At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample).
+        """
+        valid = torch.as_tensor(valid, dtype=torch.long)
+        if valid.ndim != 2 or valid.shape[1] != 3 or len(valid) == 0:
+            raise ValueError("valid must be a non-empty [N, 3] tensor of (head, relation, tail) ids")
+        R = model.num_relations
+        qkey = valid[:, 0] * R + valid[:, 1]
+        queries, inverse = torch.unique(qkey, return_inverse=True)
+        if len(queries) > max_queries:
+            g = torch.Generator().manual_seed(seed)
+            chosen = torch.zeros(len(queries), dtype=torch.bool)
+            chosen[torch.randperm(len(queries), generator=g)[:max_queries]] = True
+            keep = chosen[inverse]
+            valid, qkey = valid[keep], qkey[keep]
+            queries, inverse = torch.unique(qkey, return_inverse=True)
+        qh, qr = queries // R, queries % R
+        # the validation answers themselves stay candidates even if `exclude` lists them
+        if exclude is not None:
+            exclude = torch.as_tensor(exclude, dtype=torch.long)
+            E = model.num_entities
+            vkeys = torch.unique(qkey * E + valid[:, 2])
+            ekeys = (exclude[:, 0] * R + exclude[:, 1]) * E + exclude[:, 2]
+            exclude = exclude[~torch.isin(ekeys, vkeys)]
+        device = model_device(model)
+        was_training = model.training
+        model.eval()
+        try:
+            with scoring_context(model):
+                true_s = model.score_triples(*valid.to(device).unbind(1)).double().cpu()
+                scan = dict(exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
+                # pass 1: coarse grid over 8 decades around the score spread; pass 2: fine grid
+                spread = float(true_s.std()) if len(true_s) > 1 else 1.0
+                spread = spread if math.isfinite(spread) and spread > 0 else 1.0
+                grid = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
+                for _ in range(2):
+                    lse = log_partition(model, qh, qr, grid, **scan)
+                    nll = (lse[inverse] - true_s[:, None] / grid).mean(0)
+                    best = int(torch.argmin(nll))
+                    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+                    if _ == 0:
+                        grid = torch.logspace(math.log10(lo), math.log10(hi), 21, dtype=torch.float64)
+                self.temperature = float(grid[best])
+                self.nll = float(nll[best])
+                # reliability of the fitted confidences on the same queries
+                tails, scores = top_k(model, qh, qr, k, exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
+                log_z = log_partition(model, qh, qr, [self.temperature], **scan)[:, 0]
+        finally:
+            model.train(was_training)
+        conf = self.confidence(scores, log_z)
+        E = model.num_entities
+        truth = torch.unique(qkey * E + valid[:, 2])
+        correct = torch.isin((queries[:, None] * E + tails), truth) & (tails >= 0)
+        self.ece, self.reliability = expected_calibration_error(conf[:, 0], correct[:, 0])
+        live = tails >= 0
+        self.ece_topk, _ = expected_calibration_error(conf[live], correct[live])
+        self.top1_accuracy = correct[:, 0].double().mean().item()
+        return self
+
+    def report(self) -> dict:
+        return {
+            "temperature": self.temperature,
+            "nll": self.nll,
+            "ece": self.ece,
+            "ece_topk": self.ece_topk,
+            "top1_accuracy": self.top1_accuracy,
+        }
+
+
+class Predictions(NamedTuple):
+    tails: torch.Tensor  # LongTensor[B, k], -1 = padding
+    scores: torch.Tensor  # FloatTensor[B, k]
+    confidence: torch.Tensor  # FloatTensor[B, k] in [0, 1]
+    rank: torch.Tensor  # LongTensor[B, k], 1-based
+
+
+@torch.no_grad()
+def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=None, candidates=None, batch_size=512, chunk=16384):
+    """Top-k tails with scores, calibrated confidences and ranks (what the CLI writes as INFERRED edges)."""
+    tails, scores = top_k(model, heads, relations, k, exclude, candidates, batch_size, chunk)
+    log_z = log_partition(model, heads, relations, [calibrator.temperature], exclude, candidates, batch_size, chunk)[:, 0]
+    conf = calibrator.confidence(scores, log_z)
+    conf[tails < 0] = 0.0
+    rank = torch.arange(1, k + 1).expand_as(tails).clone()
+    return Predictions(tails, scores, conf, rank)
+
+
+# ------------------------------------------------------------------------------------- attention
+@torch.no_grad()
+def modality_attention(model, entity_ids, batch_size: int = 8192) -> tuple[list[str], torch.Tensor]:
+    """Each entity's modality attention p (eq. 3-4): ``(segment_names, FloatTensor[B, S])`` on the CPU."""
+    device = model_device(model)
+    ids = _ids(entity_ids, device)
+    model.eval()
+    parts = [model.modality_attention(ids[i : i + batch_size]).float().cpu() for i in range(0, len(ids), batch_size)]
+    S = len(model.segment_names)
+    return list(model.segment_names), torch.cat(parts) if parts else torch.zeros(0, S)
+
+
+@torch.no_grad()
+def relation_attention(model) -> torch.Tensor:
+    """Each relation's attention q_r (eq. 5; ones when relation attention is off): FloatTensor[R]."""
+    model.eval()
+    return model.relation_attention().float().cpu()
+
+
+def top_relations(model, relation_names: list[str], n: int = 5) -> list[tuple[str, float]]:
+    """The ``n`` relations with the highest attention (paper Table 7)."""
+    q = relation_attention(model)
+    order = torch.argsort(q, descending=True)[:n]
+    return [(relation_names[i], float(q[i])) for i in order.tolist()]

@@ -1,0 +1,69 @@
+"""Top-k inference and the temperature calibrator, on models with known score tables."""
+
+from __future__ import annotations
+
+import torch
+
+from kgtag.embed.infer import Calibrator, expected_calibration_error, predict, top_k
+from test_evaluate import TableModel
+
+
+def test_top_k_matches_sort_with_exclusions_and_candidates():
+    g = torch.Generator().manual_seed(1)
+    E, R = 40, 3
+    table = torch.randn(E, R, E, generator=g)
+    model = TableModel(table)
+    heads = torch.randint(0, E, (17,), generator=g)
+    rels = torch.randint(0, R, (17,), generator=g)
+    exclude = torch.stack([heads[:10], rels[:10], torch.randint(0, E, (10,), generator=g)], 1)
+    cands = torch.randperm(E, generator=g)[:25]
+    tails, scores = top_k(model, heads, rels, 5, exclude=exclude, candidates=cands, batch_size=4, chunk=7)
+    ex = {tuple(x) for x in exclude.tolist()}
+    for i, (h, r) in enumerate(zip(heads.tolist(), rels.tolist())):
+        allowed = [c for c in cands.tolist() if (h, r, c) not in ex]
+        want = sorted(allowed, key=lambda c: -table[h, r, c].item())[:5]
+        assert tails[i].tolist() == want
+        assert torch.allclose(scores[i], table[h, r, want])
+        assert not set(tails[i].tolist()) & {x[2] for x in ex if x[:2] == (h, r)}
+
+
+def test_top_k_pads_when_too_few_candidates():
+    model = TableModel(torch.randn(4, 1, 4))
+    exclude = torch.tensor([[0, 0, 1], [0, 0, 2]])
+    tails, scores = top_k(model, [0], [0], 3, exclude=exclude)
+    assert sorted(tails[0, :2].tolist()) == [0, 3]
+    assert tails[0, 2] == -1 and scores[0, 2] == float("-inf")
+
+
+def test_calibrator_recovers_the_true_temperature():
+    g = torch.Generator().manual_seed(0)
+    E, N, T0 = 30, 3000, 3.0
+    logits = torch.randn(N, 1, E, generator=g) * 2.0
+    # the answer of query i is drawn from softmax(logits_i); the model reports scores = logits * T0
+    tails = torch.multinomial(torch.softmax(logits[:, 0], -1), 1, generator=g)[:, 0]
+    table = torch.zeros(N + E, 1, N + E)
+    table[:N, 0, N:] = logits[:, 0] * T0
+    table[:N, 0, :N] = -1e9  # videos are never tails
+    model = TableModel(table)
+    valid = torch.stack([torch.arange(N), torch.zeros(N, dtype=torch.long), tails + N], 1)
+    cal = Calibrator().fit(model, valid, candidates=torch.arange(N, N + E), max_queries=N)
+    assert abs(cal.temperature - T0) / T0 < 0.1, cal.report()
+    assert cal.ece < 0.05, cal.report()
+    # a badly scaled temperature is visibly miscalibrated
+    wrong = Calibrator(temperature=T0 / 5)
+    conf = wrong.confidence(table[:N, 0, N:])
+    ece_wrong, _ = expected_calibration_error(conf.max(1).values, conf.argmax(1) == tails)
+    assert ece_wrong > 3 * cal.ece
+
+    pred = predict(model, torch.arange(5), torch.zeros(5, dtype=torch.long), 4, cal, candidates=torch.arange(N, N + E))
+    full = cal.confidence(table[:5, 0, N:])
+    assert torch.allclose(pred.confidence, full.sort(1, descending=True).values[:, :4], atol=1e-5)
+    assert ((pred.confidence >= 0) & (pred.confidence <= 1)).all()
+    assert pred.rank[0].tolist() == [1, 2, 3, 4]
+
+
+def test_ece_of_a_perfectly_calibrated_toy():
+    conf = torch.tensor([0.25] * 4 + [0.75] * 4)
+    correct = torch.tensor([1, 0, 0, 0, 1, 1, 1, 0])
+    ece, table = expected_calibration_error(conf, correct)
+    assert ece == 0.0 and len(table) == 2
