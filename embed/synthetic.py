@@ -1,0 +1,368 @@
+"""A seeded synthetic video knowledge graph with known latent factors (for tests, benches and the demo).
+
+Each video has three latent causes, and each modality sees only some of them — the situation
+TransFusion is built for (paper sections 3-4, Figure 1):
+
+* **content** — a topic (``category_2``, under a coarse ``category_1``) and 2-3 content objects of that
+  topic (``has_object``). The *vision* features see the topic and the objects.
+* **music** — a background-music style (``bgm_style``), loosely tied to the topic. The *audio* features
+  see the style (and a little of the topic).
+* **uploader** — who posted it (``uploaded_by``); an uploader prefers a couple of topics and carries
+  meta tags (``meta_tag``: "Official Channel", "Region: South", ...) that its videos inherit. No modality
+  sees the uploader: only the graph knows the meta tags (so B3, modalities only, must fail on them).
+* **text** is the generated title: about half the titles describe the content, the rest are
+  click-bait; the text features are a bag of random word vectors of the title plus noise.
+
+Tag-tag triples: topics and objects are ``subcategory_of`` their parents. Some videos miss some
+modalities. A fraction of videos is *cold*: features, a title, no edges at all (Figure 1's "video 4");
+their true tags are only in ``test_cold``.
+
+``generate(seed, n_videos)`` returns a :class:`SyntheticKG` holding the tensors (triples, splits,
+features with masks) and able to ``write(folder)`` the sample files of the contracts (videos.jsonl,
+mapping.toml, tags.tsv, features_<modality>.parquet). ``python -m kgtag.embed.synthetic OUT`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CATEGORIES = {
+    "Animals": ["Cats", "Dogs", "Birds", "Aquarium"],
+    "Food": ["Recipes", "Street Food", "Baking", "Mukbang"],
+    "Sports": ["Football", "Basketball", "Fitness", "Skateboarding"],
+    "Music": ["Guitar Covers", "Dance", "Karaoke"],
+    "Technology": ["Smartphones", "Gaming", "DIY Electronics"],
+    "Travel": ["Hiking", "City Walks", "Beaches"],
+}
+DESCRIPTORS = [
+    "tutorial", "compilation", "close-up", "challenge", "review",
+    "slow motion", "at night", "with kids", "funny moments", "asmr",
+]
+MUSIC = ["Pop", "Rock", "Hip Hop", "Classical", "Electronic", "Jazz", "Folk", "Lo-Fi", "K-Pop", "Country"]
+META = [
+    "Official Channel", "MCN Partner", "Verified Creator", "Sponsored", "Reupload", "Original Content",
+    "Series: Daily Vlog", "Series: Weekend Special", "Region: North", "Region: South", "Region: East",
+    "Region: West", "Live Replay", "Collab", "Brand Account", "Student Creator", "Pro Team", "Amateur",
+    "Editor's Pick", "Family Friendly", "Long Form", "Shorts", "Premiere", "Podcast Clip",
+    "Behind The Scenes", "Charity", "Contest Entry", "Throwback", "Travel Diary", "Nightlife",
+]
+CLICKBAIT = [
+    "You won't believe what happened", "Watch till the end", "This changed everything", "Don't skip this",
+    "OMG this is insane", "I tried it so you don't have to", "The result shocked me", "Day {n} of my challenge",
+    "Part {n}", "Best video ever?", "Wait for it...", "Nobody expected this",
+]
+HANDLE_A = ["happy", "lazy", "tiny", "wild", "urban", "golden", "silent", "cosmic", "rapid", "mellow", "brave", "sunny"]
+HANDLE_B = ["panda", "fox", "chef", "rider", "owl", "studio", "nomad", "tiger", "pixel", "otter", "wave", "lab"]
+
+RELATIONS = ["category_1", "category_2", "has_object", "bgm_style", "meta_tag", "uploaded_by", "subcategory_of"]
+#: which latent factor each video relation reflects (what each modality can and cannot see)
+RELATION_KIND = {
+    "category_1": "content", "category_2": "content", "has_object": "content",
+    "bgm_style": "music", "meta_tag": "meta", "uploaded_by": "graph", "subcategory_of": "tag-tag",
+}
+#: video relations whose edges may be held out for valid/test (uploader edges always stay known)
+HELD_OUT_RELATIONS = ("category_1", "category_2", "has_object", "bgm_style", "meta_tag")
+DEFAULT_DIMS = {"vision": 64, "audio": 32, "text": 48}
+DEFAULT_MISSING = {"vision": 0.03, "audio": 0.15, "text": 0.05}
+
+
+@dataclass
+class SyntheticKG:
+    """A generated video KG: names, id tensors, splits, features, and the raw video records."""
+
+    entities: list[str]
+    relations: list[str]
+    is_video: torch.Tensor  # BoolTensor[E]
+    train: torch.Tensor  # LongTensor[N, 3] (h, r, t)
+    valid: torch.Tensor
+    test: torch.Tensor  # held-out edges of videos that keep other edges
+    test_cold: torch.Tensor  # all edges of the cold videos (features only, no training edges)
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]]  # name -> (FloatTensor[E, d], BoolTensor[E])
+    cold_videos: torch.Tensor  # LongTensor of entity ids
+    titles: dict[str, str]
+    records: list[dict] = field(repr=False, default_factory=list)
+    tag_triples: list[tuple[str, str, str]] = field(repr=False, default_factory=list)
+    seed: int = 0
+
+    @property
+    def num_entities(self) -> int:
+        return len(self.entities)
+
+    @property
+    def num_relations(self) -> int:
+        return len(self.relations)
+
+    def all_triples(self) -> torch.Tensor:
+        """train + valid + test + test_cold: the filter for filtered ranks."""
+        return torch.cat([self.train, self.valid, self.test, self.test_cold])
+
+    def relation_id(self, name: str) -> int:
+        return self.relations.index(name)
+
+    def select(self, triples: torch.Tensor, kinds: tuple[str, ...]) -> torch.Tensor:
+        """The rows of ``triples`` whose relation is of one of ``kinds`` (see RELATION_KIND)."""
+        ids = torch.tensor([i for i, r in enumerate(self.relations) if RELATION_KIND[r] in kinds])
+        return triples[torch.isin(triples[:, 1], ids)]
+
+    # ------------------------------------------------------------------------------ sample files
+    def write(self, folder) -> list[Path]:
+        """Write videos.jsonl, mapping.toml, tags.tsv and features_<modality>.parquet into ``folder``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        path = folder / "videos.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for rec in self.records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        written.append(path)
+        path = folder / "mapping.toml"
+        path.write_text(MAPPING_TOML, encoding="utf-8")
+        written.append(path)
+        path = folder / "tags.tsv"
+        path.write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in self.tag_triples), encoding="utf-8")
+        written.append(path)
+        for name, (matrix, mask) in self.features.items():
+            rows = torch.nonzero(mask)[:, 0].tolist()
+            vectors = matrix[mask].numpy().astype(np.float32)
+            table = pa.table(
+                {
+                    "id": pa.array([self.entities[i] for i in rows], pa.string()),
+                    "vector": pa.array(list(vectors), pa.list_(pa.float32())),
+                }
+            )
+            path = folder / f"features_{name}.parquet"
+            pq.write_table(table, path, compression="zstd")
+            written.append(path)
+        return written
+
+
+MAPPING_TOML = """\
+# How videos.jsonl turns into triples (see the kgstore mapper, paper section 3.1.2).
+id_field = "id"
+properties = ["title"]
+drop = ["internal_score"]
+unmapped = "error"
+
+[relations.category_1]
+relation = "category_1"
+
+[relations.category_2]
+relation = "category_2"
+
+[relations.has_object]
+relation = "has_object"
+normalize = "lower"
+
+[relations.bgm_style]
+relation = "bgm_style"
+
+[relations.meta_tag]
+relation = "meta_tag"
+split = ","
+
+[relations.uploader]
+relation = "uploaded_by"
+"""
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def generate(
+    seed: int = 0,
+    n_videos: int = 3000,
+    dims: dict[str, int] | None = None,
+    missing: dict[str, float] | None = None,
+    n_uploaders: int | None = None,
+    cold_fraction: float = 0.05,
+    valid_fraction: float = 0.05,
+    test_fraction: float = 0.15,
+    informative_titles: float = 0.55,
+    noise: float = 1.0,
+) -> SyntheticKG:
+    """Generate a video KG; the same arguments always give the same graph and features.
+
+    Args:
+        dims: feature dimension per modality (default vision 64, audio 32, text 48).
+        missing: probability that a video lacks each modality (cold videos always have vision).
+        cold_fraction: share of videos with features but no edges (their edges form ``test_cold``).
+        valid_fraction, test_fraction: share of the other videos' held-out-able edges
+            (category, objects, music, meta tags) moved to valid / test.
+        informative_titles: share of titles that describe the content (the rest are click-bait).
+        noise: feature noise standard deviation, relative to the signal's per-dimension spread.
+    """
+    if n_videos < 10:
+        raise ValueError(f"n_videos must be at least 10, got {n_videos}")
+    dims = dict(DEFAULT_DIMS if dims is None else dims)
+    missing = {**DEFAULT_MISSING, **(missing or {})}
+    rng = np.random.default_rng(seed)
+    n_up = n_uploaders or max(8, n_videos // 20)
+
+    categories = list(CATEGORIES)
+    topics = [t for c in categories for t in CATEGORIES[c]]
+    topic_cat = [categories.index(c) for c in categories for _ in CATEGORIES[c]]
+    objects = [(ti, d) for ti in range(len(topics)) for d in range(len(DESCRIPTORS))]
+    object_names = [f"{topics[ti].lower()} {DESCRIPTORS[d]}" for ti, d in objects]
+    handles = set()
+    while len(handles) < n_up:
+        handles.add(f"@{rng.choice(HANDLE_A)}_{rng.choice(HANDLE_B)}_{rng.integers(1, 100)}")
+    uploaders = sorted(handles)
+
+    # --- latent structure
+    T, D, M = len(topics), len(DESCRIPTORS), len(MUSIC)
+    object_pop = rng.dirichlet(np.full(D, 0.8), size=T)  # which objects of a topic are common
+    topic_music = rng.dirichlet(np.full(M, 0.4), size=T)
+    up_topics = [rng.choice(T, size=2, replace=False) for _ in range(n_up)]
+    up_meta = [rng.choice(len(META), size=2, replace=False) for _ in range(n_up)]
+    up_of = rng.integers(0, n_up, size=n_videos)
+    topic_of = np.empty(n_videos, dtype=int)
+    for v in range(n_videos):
+        prefs = up_topics[up_of[v]]
+        topic_of[v] = rng.choice(prefs) if rng.random() < 0.8 else rng.integers(T)
+    music_of = np.array([rng.choice(M, p=topic_music[t]) for t in topic_of])
+    objs_of = [rng.choice(D, size=rng.integers(2, 4), replace=False, p=object_pop[t]) for t in topic_of]
+    meta_of = [[m for m in up_meta[up_of[v]] if rng.random() < 0.85] for v in range(n_videos)]
+
+    # --- entity table: videos first, then tags
+    video_names = [f"v{v + 1:05d}" for v in range(n_videos)]
+    tag_names = categories + topics + object_names + MUSIC + META + uploaders
+    entities = video_names + tag_names
+    eid = {name: i for i, name in enumerate(entities)}
+    if len(eid) != len(entities):
+        raise AssertionError("tag names collide")
+    rid = {r: i for i, r in enumerate(RELATIONS)}
+
+    # --- cold videos and titles
+    cold = np.zeros(n_videos, dtype=bool)
+    cold[rng.choice(n_videos, size=max(1, int(round(cold_fraction * n_videos))), replace=False)] = True
+    titles = []
+    for v in range(n_videos):
+        topic = topics[topic_of[v]]
+        if rng.random() < informative_titles:
+            desc = DESCRIPTORS[objs_of[v][0]]
+            pattern = rng.integers(4)
+            title = [
+                f"{topic}: {desc}",
+                f"Best {topic.lower()} {desc} this week",
+                f"My {topic.lower()} {desc} #{rng.integers(1, 50)}",
+                f"{topic} {desc} with {MUSIC[music_of[v]].lower()} music",
+            ][pattern]
+        else:
+            title = str(rng.choice(CLICKBAIT)).format(n=rng.integers(2, 30))
+        titles.append(title)
+
+    # --- triples
+    video_triples, kinds = [], []
+    records = []
+    for v in range(n_videos):
+        ti = topic_of[v]
+        rec_objects = [object_names[ti * D + d] for d in objs_of[v]]
+        rec_meta = [META[m] for m in meta_of[v]]
+        edges = [("category_1", categories[topic_cat[ti]]), ("category_2", topics[ti])]
+        edges += [("has_object", o) for o in rec_objects]
+        edges += [("bgm_style", MUSIC[music_of[v]])]
+        edges += [("meta_tag", m) for m in rec_meta]
+        edges += [("uploaded_by", uploaders[up_of[v]])]
+        for rel, tag in edges:
+            video_triples.append((v, rid[rel], eid[tag]))
+        record = {"id": video_names[v], "title": titles[v], "internal_score": round(float(rng.random()), 3)}
+        if not cold[v]:
+            record.update(
+                category_1=categories[topic_cat[ti]],
+                category_2=topics[ti],
+                has_object=[o.title() for o in rec_objects],  # the mapping lower-cases them
+                bgm_style=MUSIC[music_of[v]],
+                uploader=uploaders[up_of[v]],
+            )
+            if rec_meta:
+                record["meta_tag"] = ", ".join(rec_meta)  # the mapping splits on ","
+        records.append(record)
+    tag_triples = [(topics[ti], "subcategory_of", categories[topic_cat[ti]]) for ti in range(T)]
+    tag_triples += [(object_names[i], "subcategory_of", topics[ti]) for i, (ti, _) in enumerate(objects)]
+    vt = torch.tensor(video_triples, dtype=torch.long)
+    tt = torch.tensor([(eid[h], rid[r], eid[t]) for h, r, t in tag_triples], dtype=torch.long)
+
+    # --- splits: cold videos' edges -> test_cold; other held-out-able edges -> valid/test at random
+    cold_t = torch.from_numpy(cold)
+    is_cold_edge = cold_t[vt[:, 0]]
+    holdable = torch.isin(vt[:, 1], torch.tensor([rid[r] for r in HELD_OUT_RELATIONS])) & ~is_cold_edge
+    u = torch.from_numpy(rng.random(len(vt)))
+    to_test = holdable & (u < test_fraction)
+    to_valid = holdable & (u >= test_fraction) & (u < test_fraction + valid_fraction)
+    train = torch.cat([vt[~(to_test | to_valid | is_cold_edge)], tt])
+
+    # --- features; title words get random vectors, drawn in sorted order so the seed fixes them
+    words_of = [titles[v].lower().replace(":", " ").split() for v in range(n_videos)]
+    vocab = sorted({w for ws in words_of for w in ws})
+
+    E = len(entities)
+    features = {}
+    for name, d in dims.items():
+        matrix = np.zeros((E, d), dtype=np.float32)
+        if name == "vision":
+            topic_vec, object_vec = _unit(rng, T, d), _unit(rng, T * D, d)
+            signal = topic_vec[topic_of] + np.stack([object_vec[topic_of[v] * D + objs_of[v]].mean(0) for v in range(n_videos)])
+        elif name == "audio":
+            music_vec, topic_vec = _unit(rng, M, d), _unit(rng, T, d)
+            signal = music_vec[music_of] + 0.3 * topic_vec[topic_of]
+        elif name == "text":
+            vec = dict(zip(vocab, rng.standard_normal((len(vocab), d))))
+            signal = np.stack([np.mean([vec[w] for w in words_of[v]], 0) for v in range(n_videos)])
+            signal /= np.linalg.norm(signal, axis=1, keepdims=True) + 1e-9
+        else:  # any other modality: a random view of content and music
+            a, b = _unit(rng, T, d), _unit(rng, M, d)
+            signal = a[topic_of] + b[music_of]
+        x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
+        matrix[:n_videos] = (x / x.std()).astype(np.float32)
+        mask = np.zeros(E, dtype=bool)
+        mask[:n_videos] = rng.random(n_videos) >= missing.get(name, 0.0)
+        if name == "vision":
+            mask[:n_videos] |= cold
+        matrix[~mask] = 0.0
+        features[name] = (torch.from_numpy(matrix), torch.from_numpy(mask))
+
+    is_video = torch.zeros(E, dtype=torch.bool)
+    is_video[:n_videos] = True
+    return SyntheticKG(
+        entities=entities,
+        relations=list(RELATIONS),
+        is_video=is_video,
+        train=train,
+        valid=vt[to_valid],
+        test=vt[to_test],
+        test_cold=vt[is_cold_edge],
+        features=features,
+        cold_videos=torch.nonzero(cold_t)[:, 0],
+        titles=dict(zip(video_names, titles)),
+        records=records,
+        tag_triples=tag_triples,
+        seed=seed,
+    )
+
+
+def main(argv=None) -> None:
+    """``python -m kgtag.embed.synthetic OUT [--seed S] [--videos N]``: write the sample files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a seeded synthetic video KG as kgtag sample files.")
+    parser.add_argument("out", help="folder to write videos.jsonl, mapping.toml, tags.tsv, features_*.parquet into")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--videos", type=int, default=3000)
+    args = parser.parse_args(argv)
+    kg = generate(seed=args.seed, n_videos=args.videos)
+    for path in kg.write(args.out):
+        print(f"{path}  ({path.stat().st_size / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()
