@@ -1,0 +1,13 @@
+// Pending inferred edges for curators, lowest confidence first (kgstore.review.pending).
+// $relation, $run: null means any. $min_conf <= confidence <= $max_conf. $skip, $limit: paging.
+// An edge without a confidence counts as 0 so it is seen first, never hidden.
+MATCH (v:Video)-[e:INFERRED]->(t:Entity)
+WHERE (e.status IS NULL OR e.status = 'pending')
+  AND ($relation IS NULL OR e.relation = $relation)
+  AND ($run IS NULL OR e.run = $run)
+WITH v, e, t, coalesce(e.confidence, 0.0) AS confidence
+WHERE confidence >= $min_conf AND confidence <= $max_conf
+RETURN elementId(e) AS id, v.id AS video, v.title AS title, e.relation AS relation, t.id AS tag,
+       e.score AS score, confidence, e.rank AS rank, e.run AS run
+ORDER BY confidence ASC, e.score ASC, video, relation, tag
+SKIP $skip LIMIT $limit
