@@ -1,0 +1,75 @@
+"""Checkpoints: one file per training run, rewritten atomically after every epoch.
+
+A checkpoint holds everything needed to continue exactly (model weights, optimiser moments,
+sampler and shuffling RNG states, the epoch, early-stopping state) plus the caller's metadata
+(id maps, run id, ...). Writes go to a temporary file that replaces the old one in one rename, so
+an interrupted run (Ctrl-C, a crash, a full disk) always leaves the previous checkpoint readable.
+Frozen modality features are not saved (they are inputs, re-read from the store): `load_model`
+takes them again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .model import KGModel, ModelConfig, build_model
+
+FILENAME = "last.pt"
+BEST = "best.pt"
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
+
+
+def save(path: str | os.PathLike, state: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"version": VERSION, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike, map_location="cpu") -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILENAME
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: say which
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise CheckpointError(f"{path} is not a kgtag checkpoint (version {VERSION})")
+    return state
+
+
+def model_state(model: KGModel) -> dict:
+    return {
+        "model": model.state_dict(),
+        "model_config": model.config.to_dict(),
+        "num_entities": model.num_entities,
+        "num_relations": model.num_relations,
+    }
+
+
+def load_weights(model: KGModel, state: dict) -> None:
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint does not fit this model: {exc}") from exc
+
+
+def load_model(path: str | os.PathLike, features=None, map_location="cpu") -> tuple[KGModel, dict]:
+    """Rebuild the model a checkpoint was trained as; returns (model, checkpoint dict)."""
+    state = load(path, map_location)
+    config = ModelConfig(**{**state["model_config"], "modalities": tuple(state["model_config"]["modalities"])})
+    model = build_model(config, state["num_entities"], state["num_relations"], features)
+    load_weights(model, state)
+    return model, state

@@ -1,0 +1,238 @@
+"""One knowledge-graph embedding model for TransE, TransFusion and the paper's baselines.
+
+`ModelConfig.variant` picks the entity representation (see `fusion.py`) and the default for
+relation attention (eq. 5); `ModelConfig.base` picks the translation scorer (see
+`interactions.py`). Every combination composes (paper Table 5):
+
+=============  ==========================  ==================  ============================
+variant        video representation        width               relation attention (default)
+=============  ==========================  ==================  ============================
+transe         trainable row               dim                 off
+transfusion0   trainable row               dim                 on
+transfusion    [p0 z_K, p1 z_M1, ...]      dim * (1 + M)       on
+b1             [z_K, z_M1, ...]            dim * (1 + M)       off
+b2             z_K + sum z_M               dim                 off
+b3             [p1 z_M1, ...]              dim * M             on
+=============  ==========================  ==================  ============================
+
+Tags (and any entity without the model's modalities) have a trainable row of the full width;
+relation vectors have the full width too, so h + r - t is defined for every triple.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import RelationAttention
+from .fusion import EntityRepresentation
+from .interactions import INTERACTIONS, make_interaction
+
+VARIANTS = ("transe", "transfusion", "transfusion0", "b1", "b2", "b3")
+_MODE = {"transe": "plain", "transfusion0": "plain", "transfusion": "attention", "b1": "concat", "b2": "sum", "b3": "attention"}
+_REL_ATT_DEFAULT = {"transe": False, "transfusion0": True, "transfusion": True, "b1": False, "b2": False, "b3": True}
+
+
+@dataclass
+class ModelConfig:
+    """Model hyper-parameters. Defaults follow section 5.1 (d_K = 64, d_hidden = 256).
+
+    `relation_attention=None` takes the variant's default (table in the module docstring).
+    `margin` is gamma of eq. 6; `p_norm` the distance of eq. 6 (1 = L1, 2 = L2).
+    """
+
+    variant: str = "transfusion"
+    base: str = "transe"
+    modalities: tuple[str, ...] = field(default_factory=tuple)
+    dim: int = 64
+    hidden: int = 256
+    p_norm: int = 1
+    margin: float = 1.0
+    relation_attention: bool | None = None
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.base not in INTERACTIONS:
+            raise ValueError(f"unknown base {self.base!r}; choose one of {', '.join(INTERACTIONS)}")
+        if isinstance(self.modalities, str):
+            self.modalities = tuple(m for m in self.modalities.split(",") if m)
+        self.modalities = tuple(self.modalities)
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"modalities repeat: {self.modalities}")
+        if self.variant in ("transe", "transfusion0") and self.modalities:
+            raise ValueError(f"variant {self.variant!r} uses no modalities, got {self.modalities}")
+        if self.variant in ("b1", "b2", "b3") and not self.modalities:
+            raise ValueError(f"variant {self.variant!r} needs at least one modality")
+        if self.p_norm not in (1, 2):
+            raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
+        if self.dim < 1 or self.hidden < 1:
+            raise ValueError("dim and hidden must be positive")
+        if self.relation_attention is None:
+            self.relation_attention = _REL_ATT_DEFAULT[self.variant]
+
+    @property
+    def width(self) -> int:
+        """Width of entity and relation vectors (see the module docstring)."""
+        mode = _MODE[self.variant] if self.modalities or self.variant in ("transe", "transfusion0") else "plain"
+        if mode in ("plain", "sum"):
+            return self.dim
+        return self.dim * (len(self.modalities) + (self.variant != "b3"))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class KGModel(nn.Module):
+    """Entity representation + translation interaction + optional relation attention (eq. 5-6)."""
+
+    def __init__(self, config: ModelConfig, num_entities: int, num_relations: int, features=None):
+        super().__init__()
+        features = features or {}
+        self.config = config
+        self.num_entities, self.num_relations = num_entities, num_relations
+        mode = _MODE[config.variant] if config.modalities else "plain"
+        self.entities = EntityRepresentation(
+            num_entities, config.dim, config.hidden, mode, config.variant != "b3", config.modalities, features
+        )
+        width = self.entities.width
+        assert width == config.width
+        self.interaction = make_interaction(config.base, num_relations, num_entities, width, config.p_norm)
+        self.rel_attention = RelationAttention(width, config.hidden) if config.relation_attention else None
+        self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.entities.constrain_all_(self.interaction.entity_constraint)
+
+    # -- representations ------------------------------------------------------------------------
+    @property
+    def segment_names(self) -> list[str]:
+        return list(self.entities.segment_names)
+
+    @property
+    def is_fused(self) -> torch.Tensor:
+        """BoolTensor[E]: entities represented by fusion (videos with at least one modality)."""
+        return self.entities.fused
+
+    def _represent_unique(self, uniq: torch.Tensor):
+        if self._cache is not None and not torch.is_grad_enabled():
+            e, ex = self._cache
+            return e[uniq], None if ex is None else ex[uniq]
+        extra = self.interaction.entity_extra
+        return self.entities(uniq), None if extra is None else extra.rows(uniq)
+
+    def represent(self, ids: torch.Tensor):
+        """(vectors [n, width], extra [n, width] or None) for entity ids, duplicates allowed."""
+        uniq, inv = torch.unique(ids, return_inverse=True)
+        e, ex = self._represent_unique(uniq)
+        return e[inv], None if ex is None else ex[inv]
+
+    def _all_entities(self):
+        if self._cache is not None:
+            return self._cache
+        extra = self.interaction.entity_extra
+        return self.entities.all(), None if extra is None else extra.all()
+
+    def _relations(self, r: torch.Tensor):
+        uniq, inv = torch.unique(r, return_inverse=True)
+        return self.interaction.relation_rows(uniq), inv
+
+    @contextlib.contextmanager
+    def cached_entities(self):
+        """Compute every entity's representation once and reuse it for scoring inside the block.
+
+        Training inside the block would read stale vectors; the cache is dropped on exit.
+        """
+        outer = self._cache
+        if outer is None:
+            self._cache = self._all_entities()
+        try:
+            yield self
+        finally:
+            self._cache = outer
+
+    # -- scoring (higher = more plausible = minus the distance) ----------------------------------
+    def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        n = h.shape[0]
+        e, ex = self.represent(torch.cat([h, t]))
+        rel_u, inv = self._relations(r)
+        exh, ext = (None, None) if ex is None else (ex[:n], ex[n:])
+        return -self.interaction.distance(e[:n], exh, rel_u, inv, e[n:], ext)
+
+    def _score_side(self, anchor, r, candidates, side):
+        e, ex = self.represent(anchor)
+        rel_u, inv = self._relations(r)
+        if candidates is None:
+            c, cx = self._all_entities()
+        else:
+            c, cx = self.represent(candidates)
+        return self.interaction.score_candidates(e, ex, rel_u, inv, c, cx, side)
+
+    def score_tails(self, h: torch.Tensor, r: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores [B, C] of (h_b, r_b, c) for candidate ids c (all entities when None)."""
+        return self._score_side(h, r, candidates, "tail")
+
+    def score_heads(self, r: torch.Tensor, t: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores [B, C] of (c, r_b, t_b) for candidate ids c (all entities when None)."""
+        return self._score_side(t, r, candidates, "head")
+
+    # -- attention --------------------------------------------------------------------------------
+    def relation_weights(self) -> torch.Tensor:
+        """q [R] of eq. 5 (with gradients while training); ones when relation attention is off."""
+        if self.rel_attention is None:
+            return torch.ones(self.num_relations, device=self.entities.local.device)
+        rel = self.interaction.relation_all()
+        return self.rel_attention(self.interaction.translation(rel))
+
+    @torch.no_grad()
+    def relation_attention(self) -> torch.Tensor:
+        return self.relation_weights()
+
+    @torch.no_grad()
+    def modality_attention(self, entity_ids: torch.Tensor) -> torch.Tensor:
+        """Weights [B, S] over `segment_names` (eq. 4); see EntityRepresentation.modality_attention."""
+        return self.entities.modality_attention(entity_ids)
+
+    # -- training -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def constrain_(self, entity_ids: torch.Tensor) -> None:
+        """Algorithm 1 line 7 (h <- h/||h||, t <- t/||t||) for the rows these (unique) ids use."""
+        self.entities.constrain_(entity_ids, self.interaction.entity_constraint)
+
+    def loss(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """Eq. 6: mean over (positive, negative) pairs of q_r * [gamma + d(pos) - d(neg)]_+.
+
+        pos [B, 3] and neg [B, k, 3] hold (h, r, t) ids; each positive is paired with its k
+        negatives. In training mode the entity rows the batch touches are renormalised first
+        (Algorithm 1 line 7), and each entity's representation is computed once (unique ids).
+        """
+        b, k = neg.shape[0], neg.shape[1]
+        trip = torch.cat([pos, neg.reshape(-1, 3)])
+        n = trip.shape[0]
+        uniq, inv = torch.unique(torch.cat([trip[:, 0], trip[:, 2]]), return_inverse=True)
+        if self.training:
+            self.constrain_(uniq)
+        e, ex = self._represent_unique(uniq)
+        hi, ti = inv[:n], inv[n:]
+        rel_u, rinv = self._relations(trip[:, 1])
+        d = self.interaction.distance(
+            e[hi], None if ex is None else ex[hi], rel_u, rinv, e[ti], None if ex is None else ex[ti]
+        )
+        hinge = F.relu(self.config.margin + d[:b].unsqueeze(1) - d[b:].view(b, k))
+        if self.rel_attention is not None:
+            hinge = hinge * self.relation_weights()[pos[:, 1]].unsqueeze(1)
+        return hinge.mean()
+
+
+def build_model(
+    config: ModelConfig,
+    num_entities: int,
+    num_relations: int,
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> KGModel:
+    """Build a KGModel. `features[m] = (FloatTensor[E, d_m], BoolTensor[E] present)` for each modality."""
+    if num_entities < 2 or num_relations < 1:
+        raise ValueError(f"need at least 2 entities and 1 relation, got {num_entities} and {num_relations}")
+    return KGModel(config, num_entities, num_relations, features)

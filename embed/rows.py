@@ -1,0 +1,153 @@
+"""Row-sparse parameter tables and the row-wise Adam that updates them.
+
+Entity and relation tables are large, and a batch touches only a few of their rows. A `RowTable`
+hands out the rows a batch asks for as a small leaf tensor (one gather per step, for the unique ids
+the batch uses); after `backward()`, `RowAdam` updates exactly those rows (lazy Adam, like
+`torch.optim.SparseAdam`: rows a batch did not use keep their values and their moments). Small
+dense parameters (projection W, b, attention V, a, ...) go to `torch.optim.Adam`. `Optimizer`
+wraps both behind the usual `zero_grad()` / `step()` / `state_dict()`.
+
+Measured against `nn.Embedding(sparse=True)` + `SparseAdam`, gathering the unique rows once and
+updating them in place avoids building and coalescing sparse gradient tensors (see docs/method.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class RowTable(nn.Module):
+    """A `[n, *shape]` table whose rows are trained by `RowAdam`, never by autograd on the whole table.
+
+    `rows(idx)` returns `weight[idx]`; while gradients are enabled, the returned tensor is a leaf
+    that `RowAdam` reads after `backward()`. Pass unique ids (the caller indexes the result with the
+    inverse map); repeated calls in one step are allowed and coalesced.
+    """
+
+    def __init__(self, num: int, *shape: int, init: torch.Tensor | None = None):
+        super().__init__()
+        data = torch.empty(num, *shape) if init is None else init.detach().clone()
+        # requires_grad=False: the table is updated row-wise by RowAdam, not by autograd.
+        self.weight = nn.Parameter(data, requires_grad=False)
+        self._taken: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @property
+    def num(self) -> int:
+        return self.weight.shape[0]
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        out = self.weight.index_select(0, idx)
+        if torch.is_grad_enabled():
+            out.requires_grad_(True)
+            self._taken.append((idx, out))
+        return out
+
+    def all(self) -> torch.Tensor:
+        """The whole table, for scoring (no gradient)."""
+        return self.weight.detach()
+
+    def taken(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(unique row ids, summed gradient) of the rows handed out since the last `release()`."""
+        got = [(i, t.grad) for i, t in self._taken if t.grad is not None]
+        if not got:
+            return None
+        if len(got) == 1:
+            return got[0]
+        idx = torch.cat([i for i, _ in got])
+        grad = torch.cat([g for _, g in got])
+        uniq, inv = torch.unique(idx, return_inverse=True)
+        summed = torch.zeros((uniq.shape[0], *grad.shape[1:]), dtype=grad.dtype, device=grad.device)
+        summed.index_add_(0, inv, grad)
+        return uniq, summed
+
+    def release(self) -> None:
+        self._taken.clear()
+
+    def extra_repr(self) -> str:
+        return f"{tuple(self.weight.shape)}"
+
+
+class RowAdam:
+    """Lazy Adam over the rows of `RowTable`s: only rows a step used move (Kingma & Ba, 2015)."""
+
+    def __init__(self, tables: list[RowTable], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.tables = tables
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.step_count = 0
+        self.exp_avg = [torch.zeros_like(t.weight) for t in tables]
+        self.exp_avg_sq = [torch.zeros_like(t.weight) for t in tables]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        b1, b2 = self.betas
+        bc1 = 1 - b1**self.step_count
+        bc2 = 1 - b2**self.step_count
+        step_size = self.lr / bc1
+        for table, m_all, v_all in zip(self.tables, self.exp_avg, self.exp_avg_sq):
+            got = table.taken()
+            if got is None:
+                continue
+            idx, g = got
+            g = g.to(m_all.dtype)
+            m = m_all.index_select(0, idx).mul_(b1).add_(g, alpha=1 - b1)
+            v = v_all.index_select(0, idx).mul_(b2).addcmul_(g, g, value=1 - b2)
+            m_all.index_copy_(0, idx, m)
+            v_all.index_copy_(0, idx, v)
+            denom = v.div_(bc2).sqrt_().add_(self.eps)
+            table.weight.index_add_(0, idx, m.div_(denom), alpha=-step_size)
+
+    def zero_grad(self) -> None:
+        for t in self.tables:
+            t.release()
+
+    def state_dict(self) -> dict:
+        return {"step": self.step_count, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "lr": self.lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count = int(state["step"])
+        self.lr = state.get("lr", self.lr)
+        for dst, src in zip(self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]):
+            dst.copy_(src)
+
+
+class Optimizer:
+    """Adam for a model: `RowAdam` on its `RowTable`s, `torch.optim.Adam` on its dense parameters."""
+
+    def __init__(self, model: nn.Module, lr: float, dense_lr: float | None = None, weight_decay: float = 0.0):
+        tables = [m for m in model.modules() if isinstance(m, RowTable)]
+        table_params = {id(t.weight) for t in tables}
+        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_params]
+        self.rows = RowAdam(tables, lr=lr)
+        self.dense = torch.optim.Adam(dense, lr=dense_lr or lr, weight_decay=weight_decay) if dense else None
+
+    def zero_grad(self) -> None:
+        self.rows.zero_grad()
+        if self.dense is not None:
+            self.dense.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        self.rows.step()
+        if self.dense is not None:
+            self.dense.step()
+        self.rows.zero_grad()
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows.state_dict(), "dense": None if self.dense is None else self.dense.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows.load_state_dict(state["rows"])
+        if self.dense is not None and state["dense"] is not None:
+            self.dense.load_state_dict(state["dense"])
+
+
+def uniform_(t: torch.Tensor, bound: float) -> torch.Tensor:
+    """Bordes et al.'s TransE init, U(-6/sqrt(d), 6/sqrt(d)) with d the row width."""
+    return nn.init.uniform_(t, -bound, bound)
+
+
+def transe_bound(width: int) -> float:
+    return 6.0 / math.sqrt(width)

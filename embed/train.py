@@ -1,0 +1,282 @@
+"""The training loop: shuffled mini-batches, vectorised negatives, eq. 6 loss, row-wise Adam.
+
+`train(model, triples, config)` runs `config.epochs` epochs (Algorithm 1 lines 6-14): each batch is
+renormalised where the base asks for it (inside `KGModel.loss`), corrupted by the
+`NegativeSampler`, scored, and the rows it used are updated (`rows.Optimizer`). After every epoch
+it writes a checkpoint (when given a directory), optionally validates (`valid(model) -> float`,
+higher is better, e.g. filtered MRR) and stops early after `patience` epochs without improvement.
+`resume=True` continues from the directory's checkpoint exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import checkpoint as ckpt
+from .model import KGModel
+from .rows import Optimizer
+from .sampling import NegativeSampler
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 100
+    lr: float = 1e-4
+    dense_lr: float | None = None  # lr of W, b, V, a (default: lr)
+    num_negatives: int = 1
+    sampler: str = "uniform"  # "uniform" | "bernoulli"
+    type_constrained: bool = False
+    filter_known: bool = False
+    known_negative_rate: float = 0.5
+    seed: int = 0
+    device: str = "auto"  # "auto" (cuda when available) | "cpu" | "cuda" | "cuda:1" ...
+    amp: bool = False  # bfloat16 autocast of the forward pass
+    num_threads: int | None = None  # CPU threads (default: all cores)
+    patience: int | None = None  # early stopping: epochs without validation improvement
+    valid_every: int = 1
+    restore_best: bool = True  # after early stopping / the last epoch, load the best validated weights
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Section 5.1 of the paper, and a preset for wall-clock speed on CPU (docs/method.md).
+PRESETS = {
+    "paper": dict(epochs=100, batch_size=100, lr=1e-4, num_negatives=1, sampler="uniform"),
+    "fast": dict(epochs=40, batch_size=4096, lr=3e-3, num_negatives=8, sampler="bernoulli"),
+}
+# The model hyper-parameters that go with each preset (ModelConfig fields).
+MODEL_PRESETS = {
+    "paper": dict(dim=64, hidden=256, p_norm=1, margin=1.0),
+    "fast": dict(dim=64, hidden=256, p_norm=2, margin=5.0),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """TrainConfig of a named preset ("paper" | "fast"), with field overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(TrainConfig(**PRESETS[name]), **overrides)
+
+
+def model_preset(name: str) -> dict:
+    """ModelConfig field values that go with a preset (dim, hidden, p_norm, margin)."""
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(MODEL_PRESETS)}")
+    return dict(MODEL_PRESETS[name])
+
+
+@dataclass
+class TrainResult:
+    epochs: int  # epochs completed in total (including those before a resume)
+    losses: list[float] = field(default_factory=list)  # mean loss per epoch
+    valid: list[tuple[int, float]] = field(default_factory=list)  # (epoch, score)
+    best_epoch: int | None = None
+    best_valid: float | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0  # wall-clock of this call
+    triples_per_s: float = 0.0  # positives per second in this call
+    checkpoint: Path | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but PyTorch sees no CUDA device")
+    return dev
+
+
+def train(
+    model: KGModel,
+    triples: torch.Tensor,
+    config: TrainConfig,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    valid: Callable[[KGModel], float] | None = None,
+    known_negatives: torch.Tensor | None = None,
+    progress: bool = True,
+    metadata: dict | None = None,
+) -> TrainResult:
+    """Train `model` on `triples` (LongTensor[N, 3] of h, r, t ids); returns a TrainResult.
+
+    checkpoint_dir: where `last.pt` (every epoch) and `best.pt` (best validation) go.
+    resume: continue from `checkpoint_dir/last.pt` (the config's epochs is the total to reach).
+    valid: `valid(model) -> float`, higher is better; enables early stopping with `patience`.
+    known_negatives: LongTensor[K, 3] of rejected edges mixed into the negatives.
+    metadata: stored in every checkpoint (id maps, run id, ...).
+    Ctrl-C stops at once; the last completed epoch's checkpoint stays valid for `resume`.
+    """
+    if triples.dim() != 2 or triples.shape[1] != 3 or triples.shape[0] == 0:
+        raise ValueError(f"triples must be a non-empty [N, 3] tensor, got {tuple(triples.shape)}")
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+    model.to(device)
+    triples = triples.long().to(device)
+    n = triples.shape[0]
+    _check_ids(triples, model)
+
+    sampler = NegativeSampler(
+        triples, model.num_entities, model.num_relations,
+        num_negatives=config.num_negatives, strategy=config.sampler,
+        type_constrained=config.type_constrained, filter_known=config.filter_known,
+        known_negatives=known_negatives, known_negative_rate=config.known_negative_rate,
+        seed=config.seed + 1, device=device,
+    )
+    shuffle = torch.Generator(device=device)
+    shuffle.manual_seed(config.seed)
+    opt = Optimizer(model, lr=config.lr, dense_lr=config.dense_lr)
+    result = TrainResult(epochs=0)
+    bad_epochs = 0
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    if resume:
+        if ckdir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        state = ckpt.load(ckdir / ckpt.FILENAME, map_location=device)
+        ckpt.load_weights(model, state)
+        opt.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        shuffle.set_state(state["shuffle"].to(shuffle.get_state().device))
+        torch.set_rng_state(state["torch_rng"])
+        result = TrainResult(**{**state["result"], "checkpoint": ckdir / ckpt.FILENAME})
+        bad_epochs = state["bad_epochs"]
+
+    def save(path: Path) -> None:
+        ckpt.save(path, {
+            **ckpt.model_state(model),
+            "optimizer": opt.state_dict(), "sampler": sampler.state_dict(), "shuffle": shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(), "train_config": config.to_dict(),
+            "result": {f.name: getattr(result, f.name) for f in fields(result) if f.name != "checkpoint"},
+            "bad_epochs": bad_epochs, "metadata": metadata or {},
+        })
+
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp)
+    bar = _Progress(progress, config.epochs, n, result.epochs)
+    started, seen = time.perf_counter(), 0
+    best_state = None
+    model.train()
+    with bar:
+        for epoch in range(result.epochs, config.epochs):
+            perm = torch.randperm(n, generator=shuffle, device=device)
+            total = torch.zeros((), device=device)
+            batches = 0
+            for i in range(0, n, config.batch_size):
+                pos = triples[perm[i : i + config.batch_size]]
+                neg = sampler.sample(pos)
+                with amp:
+                    loss = model.loss(pos, neg)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.detach()
+                batches += 1
+                seen += pos.shape[0]
+                bar.advance(pos.shape[0], total, batches, time.perf_counter() - started, seen)
+            result.losses.append(float(total) / max(batches, 1))
+            result.epochs = epoch + 1
+
+            improved = False
+            if valid is not None and (result.epochs % config.valid_every == 0 or result.epochs == config.epochs):
+                model.eval()
+                with torch.no_grad():
+                    score = float(valid(model))
+                model.train()
+                result.valid.append((result.epochs, score))
+                if result.best_valid is None or score > result.best_valid:
+                    result.best_valid, result.best_epoch, bad_epochs, improved = score, result.epochs, 0, True
+                else:
+                    bad_epochs += 1
+                if improved and config.restore_best:
+                    if ckdir is not None:
+                        save(ckdir / ckpt.BEST)
+                    else:
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if config.patience is not None and bad_epochs >= config.patience:
+                    result.stopped_early = True
+            if ckdir is not None:
+                save(ckdir / ckpt.FILENAME)
+                result.checkpoint = ckdir / ckpt.FILENAME
+            bar.epoch_done(result)
+            if result.stopped_early:
+                break
+
+    if valid is not None and config.restore_best and result.best_epoch not in (None, result.epochs):
+        if ckdir is not None and (ckdir / ckpt.BEST).exists():
+            ckpt.load_weights(model, ckpt.load(ckdir / ckpt.BEST, map_location=device))
+        elif best_state is not None:
+            model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    result.triples_per_s = seen / result.seconds if result.seconds > 0 else 0.0
+    return result
+
+
+def _check_ids(triples: torch.Tensor, model: KGModel) -> None:
+    lo = int(triples.min())
+    e_max = int(torch.maximum(triples[:, 0].max(), triples[:, 2].max()))
+    r_max = int(triples[:, 1].max())
+    if lo < 0 or e_max >= model.num_entities or r_max >= model.num_relations:
+        raise ValueError(
+            f"triple ids out of range: entities must be < {model.num_entities} (max {e_max}), "
+            f"relations < {model.num_relations} (max {r_max}), none negative"
+        )
+
+
+class _Progress:
+    """rich progress: epoch, loss, triples/s, ETA. Refreshes a few times a second, not per batch."""
+
+    def __init__(self, enabled: bool, epochs: int, n: int, start_epoch: int):
+        self.enabled, self.epochs, self.n = enabled, epochs, n
+        self.every = 0.25
+        self.last = 0.0
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[rate]} triples/s"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self.task = self.progress.add_task(
+                "train", total=(epochs - start_epoch) * n, epoch=start_epoch + 1, epochs=epochs, loss="-", rate="-"
+            )
+
+    def __enter__(self):
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def advance(self, k: int, total: torch.Tensor, batches: int, elapsed: float, seen: int) -> None:
+        if not self.enabled:
+            return
+        self.progress.advance(self.task, k)
+        if elapsed - self.last >= self.every:
+            self.last = elapsed
+            self.progress.update(
+                self.task, loss=f"{float(total) / batches:.4f}", rate=f"{seen / max(elapsed, 1e-9):,.0f}"
+            )
+
+    def epoch_done(self, result: TrainResult) -> None:
+        if not self.enabled:
+            return
+        extra = "" if not result.valid or result.valid[-1][0] != result.epochs else f"  valid {result.valid[-1][1]:.4f}"
+        self.progress.console.log(f"epoch {result.epochs}: loss {result.losses[-1]:.4f}{extra}")
+        self.progress.update(self.task, epoch=min(result.epochs + 1, self.epochs))
+
