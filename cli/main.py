@@ -1,6 +1,47 @@
+"""kgtag: the command line. Each command parses, calls kgstore/embed, prints."""
+
+import logging
+
 import click
 
+from .output import KgtagGroup
 
-@click.group()
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=KgtagGroup, context_settings=CONTEXT)
+@click.version_option(package_name="kgtag")
 def cli():
-    """kgtag: infer video tags on a Neo4j knowledge graph."""
+    """kgtag: infer video tags on a Neo4j knowledge graph with TransFusion.
+
+    \b
+    The whole job on the bundled sample, in one command:
+      kgtag demo
+    Step by step on your own data:
+      kgtag ingest videos videos.jsonl --mapping mapping.toml
+      kgtag ingest features --modality vision vision.parquet
+      kgtag train --model transfusion --modalities vision
+      kgtag infer --run RUN --all
+      kgtag review --run RUN
+
+    Neo4j is reached through --uri/--user/--password, NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD
+    or a kgtag.toml file with a [neo4j] table (see any command's --help).
+    """
+    # the driver logs server notifications (e.g. "property key does not exist" on an empty graph)
+    # as warnings; they are noise to a CLI user
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
+
+
+def _register() -> None:
+    from . import demo, eval, guide, infer, ingest, review, status, train
+
+    for command in (ingest.ingest, ingest.features, train.train, infer.infer, eval.eval_, status.status,
+                    review.review, demo.demo, guide.guide):
+        cli.add_command(command)
+
+
+_register()
+
+from .serve import serve as _serve  # noqa: E402  (kgtag serve: the review web page, kgtag.web)
+
+cli.add_command(_serve)

@@ -1,0 +1,218 @@
+"""kgtag demo: the whole job on the bundled sample video KG, in one command.
+
+Neo4j (started from docker/neo4j-local when none answers and the script is there) -> ingest the sample
+-> train TransE and TransFusion-VAT -> infer -> print the paper's Tables 3/7/8 for this data and the
+Cypher that shows the result in Neo4j Browser. Re-running it is safe: ingest is idempotent and each
+run adds new Run nodes; the inferred edges are replaced by the latest run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlparse
+
+import click
+import torch
+
+from kgtag.kgstore.store import Settings
+
+from .guide import edit_link
+from .options import connection_options
+from rich.markup import escape
+
+from .output import EXIT_ENV, CliError, console, info, table
+from .pipeline import RunPlan, infer_run, load_run, select_videos, train_run, write_inferred
+
+MODALITIES = ("vision", "audio", "text")
+EXAMPLES = 3
+
+
+def bolt_answers(uri: str, timeout: float = 2.0) -> bool:
+    parsed = urlparse(uri)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 7687), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def local_neo4j_script() -> Path | None:
+    """docker/neo4j-local next to the package source (a checkout), if any."""
+    import kgtag
+
+    script = Path(kgtag.__file__).resolve().parents[1] / "docker" / "neo4j-local"
+    return script if script.is_file() else None
+
+
+def ensure_neo4j(settings: Settings) -> Settings:
+    """The settings of a Neo4j that answers: the given one, or the project's local server, started."""
+    if bolt_answers(settings.uri):
+        return settings
+    script = local_neo4j_script()
+    if script is None:
+        raise CliError(f"Neo4j does not answer at {settings.uri}; start one (see README) or set NEO4J_URI", EXIT_ENV)
+    info(f"Neo4j does not answer at {settings.uri}: starting the local one ({script} start; first time: a few minutes)")
+    env = {k: v for k, v in os.environ.items() if k not in ("NEO4J_URI", "NEO4J_PASSWORD")}
+    started = subprocess.run(["bash", str(script), "start"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        raise CliError(f"could not start the local Neo4j: {started.stderr.strip().splitlines()[-1:]}", EXIT_ENV)
+    out = subprocess.run(["bash", str(script), "env"], env=env, capture_output=True, text=True, check=True).stdout
+    values = dict(part.split("=", 1) for part in out.replace("export ", "").split())
+    import shlex
+
+    values = {k: shlex.split(v)[0] if v else "" for k, v in values.items()}
+    return Settings(uri=values["NEO4J_URI"], user=values.get("NEO4J_USER", "neo4j"),
+                    password=values.get("NEO4J_PASSWORD", ""), database=settings.database)
+
+
+def sample_dir(n_videos: int | None, tmp: Path) -> Path:
+    """The bundled sample, or a smaller one generated with the same seeded generator."""
+    if n_videos is None:
+        folder = Path(str(resources.files("kgtag").joinpath("sample")))
+        if not (folder / "videos.jsonl").is_file():
+            raise CliError(f"the bundled sample is missing from {folder}; reinstall kgtag")
+        return folder
+    from kgtag.embed.synthetic import generate
+
+    generate(seed=0, n_videos=n_videos).write(tmp)
+    return tmp
+
+
+def ingest_sample(store, folder: Path, force: bool) -> None:
+    from kgtag.kgstore.features import ingest_features
+    from kgtag.kgstore.ingest import ingest_triples
+    from kgtag.kgstore.videos import ingest_videos
+
+    ids = [json.loads(line)["id"] for line in (folder / "videos.jsonl").open(encoding="utf-8") if line.strip()]
+    others = store.query("demo_other_videos", routing="r", ids=ids)[0]["n"]
+    if others and not force:
+        raise CliError(f"the database holds {others} videos that are not in the demo sample; run the demo on an "
+                       "empty database (or pass --force to mix the sample in)")
+    t0 = time.perf_counter()
+    ingest_videos(store, folder / "videos.jsonl", folder / "mapping.toml")
+    ingest_triples(store, [folder / "tags.tsv"])
+    for modality in MODALITIES:
+        ingest_features(store, modality, folder / f"features_{modality}.parquet")
+    info(f"ingested {len(ids)} videos, tag triples and {len(MODALITIES)} modalities in {time.perf_counter() - t0:.1f} s")
+
+
+def pick_examples(run, relation: str, n: int, seed: int = 0) -> list[str]:
+    """n videos that have held-out tags of `relation` in the test split (seeded)."""
+    r = run.relations.index(relation)
+    test = run.test[run.test[:, 1] == r]
+    videos = torch.unique(test[:, 0])
+    g = torch.Generator().manual_seed(seed)
+    chosen = videos[torch.randperm(len(videos), generator=g)[:n]]
+    return [run.entities[i] for i in sorted(chosen.tolist())]
+
+
+def main_relation(run) -> str:
+    """The video->tag relation with the most test triples (the paper's Table 8 uses manu_tag)."""
+    counts = torch.bincount(run.test[:, 1], minlength=len(run.relations))
+    return run.relations[int(torch.argmax(counts))]
+
+
+def top5(run, videos: list[str], relation: str) -> dict[str, list[str]]:
+    """Top-5 tags per video as in evaluation: only training triples excluded, so held-out tags can show up."""
+    from kgtag.embed.infer import top_k
+
+    ent = {name: i for i, name in enumerate(run.entities)}
+    heads = torch.tensor([ent[v] for v in videos])
+    rels = torch.full_like(heads, run.relations.index(relation))
+    tails, _ = top_k(run.model, heads, rels, 5, exclude=run.train, candidates=torch.nonzero(~run.is_video).reshape(-1))
+    return {v: [run.entities[t] for t in row if t >= 0] for v, row in zip(videos, tails.tolist())}
+
+
+def tags_of(run, triples: torch.Tensor, video: str, relation: str | None = None) -> list[str]:
+    v = run.entities.index(video)
+    rows = triples[triples[:, 0] == v]
+    if relation is not None:
+        rows = rows[rows[:, 1] == run.relations.index(relation)]
+    return [run.entities[t] for t in rows[:, 2].tolist()]
+
+
+@click.command()
+@click.option("--videos", "n_videos", type=click.IntRange(min=50), help="Generate a smaller sample of N videos instead of the bundled one.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs per model [default: the demo's setting].")
+@click.option("--tiny", is_flag=True, help="A one-minute instance (200 videos, few epochs), for tests.")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
+@click.option("--force", is_flag=True, help="Ingest the sample even if the database holds other videos.")
+@connection_options
+def demo(n_videos, epochs, tiny, device, runs_dir, force, conn):
+    """The main job on the bundled sample: ingest, train TransE and TransFusion-VAT, infer, compare.
+
+    \b
+    Example:
+      kgtag demo                 # about 5 minutes on 2 CPU cores
+      kgtag demo --tiny          # about a minute
+    Starts the project's local Neo4j (docker/neo4j-local) when none answers.
+    """
+    if tiny:
+        n_videos, epochs = n_videos or 200, epochs or 3
+    started = time.perf_counter()
+    conn.settings = ensure_neo4j(conn.settings)
+    runs = conn.runs_dir(runs_dir)
+    with conn.open() as store, tempfile.TemporaryDirectory() as tmp:
+        ingest_sample(store, sample_dir(n_videos, Path(tmp)), force)
+        ids = {}
+        for variant, mods in (("transe", ()), ("transfusion", MODALITIES)):
+            plan = RunPlan(variant=variant, modalities=mods, preset="fast", device=device, epochs=epochs,
+                           overrides=DEMO_TRAIN)
+            ids[variant] = train_run(store, plan, runs, progress=True)["id"]
+        tf = load_run(store, ids["transfusion"], runs, device)
+        te = load_run(store, ids["transe"], runs, device)
+        inferred = infer_run(store, tf, select_videos(tf, None), None, 10)
+        written = write_inferred(store, tf, inferred)
+        info(f"{written} inferred edges written (run {tf.run_id})")
+        report(store, te, tf, inferred.calibration)
+        info(f"demo done in {time.perf_counter() - started:.0f} s")
+
+
+#: the fast preset, sized so that the demo (2 models on 3000 videos) stays under 5 minutes on 2 CPU cores
+DEMO_TRAIN: dict = {}
+
+
+def report(store, te, tf, calibration) -> None:
+    rows = []
+    for run in (te, tf):
+        m = run.meta["metrics"]["filtered"]
+        rows.append([run.name, m["mr"], m["mrr"], m["hits1"], m["hits10"], run.run_id])
+    console.print(table("Link prediction (video, r, ?) on held-out tags, filtered (paper Table 3)",
+                        ["model", "MR", "MRR", "Hits@1", "Hits@10", "run"], rows))
+    att = store.query("modality_attention_avg", routing="r", run=tf.run_id)
+    console.print(table(f"{tf.name}: average modality attention (paper Table 7)", ["segment", "attention"],
+                        [[r["segment"], r["attention"]] for r in att]))
+    rel = store.query("relations_by_attention", routing="r", run=tf.run_id, limit=5)
+    console.print(table(f"{tf.name}: top relations by attention (paper Table 7)", ["relation", "attention"],
+                        [[r["relation"], r["attention"]] for r in rel]))
+    relation = main_relation(tf)
+    videos = pick_examples(tf, relation, EXAMPLES)
+    inferred = {run.name: top5(run, videos, relation) for run in (te, tf)}
+    for v in videos:
+        held = set(tags_of(tf, tf.test, v, relation))
+        title = store.query("video_tags", routing="r", video=v)
+        t = table(escape(f"{v}: {title[0]['title'] if title else ''}") + " (paper Table 8; bold = a held-out true tag)",
+                  ["", "tags"], [])
+        t.add_row("training tags", ", ".join(escape(f"{tf.relations[r]}: {tf.entities[x]}") for _, r, x in
+                                               tf.train[tf.train[:, 0] == tf.entities.index(v)].tolist()))
+        t.add_row(f"held out ({relation})", escape(", ".join(sorted(held))))
+        for name, per_video in inferred.items():
+            t.add_row(f"{name} top-5 {relation}",
+                      ", ".join(f"[bold]{escape(x)}[/]" if x in held else escape(x) for x in per_video[v]))
+        console.print(t)
+    console.print(f"confidence calibration on validation: temperature {calibration['temperature']:.3g}, "
+                  f"ECE {calibration['ece']:.3f}")
+    query = ("MATCH p = (v:Video)-[:TRIPLE|INFERRED]->(:Entity)\n"
+             f"WHERE v.id IN {json.dumps(videos)}\nRETURN p")
+    console.print("\nOpen them in Neo4j Browser (http://localhost:7474/browser/), paste:\n")
+    console.print(query, markup=False, highlight=False)
+    console.print(f"\nor open: {edit_link('http://localhost:7474/browser/', query)}", markup=False)
+    console.print("More analyst queries, one click away: `kgtag guide` (see docs/analysts.md).")

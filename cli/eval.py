@@ -1,0 +1,45 @@
+"""kgtag eval: link-prediction metrics of a run on its test split."""
+
+from __future__ import annotations
+
+import click
+
+from .options import connection_options, json_option
+from .output import console, emit, table
+from .pipeline import evaluate_run, load_run
+
+COLUMNS = ["", "MR", "MRR", "Hits@1", "Hits@3", "Hits@10", "triples"]
+KEYS = ("mr", "mrr", "hits1", "hits3", "hits10", "count")
+
+
+def _row(label, m):
+    return [label, *(m.get(k) for k in KEYS)]
+
+
+@click.command("eval")
+@click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
+@connection_options
+@json_option
+def eval_(run_id, device, runs_dir, conn, as_json):
+    """Evaluate a run: MR, MRR, Hits@1/3/10 for (video, relation, ?) on its test split, raw and
+    filtered (known train/valid/test tails removed), overall and per relation.
+
+    \b
+    Example:
+      kgtag eval --run transfusion-vat-transe-20250101-120000-1a2b
+    """
+    with conn.open(schema=False) as store:
+        run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
+    metrics = evaluate_run(run.model, run.relations, run.train, run.valid, run.test)
+
+    def render():
+        console.print(table(f"{run.name} ({run_id}): test tail prediction", COLUMNS,
+                            [_row(s, metrics[s]) for s in ("raw", "filtered") if s in metrics]))
+        per = metrics.get("per_relation", {})
+        if per:
+            console.print(table("per relation (filtered)", COLUMNS,
+                                [_row(rel, m.get("filtered", m.get("raw", {}))) for rel, m in sorted(per.items())]))
+
+    emit({"run": run_id, "model": run.name, **metrics}, as_json, render)

@@ -1,0 +1,71 @@
+"""kgtag infer: write a run's top-k inferred tags (score, calibrated confidence, rank) to Neo4j."""
+
+from __future__ import annotations
+
+import click
+
+from .options import connection_options, csv_list, json_option
+from .output import CliError, console, emit, info, table
+from .pipeline import infer_run, load_run, select_videos, write_inferred
+
+SHOWN_VIDEOS = 3
+
+
+def rows_of(run, inferred, videos=None) -> list[dict]:
+    """Flat rows (video, relation, rank, tag, score, confidence) for printing or JSON."""
+    out = []
+    for q, (video, relation) in enumerate(zip(inferred.videos, inferred.relations)):
+        if videos is not None and video not in videos:
+            continue
+        for j, t in enumerate(inferred.tails[q].tolist()):
+            if t >= 0:
+                out.append({"video": video, "relation": relation, "rank": int(inferred.rank[q, j]),
+                            "tag": run.entities[t], "score": float(inferred.scores[q, j]),
+                            "confidence": float(inferred.confidence[q, j])})
+    return out
+
+
+@click.command()
+@click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
+@click.option("--videos", "video_ids", multiple=True, metavar="ID",
+              help="Video id(s); repeat or comma-separate. Use --all for every video.")
+@click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
+@click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
+@click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
+@connection_options
+@json_option
+def infer(run_id, video_ids, all_videos, relations, top_k, device, runs_dir, dry_run, conn, as_json):
+    """Infer tags: for each (video, relation), the top-k tags the video does not have yet, written as
+    (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
+    attention. Confidence is a temperature-scaled softmax fitted on the run's validation split.
+
+    \b
+    Examples:
+      kgtag infer --run RUN --all
+      kgtag infer --run RUN --videos v0001,v0002 --relations has_topic --top-k 5 --json
+    """
+    videos = tuple(v for arg in video_ids for v in csv_list(arg))
+    if videos and all_videos:
+        raise CliError("give either --videos or --all, not both")
+    if not videos and not all_videos:
+        raise CliError("which videos? give --videos ID[,ID...] or --all")
+    with conn.open() as store:
+        run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
+        chosen = select_videos(run, videos or None)
+        inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k)
+        written = 0 if dry_run else write_inferred(store, run, inferred)
+    cal = inferred.calibration
+    info(f"{written} inferred edges written for {len(chosen)} videos (run {run_id}); "
+         f"calibration: temperature {cal['temperature']:.3g}, ECE {cal['ece']:.3f} on validation")
+    shown = set(chosen[:SHOWN_VIDEOS])
+
+    def render():
+        rows = rows_of(run, inferred, shown)
+        console.print(table(f"{run.name}: inferred tags ({min(len(chosen), SHOWN_VIDEOS)} of {len(chosen)} videos)",
+                            ["video", "relation", "rank", "tag", "score", "confidence"],
+                            [list(r.values()) for r in rows]))
+
+    emit({"run": run_id, "written": written, "calibration": cal, "edges": rows_of(run, inferred)}, as_json, render)

@@ -1,0 +1,103 @@
+"""Shared options: the Neo4j connection (flags > environment > kgtag.toml > defaults) and --json.
+
+kgtag.toml (in the working directory, or named with --config):
+
+    [neo4j]
+    uri = "bolt://127.0.0.1:7687"
+    user = "neo4j"
+    password = "secret"
+    database = "neo4j"
+
+    [kgtag]
+    runs_dir = "runs"
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kgtag.kgstore.store import Settings, Store
+
+from .output import CliError
+
+CONFIG_NAME = "kgtag.toml"
+
+
+def load_config(path: str | Path | None) -> dict[str, Any]:
+    """The parsed config file: the one named, else ./kgtag.toml if present, else {}."""
+    if path is None:
+        path = Path(CONFIG_NAME)
+        if not path.is_file():
+            return {}
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise CliError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"{path}: not valid TOML ({exc})") from None
+
+
+def settings_from(config: dict[str, Any], uri=None, user=None, password=None, database=None) -> Settings:
+    """Flags and environment (already merged by click) win over the config file, which wins over defaults."""
+    section = config.get("neo4j", {})
+    defaults = Settings()
+    return Settings(
+        uri=uri or section.get("uri") or defaults.uri,
+        user=user or section.get("user") or defaults.user,
+        password=password if password is not None else section.get("password", defaults.password),
+        database=database or section.get("database") or defaults.database,
+    )
+
+
+class Connection:
+    """What a command needs to reach Neo4j; opens the Store only when asked."""
+
+    def __init__(self, settings: Settings, config: dict[str, Any]):
+        self.settings = settings
+        self.config = config
+
+    def open(self, schema: bool = True) -> Store:
+        store = Store.connect(self.settings)
+        if schema:
+            from kgtag.kgstore.schema import ensure_schema
+
+            ensure_schema(store)
+        return store
+
+    def runs_dir(self, flag: str | None = None) -> Path:
+        return Path(flag or self.config.get("kgtag", {}).get("runs_dir") or "runs")
+
+
+def connection_options(f):
+    """Adds --uri/--user/--password/--database/--config and passes one `conn: Connection`."""
+
+    @click.option("--uri", envvar="NEO4J_URI", show_envvar=True, help="Neo4j Bolt URI [default: bolt://127.0.0.1:7687].")
+    @click.option("--user", envvar="NEO4J_USER", show_envvar=True, help="Neo4j user [default: neo4j].")
+    @click.option("--password", envvar="NEO4J_PASSWORD", show_envvar=True, help="Neo4j password.")
+    @click.option("--database", envvar="NEO4J_DATABASE", show_envvar=True, help="Neo4j database [default: neo4j].")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                  help=f"Config file with a [neo4j] table [default: ./{CONFIG_NAME} if present].")
+    @functools.wraps(f)
+    def wrapper(*args, uri, user, password, database, config_path, **kwargs):
+        config = load_config(config_path)
+        settings = settings_from(config, uri, user, password, database)
+        return f(*args, conn=Connection(settings, config), **kwargs)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout (for scripts).")
+
+
+def csv_list(value: str | None) -> tuple[str, ...]:
+    """'vision, audio,text' -> ('vision', 'audio', 'text')."""
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -1,0 +1,120 @@
+"""Printing for the CLI: rich tables for people, JSON for scripts, one-line errors for expected mistakes.
+
+`KgtagGroup` is the single place that turns known exceptions into a one-line message and an exit code:
+2 for something the user gave us (a file, an id, a value), 1 for the environment (Neo4j down or refusing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_INPUT = 2  # the user's input is wrong: fix the command or the file
+EXIT_ENV = 1  # the environment is wrong: Neo4j down, wrong password
+
+
+class CliError(click.ClickException):
+    """An expected failure, printed as one line."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_INPUT):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def describe(exc: BaseException) -> CliError | None:
+    """The user-facing message for an expected exception, or None for a bug (which keeps its traceback)."""
+    import neo4j
+
+    from kgtag.kgstore.errors import InputError, StoreError
+
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, StoreError):
+        return CliError(str(exc), EXIT_ENV)
+    if isinstance(exc, neo4j.exceptions.AuthError):
+        return CliError(f"Neo4j refused the credentials: {exc.message}", EXIT_ENV)
+    if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)):
+        return CliError(f"Neo4j stopped answering: {exc}", EXIT_ENV)
+    if isinstance(exc, neo4j.exceptions.ClientError) and exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+        return CliError(f"Neo4j has no such database: {exc.message}", EXIT_INPUT)
+    if isinstance(exc, InputError):  # it already names the file, line or id at fault
+        return CliError(str(exc), EXIT_INPUT)
+    if isinstance(exc, FileNotFoundError):
+        return CliError(f"file not found: {exc.filename or exc}", EXIT_INPUT)
+    if isinstance(exc, IsADirectoryError):
+        return CliError(f"expected a file, got a directory: {exc.filename}", EXIT_INPUT)
+    return None
+
+
+class KgtagGroup(click.Group):
+    """A click group whose commands report expected mistakes as one line on stderr, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            mapped = describe(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 3) -> Table:
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(escape(fmt(v, digits)) for v in row))
+    return t
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for dicts/lists holding numpy or torch scalars, neo4j temporals."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """Print `data` as JSON on stdout for scripts, or call `render` for people."""
+    if as_json:
+        click.echo(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2))
+    else:
+        render()
+
+
+def info(message: str) -> None:
+    """Progress and notes go to stderr so that --json output stays clean."""
+    err_console.print(message)

@@ -1,0 +1,66 @@
+"""`kgtag serve`: the curators' review page in a browser (kgtag.web), on loopback by default."""
+
+from __future__ import annotations
+
+import getpass
+
+import click
+
+from .options import connection_options
+from .output import CliError
+
+
+@click.command("serve")
+@connection_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--curator", envvar="KGTAG_CURATOR", show_envvar=True,
+              help="Name recorded with each decision [default: your login name]; the page can change it.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host. The page has no login: anyone who reaches it can decide.")
+def serve(conn, host, port, curator, allow_remote):
+    """Serve the review page: a queue of inferred tags to accept or reject, and a summary.
+
+    \b
+    Example:
+      kgtag serve --curator alice
+      # then open http://127.0.0.1:8000/ ; keys: j/k move, a accept, r reject, x select
+
+    Decisions are written to Neo4j at once, with the curator's name and the time; accepted tags
+    become triples (source 'review'), rejected ones known negatives for the next `kgtag train`.
+    Same rules as `kgtag review`.
+    """
+    from kgtag.web import create_app, is_loopback, make_server
+    from kgtag.web.app import LOOPBACK_NAMES
+
+    loopback = is_loopback(host)
+    if not loopback and not allow_remote:
+        raise CliError(f"--host {host} is not a loopback address; the review page has no login, so serving it "
+                       "beyond this machine needs --allow-remote")
+    curator = curator or _login_name()
+    store = conn.open()
+    try:
+        app = create_app(store, curator=curator, allowed_hosts=LOOPBACK_NAMES if loopback else None)
+        try:
+            server = make_server(app, host, port)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"kgtag review page on http://{shown}:{server.server_port}/ (curator: {curator or 'asked on the page'}); "
+                   "Ctrl-C stops it", err=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    finally:
+        store.close()
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment: the page asks for one
+        return ""

@@ -1,0 +1,115 @@
+"""Hold out validation and test triples from the graph for `kgtag train`.
+
+Only video -> tag triples are held out (the task is tag inference, (video, r, ?)), a fraction of each
+relation's, seeded, and never the last triple of an entity: every entity keeps at least one triple in
+the training set so that it has a trained embedding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .output import CliError
+
+
+def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
+    """'0.1' (valid = test = 10 %), '0.1,0.05' (valid, test), or 'VALID_FILE,TEST_FILE'."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    try:
+        fractions = [float(p) for p in parts]
+    except ValueError:
+        if len(parts) != 2:
+            raise CliError(f"--split {value!r}: give fractions like 0.1,0.1 or two files VALID,TEST") from None
+        paths = (Path(parts[0]), Path(parts[1]))
+        for path in paths:
+            if not path.is_file():
+                raise CliError(f"--split: file not found: {path}")
+        return paths
+    if len(fractions) == 1:
+        fractions *= 2
+    if len(fractions) != 2 or any(not 0 <= f < 1 for f in fractions) or sum(fractions) >= 1:
+        raise CliError(f"--split {value!r}: give one or two fractions in [0, 1) that sum below 1")
+    return fractions[0], fractions[1]
+
+
+def holdout(
+    triples: torch.Tensor, is_video: torch.Tensor, valid_frac: float, test_frac: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split triples [N, 3] into (train, valid, test), per relation, seeded.
+
+    A candidate triple (video head, non-video tail) is eligible when both its head and its tail keep
+    another triple in train: in a shuffled order, the j-th candidate of a head (or tail) is eligible
+    only if j < degree - 1, so at least one triple of each entity always stays behind.
+    """
+    t = triples.numpy()
+    n = len(t)
+    rng = np.random.default_rng(seed)
+    h, r, tl = t[:, 0], t[:, 1], t[:, 2]
+    video = is_video.numpy()
+    candidate = video[h] & ~video[tl]
+    num_entities = len(video)
+    degree = np.bincount(h, minlength=num_entities) + np.bincount(tl, minlength=num_entities)
+
+    order = rng.permutation(n)
+    order = order[candidate[order]]  # candidates in a random order
+    ok = (_occurrence(h[order]) < degree[h[order]] - 1) & (_occurrence(tl[order]) < degree[tl[order]] - 1)
+    order = order[ok]
+    # per relation: the first valid_frac of its candidates go to valid, the next test_frac to test
+    per_rel = np.bincount(r[candidate], minlength=int(r.max()) + 1 if n else 0)
+    by_rel = order[np.argsort(r[order], kind="stable")]
+    pos = _occurrence(r[by_rel])
+    n_valid = np.floor(per_rel * valid_frac).astype(np.int64)
+    n_test = np.floor(per_rel * test_frac).astype(np.int64)
+    rel = r[by_rel]
+    to_valid = by_rel[pos < n_valid[rel]]
+    to_test = by_rel[(pos >= n_valid[rel]) & (pos < n_valid[rel] + n_test[rel])]
+    where = np.zeros(n, dtype=np.int8)
+    where[to_valid], where[to_test] = 1, 2
+    return triples[where == 0], triples[where == 1], triples[where == 2]
+
+
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions hold the same key (0 for the first)."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+    out = np.empty(len(keys), dtype=np.int64)
+    out[order] = np.arange(len(keys)) - run_start
+    return out
+
+
+def split_from_files(
+    triples: torch.Tensor, entities: list[str], relations: list[str], valid_path: Path, test_path: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Use given valid/test files (head<TAB>relation<TAB>tail); their triples must be in the graph."""
+    ent = {name: i for i, name in enumerate(entities)}
+    rel = {name: i for i, name in enumerate(relations)}
+    keyed = _keys(triples, len(entities), len(relations))
+    held = []
+    for path in (valid_path, test_path):
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 3:
+                    raise CliError(f"{path}:{line_no}: expected head<TAB>relation<TAB>tail")
+                h, r, t = parts
+                if h not in ent or t not in ent or r not in rel:
+                    raise CliError(f"{path}:{line_no}: triple ({h}, {r}, {t}) is not in the graph")
+                rows.append((ent[h], rel[r], ent[t]))
+        held.append(torch.tensor(rows, dtype=torch.long).reshape(-1, 3))
+    valid, test = held
+    out = torch.isin(keyed, _keys(torch.cat([valid, test]), len(entities), len(relations)))
+    return triples[~out], valid, test
+
+
+def _keys(triples: torch.Tensor, num_entities: int, num_relations: int) -> torch.Tensor:
+    return (triples[:, 0] * num_relations + triples[:, 1]) * num_entities + triples[:, 2]

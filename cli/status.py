@@ -1,0 +1,35 @@
+"""kgtag status: what the graph holds, and the runs with their metrics."""
+
+from __future__ import annotations
+
+import click
+
+from .options import connection_options, json_option
+from .output import console, emit, table
+
+
+@click.command()
+@connection_options
+@json_option
+def status(conn, as_json):
+    """Counts per label, relation and modality, and the training runs with their metrics.
+
+    \b
+    Example:
+      kgtag status --json | jq '.runs[0].run'
+    """
+    with conn.open(schema=False) as store:
+        data = {name: [r.data() for r in store.query(f"status_{name}", routing="r")]
+                for name in ("labels", "relations", "modalities", "runs")}
+
+    def render():
+        console.print(table("nodes", ["label", "count"], [r.values() for r in data["labels"]]))
+        console.print(table("relations", ["relation", "triples", "inferred", "accepted", "rejected"],
+                            [r.values() for r in data["relations"]]))
+        console.print(table("modalities", ["modality", "dim", "videos"], [r.values() for r in data["modalities"]]))
+        console.print(table("runs (test tail prediction, filtered)",
+                            ["run", "model", "status", "MR", "MRR", "Hits@1", "Hits@10"],
+                            [[r["run"], r["model"], r["status"], r["mr"], r["mrr"], r["hits1"], r["hits10"]]
+                             for r in data["runs"]]))
+
+    emit(data, as_json, render)

@@ -1,0 +1,63 @@
+"""kgtag train: pull the graph from Neo4j, hold out valid/test, train, evaluate, store the run."""
+
+from __future__ import annotations
+
+import click
+
+from .options import connection_options, csv_list, json_option
+from .output import CliError, console, emit, table
+from .pipeline import BASES, VARIANTS, RunPlan, resume_run, train_run
+
+METRICS = ("mr", "mrr", "hits1", "hits3", "hits10")
+
+
+def show_run(node: dict, as_json: bool) -> None:
+    emit(node, as_json, lambda: console.print(table(
+        f"run {node['id']}: {node['model']} ({node['status']}), test tail prediction, filtered",
+        ["MR", "MRR", "Hits@1", "Hits@3", "Hits@10"], [[node.get(k) for k in METRICS]])))
+
+
+@click.command()
+@click.option("--model", "variant", type=click.Choice(VARIANTS), default="transfusion", show_default=True,
+              help="transfusion (both attentions), transe (base model alone), transfusion0 (relation "
+                   "attention only), b1 (concatenation), b2 (sum), b3 (modalities only).")
+@click.option("--base", type=click.Choice(BASES), default="transe", show_default=True, help="Translation scorer.")
+@click.option("--modalities", default="", help="Comma-separated modalities to fuse, e.g. vision,audio,text.")
+@click.option("--preset", type=click.Choice(["fast", "paper"]), default="fast", show_default=True,
+              help="paper: section 5.1 settings; fast: tuned for wall-clock on CPU.")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the preset's epoch count.")
+@click.option("--split", default="0.1,0.1", show_default=True,
+              help="Held-out fractions VALID,TEST of each relation's video->tag triples, or two files "
+                   "VALID.tsv,TEST.tsv of triples already in the graph.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the split, the initialisation and sampling.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
+@click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run from its last checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@connection_options
+@json_option
+def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, quiet, conn, as_json):
+    """Train a model on the graph in Neo4j and store the run (hyper-parameters, metrics, attention).
+
+    \b
+    Examples:
+      kgtag train --model transfusion --modalities vision,audio,text
+      kgtag train --model transe --base transh --epochs 50
+      kgtag train --model b1 --modalities vision,audio --preset paper --device cuda
+      kgtag train --resume transfusion-vat-transe-20250101-120000-1a2b
+
+    Rejected edges from `kgtag review` are used as known negatives. The run's files go to
+    ./runs/<run-id>/; its id is printed and listed by `kgtag status`.
+    """
+    runs = conn.runs_dir(runs_dir)
+    with conn.open() as store:
+        if resume:
+            node = resume_run(store, resume, runs, progress=not quiet)
+        else:
+            mods = csv_list(modalities)
+            if variant == "transe" and mods:
+                raise CliError("--model transe uses no modality; drop --modalities or pick --model transfusion")
+            plan = RunPlan(variant=variant, base=base, modalities=mods, preset=preset, device=device,
+                           epochs=epochs, seed=seed, split=split)
+            node = train_run(store, plan, runs, progress=not quiet)
+    show_run(node, as_json)
