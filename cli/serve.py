@@ -47,7 +47,7 @@ def serve(conn, host, port, curator, allow_remote):
         except OSError as exc:
             raise CliError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"kgtag review page on http://{shown}:{server.server_port}/ (curator: {curator or 'asked on the page'}); "
+        click.echo(f"kgtag review page on http://{shown}:{server.port}/ (curator: {curator or 'asked on the page'}); "
                    "Ctrl-C stops it", err=True)
         try:
             server.serve_forever()

@@ -1,0 +1,196 @@
+"""The review web app over HTTP (Flask test client and a real threaded server) against the real Neo4j."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+import review_graph as g
+from kgtag.kgstore import review
+from kgtag.web import create_app, is_loopback, make_server
+
+
+@pytest.fixture
+def graph(store):
+    g.build(store.driver)
+    return store
+
+
+@pytest.fixture
+def client(graph):
+    return create_app(graph, curator="alice").test_client()
+
+
+def rows_of(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<tr class="edge" data-id="[^"]+" data-video="([^"]+)" data-tag="([^"]+)"', html)
+
+
+def test_queue_lists_pending_edges_lowest_confidence_first_with_context(client):
+    resp = client.get("/")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    rows = rows_of(html)
+    assert len(rows) == len(g.INFERRED)
+    expected = [(v, t) for v, _, t, _, c, _, _ in sorted(g.INFERRED, key=lambda r: r[4])]
+    assert rows == expected
+    assert "Street food tour 🍜 台北" in html  # titles, unicode intact
+    assert 'class="chip" title="uploaded_by">u_anna<' in html  # existing tags
+    assert "none (cold start)" in html  # v004 has no tags
+    assert 'title="audio: 0.60"' in html  # modality attention bars
+    assert "has subject (legacy) `x`" in html  # odd relation names escaped, not broken
+    assert "9 pending" in html
+
+
+def test_queue_filters(client):
+    html = client.get("/?relation=has_music").get_data(as_text=True)
+    assert {t for _, t in rows_of(html)} == {"Pop", "Blues", "Jazz"}
+    html = client.get("/?run=run-a").get_data(as_text=True)
+    assert {t for _, t in rows_of(html)} == {"Dogs", "Travel"}
+    html = client.get("/?min=0.3&max=0.5").get_data(as_text=True)
+    assert rows_of(html) == [("v004", "Dogs"), ("v003", "Travel"), ("v002", "Blues")]
+    html = client.get("/?limit=25&min=0.95").get_data(as_text=True)
+    assert rows_of(html) == [] and "Nothing pending" in html
+    bad = client.get("/?min=0.9&max=0.1")
+    assert bad.status_code == 400 and "0 &lt;= min &lt;= max &lt;= 1" in bad.get_data(as_text=True)
+    assert client.get("/?min=lots").status_code == 400
+
+
+def decide(client, ids, decision, curator=None, **headers):
+    body = {"ids": ids, "decision": decision}
+    if curator:
+        body["curator"] = curator
+    return client.post("/api/decide", json=body, headers=headers)
+
+
+def test_decide_writes_to_neo4j_and_second_decision_is_already_decided(client, graph):
+    drv = graph.driver
+    pets = g.edge_id(drv, "v001", "has_subject", "Pets")
+    pop = g.edge_id(drv, "v001", "has_music", "Pop")
+    resp = decide(client, [pets], "accept")  # server's default curator
+    assert resp.status_code == 200 and resp.json["decided"] == [pets] and resp.json["curator"] == "alice"
+    resp = decide(client, [pop], "reject", curator="bob")
+    assert resp.status_code == 200 and resp.json["message"] == "rejected 1 edge"
+    assert g.edge_state(drv, "v001", "has_subject", "Pets")["triples"][0]["curator"] == "alice"
+    assert g.edge_state(drv, "v001", "has_music", "Pop")["decided_by"] == "bob"
+
+    again = decide(client, [pets], "reject", curator="carol")
+    assert again.status_code == 409
+    assert again.json["decided"] == []
+    assert again.json["message"].startswith("already decided: accepted by alice at ")
+    assert g.edge_state(drv, "v001", "has_subject", "Pets")["status"] == "accepted"
+
+    html = client.get("/").get_data(as_text=True)
+    assert ("v001", "Pets") not in rows_of(html) and ("v001", "Pop") not in rows_of(html)
+
+
+def test_decide_refuses_bad_requests(client, graph):
+    eid = g.edge_id(graph.driver, "v001", "has_music", "Pop")
+    assert client.post("/api/decide", data={"ids": eid, "decision": "accept"}).status_code == 415  # a plain form
+    assert decide(client, [eid], "accept", Origin="http://evil.example").status_code == 403
+    assert decide(client, [], "accept").status_code == 400
+    resp = decide(client, [eid], "perhaps")
+    assert resp.status_code == 400 and "accept' or 'reject" in resp.json["error"]
+    resp = decide(client, ["5:00000000-0000-0000-0000-000000000000:424242"], "accept")
+    assert resp.status_code == 404 and "no longer exist" in resp.json["message"]
+    nameless = create_app(graph, curator="").test_client()
+    resp = decide(nameless, [eid], "accept")
+    assert resp.status_code == 400 and "name" in resp.json["error"]
+    assert g.edge_state(graph.driver, "v001", "has_music", "Pop")["status"] is None  # nothing was decided
+
+
+def test_host_header_guard(graph):
+    app = create_app(graph, curator="alice")
+    assert app.test_client().get("/", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert app.test_client().get("/", headers={"Host": "localhost:8000"}).status_code == 200
+    assert app.test_client().get("/", headers={"Host": "evil.example:8000"}).status_code == 400
+    open_app = create_app(graph, curator="alice", allowed_hosts=None)
+    assert open_app.test_client().get("/", headers={"Host": "evil.example:8000"}).status_code == 200
+
+
+def test_summary_page_counts_and_chart(client, graph):
+    drv = graph.driver
+    decide(client, [g.edge_id(drv, "v001", "has_subject", "Pets"), g.edge_id(drv, "v002", "has_subject", "Music")], "accept")
+    decide(client, [g.edge_id(drv, "v002", "has_music", "Blues")], "reject")
+    html = client.get("/summary").get_data(as_text=True)
+    row = re.search(r'<tr class="" data-relation="has_subject">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'class="n (?:pending|accepted|rejected)">(\d+)<', row) == ["3", "2", "0"]
+    row = re.search(r'<tr class="" data-relation="has_music">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'class="n (?:pending|accepted|rejected)">(\d+)<', row) == ["2", "0", "1"]
+    bars = re.findall(r'<rect class="bucket" data-low="([\d.]+)" data-accepted="(\d+)" data-decided="(\d+)"', html)
+    assert bars == [("0.4", "0", "1"), ("0.6", "1", "1"), ("0.9", "1", "1")]
+    html = client.get("/summary?run=run-a").get_data(as_text=True)
+    assert 'data-relation="has_music"' not in html and "No decisions yet." in html
+
+
+def test_two_curators_over_http_race_on_one_edge(graph):
+    """Two real concurrent requests through the threaded server: one decides, the other is told."""
+    drv = graph.driver
+    eid = g.edge_id(drv, "v003", "has_subject", "Travel")
+    server = make_server(create_app(graph), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.port}/api/decide"
+    barrier = threading.Barrier(2)
+    answers = {}
+
+    def curator(name, decision):
+        req = urllib.request.Request(url, data=json.dumps({"ids": [eid], "decision": decision, "curator": name}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        barrier.wait(timeout=30)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                answers[name] = (resp.status, json.load(resp))
+        except urllib.error.HTTPError as err:
+            answers[name] = (err.code, json.load(err))
+
+    try:
+        threads = [threading.Thread(target=curator, args=a) for a in (("ann", "accept"), ("ben", "reject"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+    finally:
+        server.shutdown()
+        server.server_close()
+    codes = sorted(code for code, _ in answers.values())
+    assert codes == [200, 409], answers
+    winner = next(name for name, (code, _) in answers.items() if code == 200)
+    loser = next(name for name, (code, _) in answers.items() if code == 409)
+    status = "accepted" if winner == "ann" else "rejected"
+    assert answers[loser][1]["message"].startswith(f"already decided: {status} by {winner}")
+    state = g.edge_state(drv, "v003", "has_subject", "Travel")
+    assert (state["status"], state["decided_by"]) == (status, winner)
+    assert len(state["triples"]) == (1 if status == "accepted" else 0)
+
+
+def test_is_loopback():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("no-such-host.invalid")
+
+
+def test_serve_refuses_a_non_loopback_bind_without_allow_remote(neo4j_settings):
+    from kgtag.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 2
+    assert "not a loopback address" in result.output and "--allow-remote" in result.output
+
+
+def test_serve_reports_a_busy_port(neo4j_settings, graph):
+    import socket
+
+    from kgtag.cli.main import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port), "--curator", "al", "--uri", neo4j_settings["uri"],
+                                          "--user", neo4j_settings["user"], "--password", neo4j_settings["password"]])
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output

@@ -1,0 +1,137 @@
+"""The review web app: a queue of pending inferred edges, decisions, and a calibration summary.
+
+Server-rendered HTML (Flask + Jinja) with a little JavaScript for decisions and keyboard shortcuts.
+Every decision goes through `kgstore.review.decide`, the same code as `kgtag review`.
+
+There is no authentication: the app is meant for loopback. Two guards keep other web pages out:
+requests whose Host header is not an allowed host are refused (DNS rebinding), and decisions only
+come as JSON POSTs from the same origin (a cross-site form cannot send them).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, jsonify, render_template, request
+
+from kgtag.kgstore import review
+from kgtag.kgstore.store import Store
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str] | None = LOOPBACK_NAMES) -> Flask:
+    """The app over `store`. `curator`: the name recorded with decisions unless the page gives another.
+    `allowed_hosts`: host names accepted in the Host header (None accepts any, for --allow-remote)."""
+    app = Flask(__name__)
+    app.config.update(KGTAG_CURATOR=(curator or "").strip(), KGTAG_ALLOWED_HOSTS=allowed_hosts)
+
+    @app.before_request
+    def _guard_host():
+        allowed = app.config["KGTAG_ALLOWED_HOSTS"]
+        host = urlsplit("//" + (request.host or "")).hostname or ""
+        if allowed is not None and host not in {h.strip("[]") for h in allowed}:
+            abort(400, description=f"host {request.host!r} is not served here")
+
+    @app.errorhandler(review.ReviewError)
+    def _review_error(exc):
+        if request.path.startswith("/api/"):
+            return jsonify(error=str(exc)), 400
+        return render_template("error.html", message=str(exc)), 400
+
+    @app.get("/")
+    def queue():
+        args = request.args
+        relation = args.get("relation") or None
+        run = args.get("run") or None
+        min_conf = _number(args.get("min"), 0.0)
+        max_conf = _number(args.get("max"), 1.0)
+        limit = _int(args.get("limit"), 50, PAGE_SIZES)
+        offset = max(_int(args.get("offset"), 0), 0)
+        edges = review.pending(store, relation, run, min_conf, max_conf, limit=limit, offset=offset, details=True)
+        total = review.count_pending(store, relation, run, min_conf, max_conf)
+        segments = _segments(edges)
+        return render_template(
+            "queue.html", edges=edges, total=total, segments=segments, choices=review.filters(store),
+            f={"relation": relation or "", "run": run or "", "min": min_conf, "max": max_conf,
+               "limit": limit, "offset": offset},
+            page_sizes=PAGE_SIZES, curator=app.config["KGTAG_CURATOR"],
+        )
+
+    @app.get("/summary")
+    def summary():
+        run = request.args.get("run") or None
+        s = review.summary(store, run=run)
+        runs = [r for r, _ in review.filters(store)["runs"]]
+        return render_template("summary.html", s=s, run=run or "", runs=sorted(set(runs) | ({run} if run else set())),
+                               curator=app.config["KGTAG_CURATOR"])
+
+    @app.post("/api/decide")
+    def decide():
+        if not request.is_json:
+            return jsonify(error="send the decision as JSON (Content-Type: application/json)"), 415
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            return jsonify(error=f"cross-origin decision refused (Origin {origin})"), 403
+        body = request.get_json(silent=True) or {}
+        ids = body.get("ids")
+        if isinstance(ids, str):
+            ids = [ids]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+            return jsonify(error="give the edge ids to decide as a list: {\"ids\": [...]}"), 400
+        curator = str(body.get("curator") or app.config["KGTAG_CURATOR"] or "").strip()
+        if not curator:
+            return jsonify(error="enter your name (curator) before deciding"), 400
+        result = review.decide(store, ids, str(body.get("decision", "")), curator)
+        conflicts = [{"id": c.id, "status": c.status, "decided_by": c.decided_by, "decided_at": c.decided_at,
+                      "message": c.message()} for c in result.already_decided]
+        payload = {
+            "decision": result.decision, "curator": curator, "decided": result.decided,
+            "already_decided": conflicts, "missing": result.missing,
+            "message": _message(result, conflicts),
+        }
+        return jsonify(payload), (409 if conflicts else 404 if result.missing and not result.decided else 200)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"ok": True}
+
+    return app
+
+
+def _message(result: review.DecideResult, conflicts: list[dict]) -> str:
+    parts = []
+    if result.decided:
+        parts.append(f"{result.decision} {len(result.decided)} edge{'s' * (len(result.decided) != 1)}")
+    if conflicts:
+        if len(conflicts) == 1:
+            parts.append(conflicts[0]["message"])
+        else:
+            parts.append(f"{len(conflicts)} already decided by someone else")
+    if result.missing:
+        parts.append(f"{len(result.missing)} no longer exist (replaced by a newer run?)")
+    return "; ".join(parts)
+
+
+def _segments(edges: list[review.Edge]) -> list[str]:
+    """The attention segments to show as bars: knowledge first, then modalities in name order."""
+    names = {k for e in edges for k in e.attention}
+    return sorted(names, key=lambda n: (n != "knowledge", n))
+
+
+def _number(value: str | None, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise review.ReviewError(f"not a number: {value!r}") from None
+
+
+def _int(value: str | None, default: int, allowed: tuple[int, ...] | None = None) -> int:
+    try:
+        n = int(value) if value not in (None, "") else default
+    except ValueError:
+        raise review.ReviewError(f"not a whole number: {value!r}") from None
+    return n if allowed is None or n in allowed else default
