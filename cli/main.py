@@ -45,7 +45,3 @@ _register()
 from .serve import serve as _serve  # noqa: E402  (kgtag serve: the review web page, kgtag.web)
 
 cli.add_command(_serve)
-
-from .serve import serve as _serve  # noqa: E402  (kgtag serve: the review web page, kgtag.web)
-
-cli.add_command(_serve)
