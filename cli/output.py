@@ -62,6 +62,9 @@ class KgtagGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one line instead of click's usage block
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            raise CliError(exc.format_message() + hint, exc.exit_code) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:

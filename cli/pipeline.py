@@ -233,8 +233,9 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         info(f"{len(negatives)} rejected edges used as known negatives")
     try:
         train_model(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
-                    valid=valid if len(valid) else None, known_negatives=negatives if len(negatives) else None,
-                    progress=progress)
+                    valid=validator(train, valid, test, meta["seed"]),
+                    known_negatives=negatives if len(negatives) else None,
+                    progress=progress, metadata={"run": meta["id"]})
     except KeyboardInterrupt:
         write_run(store, _run_node(meta, run_dir, status="interrupted"))
         raise CliError(f"interrupted; continue with `kgtag train --resume {meta['id']}`", 130) from None
@@ -249,6 +250,22 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     node = _run_node(meta, run_dir, status="done")
     write_run(store, node)
     return node
+
+
+VALID_QUERIES = 1000  # validation triples scored after each epoch (a seeded sample): bounded cost
+
+
+def validator(train, valid, test, seed: int):
+    """Filtered MRR on (a sample of) the validation split, for early stopping / best-epoch restore."""
+    if len(valid) == 0:
+        return None
+    from kgtag.embed.evaluate import evaluate
+
+    if len(valid) > VALID_QUERIES:
+        g = torch.Generator().manual_seed(seed)
+        valid = valid[torch.randperm(len(valid), generator=g)[:VALID_QUERIES]]
+    known = torch.cat([train, valid, test])
+    return lambda model: evaluate(model, valid, filter_triples=known)["filtered"]["mrr"]
 
 
 def evaluate_run(model, relations, train, valid, test) -> dict:
