@@ -67,6 +67,8 @@
     body.already_decided.forEach((c) => close(byId.get(c.id), "conflict", c.message));
     body.missing.forEach((id) => close(byId.get(id), "conflict", "gone: replaced by a newer run"));
     say(body.message, body.already_decided.length > 0 || body.missing.length > 0);
+    const count = document.querySelector("#count .n");
+    if (count) count.textContent = String(Math.max(0, Number(count.textContent) - body.decided.length - body.already_decided.length - body.missing.length));
     refreshBulk();
     const next = rows.findIndex((r, j) => j >= current && open(r));
     if (next >= 0) focus(next);
