@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import Energy
-from .rows import RowTable, transe_bound, uniform_
+from .rows import RowTable, renorm_, transe_bound, uniform_
 
 MODES = ("plain", "attention", "concat", "sum")
 _CHUNK = 65536
@@ -85,28 +85,31 @@ class EntityRepresentation(nn.Module):
                 self.energy = Energy(dim, hidden)
 
     # -- representation ------------------------------------------------------------------------
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Representations [n, width] of *unique* entity ids (training gathers each row once)."""
+    def forward(self, ids: torch.Tensor, constrain: str | None = None) -> torch.Tensor:
+        """Representations [n, width] of *unique* entity ids (training gathers each row once).
+
+        constrain: "unit" | "max1" renormalises the trainable rows used first (Algorithm 1 line 7).
+        """
         if self.all_plain:
-            return self.plain.rows(ids)
+            return self.plain.rows(ids, constrain)
         f = self.fused[ids]
         pi = (~f).nonzero().squeeze(1)
         fi = f.nonzero().squeeze(1)
         parts = []
         if pi.numel():
-            parts.append(self.plain.rows(self.local[ids[pi]]))
+            parts.append(self.plain.rows(self.local[ids[pi]], constrain))
         if fi.numel():
-            parts.append(self.fuse(self.local[ids[fi]]))
+            parts.append(self.fuse(self.local[ids[fi]], constrain))
         order = torch.cat([pi, fi])
         back = torch.empty_like(order)
         back[order] = torch.arange(order.shape[0], device=order.device)
         return torch.cat(parts)[back]
 
-    def segments(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def segments(self, v: torch.Tensor, constrain: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Segments z [n, S, d_K] (eq. 1) and presence mask [n, S] of fused rows v (local ids)."""
         zs, masks = [], []
         if self.knowledge:
-            zs.append(self.z_k.rows(v))
+            zs.append(self.z_k.rows(v, constrain))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             zs.append(F.elu(self.proj[m](getattr(self, f"feat_{m}")[v])))
@@ -121,14 +124,14 @@ class EntityRepresentation(nn.Module):
         w = mask.to(z.dtype)
         return w / w.sum(1, keepdim=True)
 
-    def fuse(self, v: torch.Tensor) -> torch.Tensor:
+    def fuse(self, v: torch.Tensor, constrain: str | None = None) -> torch.Tensor:
         """h_vid [n, width] of fused rows v (local ids): eq. 3, or the baselines' concat / sum."""
-        z, mask = self.segments(v)
-        keep = mask.unsqueeze(-1)
+        z, mask = self.segments(v, constrain)
         if self.mode == "attention":
-            h = torch.where(keep, self.weights(z, mask).unsqueeze(-1) * z, 0.0)
-            return h.flatten(1)
-        z = torch.where(keep, z, 0.0)
+            # A missing segment has p = 0 exactly (masked softmax) and a finite z (its feature row
+            # is zeroed at build), so p * z is exactly zero there.
+            return (self.weights(z, mask).unsqueeze(-1) * z).flatten(1)
+        z = z * mask.unsqueeze(-1).to(z.dtype)
         return z.flatten(1) if self.mode == "concat" else z.sum(1)
 
     @torch.no_grad()
@@ -184,10 +187,7 @@ class EntityRepresentation(nn.Module):
 def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:
     if idx.numel() == 0:
         return
-    rows = weight.index_select(0, idx)
-    norm = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).clamp_min_(1e-12)
-    scale = 1.0 / norm if kind == "unit" else (1.0 / norm).clamp_max_(1.0)
-    weight.index_copy_(0, idx, rows * scale)
+    weight.index_copy_(0, idx, renorm_(weight.index_select(0, idx), kind))
 
 
 def _check_features(name: str, features: dict, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,6 +31,7 @@ from torch import nn
 from .attention import RelationAttention
 from .fusion import EntityRepresentation
 from .interactions import INTERACTIONS, make_interaction
+from .rows import unique_ids
 
 VARIANTS = ("transe", "transfusion", "transfusion0", "b1", "b2", "b3")
 _MODE = {"transe": "plain", "transfusion0": "plain", "transfusion": "attention", "b1": "concat", "b2": "sum", "b3": "attention"}
@@ -116,12 +117,13 @@ class KGModel(nn.Module):
         """BoolTensor[E]: entities represented by fusion (videos with at least one modality)."""
         return self.entities.fused
 
-    def _represent_unique(self, uniq: torch.Tensor):
+    def _represent_unique(self, uniq: torch.Tensor, constrain: bool = False):
         if self._cache is not None and not torch.is_grad_enabled():
             e, ex = self._cache
             return e[uniq], None if ex is None else ex[uniq]
         extra = self.interaction.entity_extra
-        return self.entities(uniq), None if extra is None else extra.rows(uniq)
+        kind = self.interaction.entity_constraint if constrain else None
+        return self.entities(uniq, kind), None if extra is None else extra.rows(uniq)
 
     def represent(self, ids: torch.Tensor):
         """(vectors [n, width], extra [n, width] or None) for entity ids, duplicates allowed."""
@@ -136,7 +138,7 @@ class KGModel(nn.Module):
         return self.entities.all(), None if extra is None else extra.all()
 
     def _relations(self, r: torch.Tensor):
-        uniq, inv = torch.unique(r, return_inverse=True)
+        uniq, inv = unique_ids(r, self.num_relations)
         return self.interaction.relation_rows(uniq), inv
 
     @contextlib.contextmanager
@@ -211,16 +213,15 @@ class KGModel(nn.Module):
         b, k = neg.shape[0], neg.shape[1]
         trip = torch.cat([pos, neg.reshape(-1, 3)])
         n = trip.shape[0]
-        uniq, inv = torch.unique(torch.cat([trip[:, 0], trip[:, 2]]), return_inverse=True)
-        if self.training:
-            self.constrain_(uniq)
-        e, ex = self._represent_unique(uniq)
-        hi, ti = inv[:n], inv[n:]
+        uniq, inv = unique_ids(torch.cat([trip[:, 0], trip[:, 2]]), self.num_entities)
+        e, ex = self._represent_unique(uniq, constrain=self.training)
+        # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
+        h, t = e[inv].view(2, n, -1).unbind(0)
+        hx, tx = (None, None) if ex is None else ex[inv].view(2, n, -1).unbind(0)
         rel_u, rinv = self._relations(trip[:, 1])
-        d = self.interaction.distance(
-            e[hi], None if ex is None else ex[hi], rel_u, rinv, e[ti], None if ex is None else ex[ti]
-        )
-        hinge = F.relu(self.config.margin + d[:b].unsqueeze(1) - d[b:].view(b, k))
+        d = self.interaction.distance(h, hx, rel_u, rinv, t, tx)
+        d_pos, d_neg = d.split([b, n - b])
+        hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg.view(b, k))
         if self.rel_attention is not None:
             hinge = hinge * self.relation_weights()[pos[:, 1]].unsqueeze(1)
         return hinge.mean()

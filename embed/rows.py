@@ -38,8 +38,14 @@ class RowTable(nn.Module):
     def num(self) -> int:
         return self.weight.shape[0]
 
-    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+    def rows(self, idx: torch.Tensor, constrain: str | None = None) -> torch.Tensor:
+        """weight[idx]; with constrain="unit" | "max1" the rows are renormalised first, in place
+        (Algorithm 1 line 7), in the same gather."""
         out = self.weight.index_select(0, idx)
+        if constrain is not None:
+            with torch.no_grad():
+                renorm_(out, constrain)
+                self.weight.index_copy_(0, idx, out)
         if torch.is_grad_enabled():
             out.requires_grad_(True)
             self._taken.append((idx, out))
@@ -77,8 +83,8 @@ class RowAdam:
         self.tables = tables
         self.lr, self.betas, self.eps = lr, betas, eps
         self.step_count = 0
-        self.exp_avg = [torch.zeros_like(t.weight) for t in tables]
-        self.exp_avg_sq = [torch.zeros_like(t.weight) for t in tables]
+        # First and second moments side by side per row: one gather and one scatter per step.
+        self.moments = [torch.zeros(t.weight.shape[0], 2, *t.weight.shape[1:], device=t.weight.device) for t in tables]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -87,30 +93,31 @@ class RowAdam:
         bc1 = 1 - b1**self.step_count
         bc2 = 1 - b2**self.step_count
         step_size = self.lr / bc1
-        for table, m_all, v_all in zip(self.tables, self.exp_avg, self.exp_avg_sq):
+        for table, mom in zip(self.tables, self.moments):
             got = table.taken()
             if got is None:
                 continue
             idx, g = got
-            g = g.to(m_all.dtype)
-            m = m_all.index_select(0, idx).mul_(b1).add_(g, alpha=1 - b1)
-            v = v_all.index_select(0, idx).mul_(b2).addcmul_(g, g, value=1 - b2)
-            m_all.index_copy_(0, idx, m)
-            v_all.index_copy_(0, idx, v)
-            denom = v.div_(bc2).sqrt_().add_(self.eps)
-            table.weight.index_add_(0, idx, m.div_(denom), alpha=-step_size)
+            g = g.to(mom.dtype)
+            mv = mom.index_select(0, idx)
+            m, v = mv[:, 0], mv[:, 1]
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            mom.index_copy_(0, idx, mv)
+            update = m / v.div_(bc2).sqrt_().add_(self.eps)
+            table.weight.index_add_(0, idx, update, alpha=-step_size)
 
     def zero_grad(self) -> None:
         for t in self.tables:
             t.release()
 
     def state_dict(self) -> dict:
-        return {"step": self.step_count, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "lr": self.lr}
+        return {"step": self.step_count, "moments": self.moments, "lr": self.lr}
 
     def load_state_dict(self, state: dict) -> None:
         self.step_count = int(state["step"])
         self.lr = state.get("lr", self.lr)
-        for dst, src in zip(self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]):
+        for dst, src in zip(self.moments, state["moments"]):
             dst.copy_(src)
 
 
@@ -142,6 +149,24 @@ class Optimizer:
         self.rows.load_state_dict(state["rows"])
         if self.dense is not None and state["dense"] is not None:
             self.dense.load_state_dict(state["dense"])
+
+
+def renorm_(rows: torch.Tensor, kind: str) -> torch.Tensor:
+    """Rows to L2 norm 1 ("unit") or at most 1 ("max1"), in place."""
+    norm = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).clamp_min_(1e-12)
+    scale = norm.reciprocal_() if kind == "unit" else norm.reciprocal_().clamp_max_(1.0)
+    return rows.mul_(scale)
+
+
+def unique_ids(ids: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sorted unique ids, inverse) like torch.unique; by counting when the id range is small."""
+    if size <= 32 * ids.numel() + 4096:
+        seen = torch.zeros(size, dtype=torch.bool, device=ids.device)
+        seen[ids] = True
+        uniq = seen.nonzero().squeeze(1)
+        slot = torch.cumsum(seen, 0) - 1
+        return uniq, slot[ids]
+    return torch.unique(ids, return_inverse=True)
 
 
 def uniform_(t: torch.Tensor, bound: float) -> torch.Tensor:
