@@ -22,8 +22,8 @@ from torch import nn
 class RowTable(nn.Module):
     """A `[n, *shape]` table whose rows are trained by `RowAdam`, never by autograd on the whole table.
 
-    `rows(idx)` returns `weight[idx]`; while gradients are enabled, the returned tensor is a leaf
-    that `RowAdam` reads after `backward()`. Pass unique ids (the caller indexes the result with the
+    `rows(idx)` returns `weight[idx]`; in training mode with gradients enabled, the returned tensor
+    is a leaf that `RowAdam` reads after `backward()` (call `Optimizer.zero_grad()` before the forward). Pass unique ids (the caller indexes the result with the
     inverse map); repeated calls in one step are allowed and coalesced.
     """
 
@@ -46,7 +46,7 @@ class RowTable(nn.Module):
             with torch.no_grad():
                 renorm_(out, constrain)
                 self.weight.index_copy_(0, idx, out)
-        if torch.is_grad_enabled():
+        if self.training and torch.is_grad_enabled():
             out.requires_grad_(True)
             self._taken.append((idx, out))
         return out

@@ -112,7 +112,7 @@ def train(
     resume: continue from `checkpoint_dir/last.pt` (the config's epochs is the total to reach).
     valid: `valid(model) -> float`, higher is better; enables early stopping with `patience`.
     known_negatives: LongTensor[K, 3] of rejected edges mixed into the negatives.
-    metadata: stored in every checkpoint (id maps, run id, ...).
+    metadata: stored in every checkpoint (id maps, run id, ...); a resume without it keeps the old.
     Ctrl-C stops at once; the last completed epoch's checkpoint stays valid for `resume`.
     """
     if triples.dim() != 2 or triples.shape[1] != 3 or triples.shape[0] == 0:
@@ -150,6 +150,8 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         result = TrainResult(**{**state["result"], "checkpoint": ckdir / ckpt.FILENAME})
         bad_epochs = state["bad_epochs"]
+        if metadata is None:
+            metadata = state.get("metadata")
 
     def save(path: Path) -> None:
         ckpt.save(path, {
@@ -173,9 +175,9 @@ def train(
             for i in range(0, n, config.batch_size):
                 pos = triples[perm[i : i + config.batch_size]]
                 neg = sampler.sample(pos)
+                opt.zero_grad()  # before the forward: it also forgets rows handed out earlier
                 with amp:
                     loss = model.loss(pos, neg)
-                opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += loss.detach()
