@@ -196,3 +196,25 @@ def test_progress_display_runs(capsys):
     train(model_for("transe"), tr, quick(epochs=2), progress=True)
     out = capsys.readouterr().out
     assert "epoch 2" in out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
+def test_cuda_training_scores_and_resume(tmp_path):
+    tr, feats = video_kg()
+    cfg = quick(epochs=4, device="cuda", sampler="bernoulli", filter_known=True, type_constrained=True)
+    straight = model_for()
+    result = train(straight, tr, cfg, progress=False)
+    assert result.losses[-1] < result.losses[0]
+    assert straight.entities.plain.weight.device.type == "cuda"
+    h, r, t = tr[:6].cuda().T
+    with torch.no_grad():
+        s = straight.score_triples(h, r, t)
+        tails = straight.score_tails(h, r)
+    assert torch.allclose(tails[torch.arange(6, device="cuda"), t], s, atol=1e-4)
+    train(model_for(), tr, quick(**{**cfg.to_dict(), "epochs": 2}), checkpoint_dir=tmp_path, progress=False)
+    resumed = model_for(seed=5)
+    train(resumed, tr, cfg, checkpoint_dir=tmp_path, resume=True, progress=False)
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    amp = model_for()
+    assert train(amp, tr, quick(epochs=3, device="cuda", amp=True), progress=False).losses[-1] < 1.5
