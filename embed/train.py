@@ -142,11 +142,12 @@ def train(
     if resume:
         if ckdir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        state = ckpt.load(ckdir / ckpt.FILENAME, map_location=device)
+        # RNG states must stay CPU byte tensors; weights and moments are copied onto the device.
+        state = ckpt.load(ckdir / ckpt.FILENAME, map_location="cpu")
         ckpt.load_weights(model, state)
         opt.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["sampler"])
-        shuffle.set_state(state["shuffle"].to(shuffle.get_state().device))
+        shuffle.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
         result = TrainResult(**{**state["result"], "checkpoint": ckdir / ckpt.FILENAME})
         bad_epochs = state["bad_epochs"]
@@ -214,7 +215,7 @@ def train(
 
     if valid is not None and config.restore_best and result.best_epoch not in (None, result.epochs):
         if ckdir is not None and (ckdir / ckpt.BEST).exists():
-            ckpt.load_weights(model, ckpt.load(ckdir / ckpt.BEST, map_location=device))
+            ckpt.load_weights(model, ckpt.load(ckdir / ckpt.BEST, map_location="cpu"))
         elif best_state is not None:
             model.load_state_dict(best_state)
     model.eval()
