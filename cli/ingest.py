@@ -168,9 +168,10 @@ def features_text(prop, modality, batch_size, conn, as_json):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    encode = text_encoder()  # first: without the extra, say so before anything else
+
     from kgtag.kgstore.features import ingest_features
 
-    encode = text_encoder()
     with conn.open() as store:
         rows = store.query("video_texts", routing="r", property=prop)
         if not rows:

