@@ -47,7 +47,6 @@ class IngestReport:
     triples_existing: int = 0
     videos: int = 0               # video records (videos.ingest_videos)
     features_written: int = 0     # vectors stored (features.ingest_features)
-    features_unchanged: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -61,7 +60,7 @@ class IngestReport:
             parts.append(f"{self.videos} videos")
         parts.append(f"entities {self.entities_created} new / {self.entities_existing} existing")
         parts.append(f"triples {self.triples_created} new / {self.triples_existing} existing")
-        if self.features_written or self.features_unchanged:
+        if self.features_written:
             parts.append(f"vectors {self.features_written} written")
         return ", ".join(parts) + f" ({self.seconds:.1f} s)"
 

@@ -1,0 +1,3 @@
+// A modality's stored dimension (no row when unknown).
+MATCH (m:Modality {name: $name})
+RETURN m.dim AS dim

@@ -1,0 +1,3 @@
+// Every relation name.
+MATCH (r:Relation)
+RETURN collect(r.name) AS names

@@ -1,0 +1,2 @@
+MATCH (r:Run {id: $id})
+RETURN count(r) AS n

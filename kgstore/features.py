@@ -1,0 +1,178 @@
+"""Modality features: validated matrices in, float32 byte properties on video nodes out.
+
+Storage (measured, docs/graph-model.md): a modality's vectors live on each video as the property
+`feat_<modality>` holding float32 little-endian bytes (`ndarray.tobytes()`, read back with
+`numpy.frombuffer`), and the modality's dimension once on `(:Modality {name, dim})`. Neo4j Community has
+no vector type and stores a float list as 8-byte doubles; bytes halve the store and were 3-4x faster
+both ways. A float list plus a vector index is only worth it where similarity search runs in Cypher.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .ingest import IngestReport, upsert_entities
+from .store import Store, StoreError, cypher
+from .tables import check_utf8, read_bytes
+
+MODALITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+BATCH_SIZE = 2_000  # ~3 MB of 384-d vectors per transaction
+
+
+def property_key(modality: str) -> str:
+    """The node property that holds a modality's vectors; the name is checked, never trusted."""
+    if not isinstance(modality, str) or not MODALITY_NAME.fullmatch(modality):
+        raise InputError(None, None, f"modality name {modality!r} must match [a-z][a-z0-9_]*")
+    return f"feat_{modality}"
+
+
+def encode(vectors: np.ndarray) -> list[bytes]:
+    """One float32 little-endian byte string per row."""
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    return [row.tobytes() for row in rows]
+
+
+def decode(values: list, dim: int) -> np.ndarray:
+    """[n, dim] float32 from stored values (bytes, or float lists written by other tools)."""
+    if not values:
+        return np.zeros((0, dim), dtype=np.float32)
+    if isinstance(values[0], (bytes, bytearray)):
+        sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        if (sizes != 4 * dim).any():
+            raise StoreError(f"stored vectors do not all have {dim} float32 values; re-ingest the modality")
+        return np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), dim).astype(np.float32)
+    return np.asarray(values, dtype=np.float32).reshape(len(values), dim)
+
+
+def read_feature_file(path: str | Path, ids_path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors[n, d] float32) from Parquet (`id` + a list column, `vector` by default) or .npy
+    plus an id list (one id per line); every fault raises `InputError` with file and row/line."""
+    path = Path(path)
+    if ids_path is not None or path.suffix.lower() == ".npy":
+        if ids_path is None:
+            raise InputError(path, None, "a .npy matrix needs an id list (one id per line), e.g. --ids ids.txt")
+        return _read_npy(path, Path(ids_path))
+    try:
+        table = pq.read_table(pa.BufferReader(read_bytes(path)))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(path, None, f"not a readable Parquet file ({exc})") from None
+    if "id" not in table.column_names:
+        raise InputError(path, None, f"no `id` column (columns: {table.column_names})")
+    lists = [n for n in table.column_names if n != "id" and _is_list(table[n].type)]
+    column = "vector" if "vector" in lists else (lists[0] if len(lists) == 1 else None)
+    if column is None:
+        raise InputError(path, None, f"expected one list column of floats named `vector` (columns: {table.column_names})")
+    ids = _ids(table["id"], path)
+    vectors = table[column]
+    if vectors.null_count:
+        raise InputError(path, int(np.flatnonzero(vectors.is_null().to_numpy(zero_copy_only=False))[0]) + 1, "missing vector")
+    lengths = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
+    dim = int(lengths[0]) if len(lengths) else 0
+    if (wrong := np.flatnonzero(lengths != dim)).size:
+        raise InputError(path, int(wrong[0]) + 1, f"vector has {lengths[wrong[0]]} values, expected {dim} like row 1")
+    if dim == 0:
+        raise InputError(path, None if not len(lengths) else 1, "no vectors (or empty vectors) in this file")
+    values = pc.list_flatten(vectors)
+    if values.null_count:
+        raise InputError(path, int(np.repeat(np.arange(len(lengths)), lengths)[values.is_null().to_numpy(zero_copy_only=False)][0]) + 1, "vector has a missing value")
+    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), dim)
+    _check_matrix(matrix, ids, path, "row")
+    return ids, matrix
+
+
+def _is_list(t) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _ids(column, path) -> np.ndarray:
+    if pa.types.is_integer(column.type) or pa.types.is_large_string(column.type) or pa.types.is_dictionary(column.type):
+        column = column.cast(pa.string())
+    if not pa.types.is_string(column.type):
+        raise InputError(path, None, f"the id column has type {column.type}; expected strings")
+    return pc.utf8_trim_whitespace(column.fill_null("")).to_numpy(zero_copy_only=False).astype(object)
+
+
+def _read_npy(path: Path, ids_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import io
+
+    try:
+        matrix = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(path, None, f"not a numeric .npy matrix ({exc})") from None
+    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
+        raise InputError(path, None, f"expected a 2-D numeric matrix, found shape {matrix.shape} of {matrix.dtype}")
+    lines = check_utf8(read_bytes(ids_path), ids_path).decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    ids = np.array([s.strip() for s in lines], dtype=object)
+    if len(ids) != len(matrix):
+        raise InputError(ids_path, None, f"{len(ids)} ids for {len(matrix)} matrix rows in {path.name}")
+    _check_ids(ids, ids_path, "line")
+    _check_matrix(matrix.astype(np.float32), ids, path, "row", check_ids=False)
+    return ids, matrix.astype(np.float32)
+
+
+def _check_ids(ids: np.ndarray, path, unit: str) -> None:
+    if (empty := np.flatnonzero(ids == "")).size:
+        raise InputError(path, int(empty[0]) + 1, f"empty id ({empty.size} {unit}s)")
+    series = pd.Series(ids)
+    if (dup := np.flatnonzero(series.duplicated().to_numpy())).size:
+        first = int(np.flatnonzero((series == ids[dup[0]]).to_numpy())[0]) + 1
+        raise InputError(path, int(dup[0]) + 1, f"id {ids[dup[0]]!r} repeats {unit} {first}")
+
+
+def _check_matrix(matrix: np.ndarray, ids: np.ndarray, path, unit: str, check_ids: bool = True) -> None:
+    if check_ids:
+        _check_ids(ids, path, unit)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(path, int(bad[0]) + 1, f"vector of {ids[bad[0]]!r} holds NaN or infinity ({bad.size} {unit}s affected)")
+
+
+def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str | Path | None = None,
+                    allow_new: bool = False, batch_size: int = BATCH_SIZE) -> IngestReport:
+    """Store one modality's vectors on their entities (which become `:Video`).
+
+    The file is validated whole first: ids, dimension (consistent in the file and with the modality's
+    stored `dim`), finite values, and that every id is in the graph (unless `allow_new`, which
+    creates the missing videos). Batches are idempotent transactions (SET), so a re-run completes an
+    interrupted ingest.
+    """
+    started = time.perf_counter()
+    key = property_key(modality)
+    ids, matrix = read_feature_file(path, ids_path)
+    dim = matrix.shape[1]
+    report = IngestReport(sources=[str(path)], rows=len(ids))
+    stored = store.query("read_modality", routing="r", name=modality)
+    if stored and stored[0]["dim"] != dim:
+        raise InputError(path, None, f"vectors have {dim} values but modality {modality!r} has dim {stored[0]['dim']} in the graph")
+    if allow_new:
+        eids, created = upsert_entities(store, ids)
+        report.entities_created = created
+    else:
+        eids = np.asarray(store.query("ingest_entities_find", routing="r", ids=ids.tolist())[0]["eids"], dtype=object)
+        if (missing := np.flatnonzero(eids == "")).size:
+            unit_line = int(missing[0]) + 1
+            raise InputError(ids_path or path, unit_line,
+                             f"id {ids[missing[0]]!r} is not in the graph ({missing.size} of {len(ids)} ids missing); "
+                             "ingest the videos first")
+    report.entities_existing = len(ids) - report.entities_created
+    store.query("ingest_features_modality", name=modality, dim=dim)
+    with store.session() as session:
+        for start in range(0, len(ids), batch_size):
+            stop = start + batch_size
+            session.execute_write(lambda tx: tx.run(cypher("ingest_features_write"), eids=eids[start:stop].tolist(),
+                                                    key=key, vectors=encode(matrix[start:stop])).consume())
+    report.features_written = len(ids)
+    report.seconds = time.perf_counter() - started
+    return report
