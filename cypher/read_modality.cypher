@@ -1,3 +1,3 @@
 // A modality's stored dimension (no row when unknown).
-MATCH (m:Modality {name: $name})
+MATCH (m:Modality {name: $modality})
 RETURN m.dim AS dim

@@ -153,7 +153,7 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
     ids, matrix = read_feature_file(path, ids_path)
     dim = matrix.shape[1]
     report = IngestReport(sources=[str(path)], rows=len(ids))
-    stored = store.query("read_modality", routing="r", name=modality)
+    stored = store.query("read_modality", routing="r", modality=modality)
     if stored and stored[0]["dim"] != dim:
         raise InputError(path, None, f"vectors have {dim} values but modality {modality!r} has dim {stored[0]['dim']} in the graph")
     if allow_new:
@@ -167,7 +167,7 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
                              f"id {ids[missing[0]]!r} is not in the graph ({missing.size} of {len(ids)} ids missing); "
                              "ingest the videos first")
     report.entities_existing = len(ids) - report.entities_created
-    store.query("ingest_features_modality", name=modality, dim=dim)
+    store.query("ingest_features_modality", modality=modality, dim=dim)
     with store.session() as session:
         for start in range(0, len(ids), batch_size):
             stop = start + batch_size

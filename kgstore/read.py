@@ -68,7 +68,7 @@ def read_features(store: Store, modalities: Sequence[str], entities: Sequence[st
     out = {}
     for modality in modalities:
         key = property_key(modality)
-        found = store.query("read_modality", routing="r", name=modality)
+        found = store.query("read_modality", routing="r", modality=modality)
         if not found:
             raise StoreError(f"no modality {modality!r} in the graph; ingest it with `kgtag ingest features --modality {modality} FILE`")
         dim = int(found[0]["dim"])
