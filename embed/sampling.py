@@ -2,8 +2,9 @@
 
 For each positive (h, r, t), k negatives replace the head or the tail:
 
-- which side: "uniform" (probability 1/2) or "bernoulli" (Wang et al., 2014: replace the head with
-  probability tph / (tph + hpt), tph = mean tails per head of r, hpt = mean heads per tail);
+- which side: "uniform" (probability 1/2), "bernoulli" (Wang et al., 2014: replace the head with
+  probability tph / (tph + hpt), tph = mean tails per head of r, hpt = mean heads per tail), or
+  "tail" (tails only: the side that tag inference `(video, r, ?)` ranks);
 - the replacement: any other entity, or, type-constrained, another entity seen in that position
   with r (falling back to any entity where r has seen only one); never the entity it replaces;
 - optionally, corruptions that are known positives are redrawn (a few vectorised rounds, keys
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-STRATEGIES = ("uniform", "bernoulli")
+STRATEGIES = ("uniform", "bernoulli", "tail")
 
 
 def triple_keys(triples: torch.Tensor, num_entities: int, num_relations: int) -> torch.Tensor:
@@ -147,7 +148,10 @@ class NegativeSampler:
         """Negatives [B, k, 3] for positives pos [B, 3] (ids on the sampler's device)."""
         b = pos.shape[0]
         neg = pos.long().unsqueeze(1).expand(b, self.k, 3).reshape(-1, 3).clone()
-        p_head = 0.5 if self.head_prob is None else self.head_prob[neg[:, 1]]
+        if self.strategy == "tail":
+            p_head = 0.0
+        else:
+            p_head = 0.5 if self.head_prob is None else self.head_prob[neg[:, 1]]
         head = self._rand(neg.shape[0]) < p_head
         self._corrupt(neg, head)
         if self.known is not None:
