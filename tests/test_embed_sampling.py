@@ -114,3 +114,16 @@ def test_state_round_trip_repeats_the_draws():
 def test_keys_refuse_to_overflow():
     with pytest.raises(ValueError, match="overflow"):
         triple_keys(torch.zeros(1, 3, dtype=torch.long), 10**9, 10**2)
+
+
+def test_tail_strategy_only_replaces_tails():
+    tr = graph()
+    neg = NegativeSampler(tr, E, R, num_negatives=5, strategy="tail", seed=8).sample(tr)
+    pos = tr.unsqueeze(1).expand_as(neg)
+    assert torch.equal(neg[..., 0], pos[..., 0])
+    assert (neg[..., 2] != pos[..., 2]).all()
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="unknown negative sampling strategy"):
+        NegativeSampler(graph(), E, R, strategy="sometimes")
