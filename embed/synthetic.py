@@ -8,7 +8,7 @@ TransFusion is built for (paper sections 3-4, Figure 1):
 * **music** — a background-music style (``bgm_style``), loosely tied to the topic. The *audio* features
   see the style (and a little of the topic).
 * **uploader** — who posted it (``uploaded_by``); an uploader prefers a couple of topics and carries
-  meta tags (``meta_tag``: "Official Channel", "Region: South", ...) that its videos inherit. No modality
+  a meta tag (``meta_tag``: "Official Channel", "Region: South", ...) that its videos inherit. No modality
   sees the uploader: only the graph knows the meta tags (so B3, modalities only, must fail on them).
 * **text** is the generated title: about half the titles describe the content, the rest are
   click-bait; the text features are a bag of random word vectors of the title plus noise.
@@ -223,7 +223,10 @@ def generate(
     object_pop = rng.dirichlet(np.full(D, 0.8), size=T)  # which objects of a topic are common
     topic_music = rng.dirichlet(np.full(M, 0.4), size=T)
     up_topics = [rng.choice(T, size=2, replace=False) for _ in range(n_up)]
-    up_meta = [rng.choice(len(META), size=2, replace=False) for _ in range(n_up)]
+    # one meta tag per uploader (a many-to-one pattern a translation model can learn from the graph)
+    n_meta = max(len(META), n_up // 2)  # beyond the named ones: series names, about two uploaders each
+    meta_names = META + [f"Series: {a.title()} {b.title()}" for a in HANDLE_A for b in HANDLE_B][: n_meta - len(META)]
+    up_meta = rng.permutation(np.resize(np.arange(n_meta), n_up))[:, None]
     up_of = rng.integers(0, n_up, size=n_videos)
     topic_of = np.empty(n_videos, dtype=int)
     for v in range(n_videos):
@@ -231,11 +234,11 @@ def generate(
         topic_of[v] = rng.choice(prefs) if rng.random() < 0.8 else rng.integers(T)
     music_of = np.array([rng.choice(M, p=topic_music[t]) for t in topic_of])
     objs_of = [rng.choice(D, size=rng.integers(2, 4), replace=False, p=object_pop[t]) for t in topic_of]
-    meta_of = [[m for m in up_meta[up_of[v]] if rng.random() < 0.85] for v in range(n_videos)]
+    meta_of = [[m for m in up_meta[up_of[v]] if rng.random() < 0.9] for v in range(n_videos)]
 
     # --- entity table: videos first, then tags
     video_names = [f"v{v + 1:05d}" for v in range(n_videos)]
-    tag_names = categories + topics + object_names + MUSIC + META + uploaders
+    tag_names = categories + topics + object_names + MUSIC + meta_names + uploaders
     entities = video_names + tag_names
     eid = {name: i for i, name in enumerate(entities)}
     if len(eid) != len(entities):
@@ -267,7 +270,7 @@ def generate(
     for v in range(n_videos):
         ti = topic_of[v]
         rec_objects = [object_names[ti * D + d] for d in objs_of[v]]
-        rec_meta = [META[m] for m in meta_of[v]]
+        rec_meta = [meta_names[m] for m in meta_of[v]]
         edges = [("category_1", categories[topic_cat[ti]]), ("category_2", topics[ti])]
         edges += [("has_object", o) for o in rec_objects]
         edges += [("bgm_style", MUSIC[music_of[v]])]
