@@ -88,15 +88,16 @@ def write_triple_table(store: Store, table: pd.DataFrame, report: IngestReport, 
     report.duplicates += len(table) - len(unique)
     if unique.empty:
         return
-    ids = pd.unique(np.concatenate([unique["head"].to_numpy(), unique["tail"].to_numpy()]))
+    # integer codes for everything from here on: sorting and set work on ints, not strings
+    codes, ids = pd.factorize(pd.concat([unique["head"], unique["tail"]], ignore_index=True))
+    ids = np.asarray(ids, dtype=object)
+    heads, tails = codes[:len(unique)], codes[len(unique):]
+    relations, names = pd.factorize(unique["relation"])
     eids, created = upsert_entities(store, ids, batch_size)
     report.entities_created += created
     report.entities_existing += len(ids) - created
-    report.relations_created += upsert_relations(store, pd.unique(unique["relation"].to_numpy()))
-    index = pd.Index(ids)
-    heads = eids[index.get_indexer(unique["head"].to_numpy())]
-    tails = eids[index.get_indexer(unique["tail"].to_numpy())]
-    created = write_triples(store, heads, unique["relation"].to_numpy(), tails, batch_size)
+    report.relations_created += upsert_relations(store, np.asarray(names, dtype=object))
+    created = write_triples(store, eids, heads, np.asarray(names, dtype=object), relations, tails, batch_size)
     report.triples_created += created
     report.triples_existing += len(unique) - created
 
@@ -142,45 +143,49 @@ def upsert_relations(store: Store, names: Iterable[str]) -> int:
     return counters.nodes_created
 
 
-def write_triples(store: Store, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray,
-                  batch_size: int = BATCH_SIZE) -> int:
-    """Create the TRIPLE edges (head eid, relation, tail eid) that do not exist yet; returns how many.
+def write_triples(store: Store, eids: np.ndarray, heads: np.ndarray, relation_names: np.ndarray,
+                  relations: np.ndarray, tails: np.ndarray, batch_size: int = BATCH_SIZE) -> int:
+    """Create the TRIPLE edges that do not exist yet; returns how many.
 
-    Rows must be unique. Sorted by head so each batch touches few head nodes and reads their existing
-    triples once. Batches run one after another (see the module docstring for why not in parallel).
+    `heads`, `tails` index `eids` (node element ids), `relations` index `relation_names`; rows must be
+    unique. Sorted by head so each batch touches few head nodes and reads their existing triples once.
+    Batches run one after another (see the module docstring for why not in parallel).
     """
     order = np.argsort(heads, kind="stable")
     heads, relations, tails = heads[order], relations[order], tails[order]
+    context = (eids, pd.Index(eids), relation_names, pd.Index(relation_names))
     created = 0
     with store.session() as session:
         for start in range(0, len(heads), batch_size):
             stop = start + batch_size
-            created += session.execute_write(_write_triple_batch, heads[start:stop], relations[start:stop], tails[start:stop])
+            created += session.execute_write(_write_triple_batch, context, heads[start:stop], relations[start:stop], tails[start:stop])
     return created
 
 
-def _write_triple_batch(tx, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray) -> int:
-    distinct = sorted(set(heads.tolist()))
+def _write_triple_batch(tx, context, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray) -> int:
+    eids, eid_index, names, name_index = context
+    distinct = eids[np.unique(heads)].tolist()
     tx.run(cypher("ingest_triples_lock"), heads=distinct).consume()
     old = tx.run(cypher("ingest_triples_existing"), heads=distinct).single()
     if old["h"]:
-        key = _keys(heads, relations, tails)
-        known = _keys(np.array(old["h"], dtype=object), np.array(old["r"], dtype=object), np.array(old["t"], dtype=object))
-        new = ~pd.Series(key).isin(known).to_numpy()
+        known = _keys(eid_index.get_indexer(old["h"]), name_index.get_indexer(old["r"]), eid_index.get_indexer(old["t"]), len(eids), len(names))
+        new = ~np.isin(_keys(heads, relations, tails, len(eids), len(names)), known)
         heads, relations, tails = heads[new], relations[new], tails[new]
     if len(heads) == 0:
         return 0
-    nodes, index = np.unique(np.concatenate([heads, tails]), return_inverse=True)
-    rels, rel_index = np.unique(relations, return_inverse=True)
+    nodes = np.unique(np.concatenate([heads, tails]))
+    rels = np.unique(relations)
     summary = tx.run(
-        cypher("ingest_triples_create"), nodes=nodes.tolist(), hi=index[:len(heads)].tolist(),
-        ti=index[len(heads):].tolist(), rels=rels.tolist(), ri=rel_index.tolist(),
+        cypher("ingest_triples_create"), nodes=eids[nodes].tolist(), hi=np.searchsorted(nodes, heads).tolist(),
+        ti=np.searchsorted(nodes, tails).tolist(), rels=names[rels].tolist(), ri=np.searchsorted(rels, relations).tolist(),
     ).consume()
     if summary.counters.relationships_created != len(heads):
         raise StoreError("entities of this ingest were deleted while it ran; run the ingest again")
     return len(heads)
 
 
-def _keys(h: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
-    sep = np.array(["\x1f"], dtype=object)
-    return h + sep + r + sep + t
+def _keys(h: np.ndarray, r: np.ndarray, t: np.ndarray, n_entities: int, n_relations: int) -> np.ndarray:
+    """One int64 per (head, relation, tail) code triple; -1 codes (not in this ingest) never match."""
+    h, r, t = (np.asarray(x, dtype=np.int64) for x in (h, r, t))
+    keys = (h * n_relations + r) * n_entities + t
+    return np.where((h < 0) | (r < 0) | (t < 0), -1, keys)
