@@ -5,9 +5,10 @@ relation) pair, rank the candidate tails by the model's score and keep the best 
 triples that are already known.
 
 Confidence (a choice the paper leaves open): a temperature-scaled softmax over the candidate set,
-``p(t | h, r) = exp(s_t / T) / sum_c exp(s_c / T)`` with known triples left out of the sum. ``T`` is
-fitted on validation triples by minimising the negative log-likelihood of the held-out tail (a 1-D
-search on log T, two grid passes). The reliability of the result is reported as the expected
+``p(t | h, r) = exp(s_t / T_r) / sum_c exp(s_c / T_r)`` with known triples left out of the sum.
+``T_r`` (one per relation with enough validation triples, a shared one for the rest) is fitted on
+validation triples by minimising the negative log-likelihood of the held-out tail (a 1-D search on
+log T, two grid passes). The reliability of the result is reported as the expected
 calibration error (ECE, 15 equal-width bins) of the top-1 prediction per validation query, and also
 over all top-k edges (``ece_topk``), which is what a curator sorting edges by confidence sees.
 """
@@ -109,14 +110,18 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
 
 @torch.no_grad()
 def log_partition(model, heads, relations, temperatures, exclude=None, candidates=None, batch_size=512, chunk=16384):
-    """``log sum_c exp(s_c / T)`` over the (non-excluded) candidates: FloatTensor[B, len(temperatures)]."""
+    """``log sum_c exp(s_c / T)`` over the (non-excluded) candidates: FloatTensor[B, n].
+
+    ``temperatures`` is ``[n]`` (the same grid for every row) or ``[B, n]`` (a grid per row).
+    """
     device = model_device(model)
-    temps = torch.as_tensor(temperatures, dtype=torch.float64, device=device).reshape(-1)
     B = len(_ids(heads, device))
-    lse = torch.full((B, len(temps)), NEG_INF, dtype=torch.float64, device=device)
+    temps = torch.as_tensor(temperatures, dtype=torch.float64, device=device)
+    temps = temps.reshape(1, -1).expand(B, -1) if temps.ndim <= 1 else temps
+    lse = torch.full(temps.shape, NEG_INF, dtype=torch.float64, device=device)
     with scoring_context(model):
         for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk):
-            part = torch.logsumexp(scores.double()[:, :, None] / temps, dim=1)
+            part = torch.logsumexp(scores.double()[:, :, None] / temps[b0:b1, None, :], dim=1)
             lse[b0:b1] = torch.logaddexp(lse[b0:b1], part)
     return lse.cpu()
 
@@ -142,26 +147,41 @@ def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, 
 class Calibrator:
     """Temperature-scaled softmax over the candidate set, fitted on validation triples.
 
-    ``confidence(scores)`` takes full candidate rows ``[B, C]`` (excluded entries at -inf);
-    ``confidence(scores, log_z)`` takes a few scores per row with their row's ``log_partition`` at
-    this calibrator's temperature (what ``predict`` uses). Attributes after ``fit``: ``temperature``,
-    ``nll`` (validation NLL per triple), ``ece`` (top-1), ``ece_topk`` (all top-k edges),
-    ``reliability`` (the top-1 reliability table).
+    One temperature per relation (relations differ in how many tails are plausible, so one shared
+    ``T`` is badly calibrated across them), fitted where a relation has at least ``min_triples``
+    validation triples; the shared ``temperature`` covers the others.
+
+    ``confidence(scores, relations=r)`` takes full candidate rows ``[B, C]`` (excluded entries at
+    -inf); ``confidence(scores, log_z, relations=r)`` takes a few scores per row with their row's
+    ``log_partition`` at ``temperatures_for(r)`` (what ``predict`` uses). Attributes after ``fit``:
+    ``temperature``, ``relation_temperature``, ``nll`` (validation NLL per triple), ``ece`` (top-1),
+    ``ece_topk`` (all top-k edges), ``reliability`` (the top-1 reliability table).
     """
 
     temperature: float = 1.0
+    relation_temperature: dict = field(default_factory=dict)
     nll: float = float("nan")
     ece: float = float("nan")
     ece_topk: float = float("nan")
     top1_accuracy: float = float("nan")
     reliability: list = field(default_factory=list)
 
-    def confidence(self, scores: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
+    def temperatures_for(self, relations) -> torch.Tensor:
+        """FloatTensor[B] (float64): each row's temperature."""
+        rel = torch.as_tensor(relations, dtype=torch.long).reshape(-1).tolist()
+        return torch.tensor([self.relation_temperature.get(r, self.temperature) for r in rel], dtype=torch.float64)
+
+    def confidence(self, scores: torch.Tensor, log_z: torch.Tensor | None = None, relations=None) -> torch.Tensor:
         scores = torch.as_tensor(scores).double()
+        if relations is None:
+            temps = torch.full((scores.shape[0],) if scores.ndim > 1 else (1,), self.temperature, dtype=torch.float64)
+        else:
+            temps = self.temperatures_for(relations)
+        temps = temps.reshape(-1, *([1] * (scores.ndim - 1)))
         if log_z is None:
-            return torch.softmax(scores / self.temperature, dim=-1).float()
+            return torch.softmax(scores / temps, dim=-1).float()
         log_z = torch.as_tensor(log_z, dtype=torch.float64).reshape(-1, *([1] * (scores.ndim - 1)))
-        return torch.exp(scores / self.temperature - log_z).clamp(0, 1).float()
+        return torch.exp(scores / temps - log_z).clamp(0, 1).float()
 
     @torch.no_grad()
     def fit(
@@ -172,18 +192,21 @@ class Calibrator:
         candidates=None,
         k: int = 10,
         max_queries: int = 2000,
+        min_triples: int = 20,
         seed: int = 0,
         batch_size: int = 512,
         chunk: int = 16384,
     ) -> "Calibrator":
-        """Fit ``T`` on ``valid`` (LongTensor[N, 3]); ``exclude`` = triples known at inference (train).
+        """Fit the temperatures on ``valid`` (LongTensor[N, 3]); ``exclude`` = triples known at inference.
 
-        At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample).
+        At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample). Two
+        passes over the candidates: a coarse grid over 8 decades (shared by all rows), then a fine
+        grid around each group's coarse optimum (group = relation, or "shared").
         """
         valid = torch.as_tensor(valid, dtype=torch.long)
         if valid.ndim != 2 or valid.shape[1] != 3 or len(valid) == 0:
             raise ValueError("valid must be a non-empty [N, 3] tensor of (head, relation, tail) ids")
-        R = model.num_relations
+        R, E = model.num_relations, model.num_entities
         qkey = valid[:, 0] * R + valid[:, 1]
         queries, inverse = torch.unique(qkey, return_inverse=True)
         if len(queries) > max_queries:
@@ -197,10 +220,13 @@ class Calibrator:
         # the validation answers themselves stay candidates even if `exclude` lists them
         if exclude is not None:
             exclude = torch.as_tensor(exclude, dtype=torch.long)
-            E = model.num_entities
             vkeys = torch.unique(qkey * E + valid[:, 2])
             ekeys = (exclude[:, 0] * R + exclude[:, 1]) * E + exclude[:, 2]
             exclude = exclude[~torch.isin(ekeys, vkeys)]
+        # group of each query: its relation when the relation has enough validation triples, else -1
+        counts = torch.bincount(valid[:, 1], minlength=R)
+        group = torch.where(counts[qr] >= min_triples, qr, torch.full_like(qr, -1))
+        groups = [-1] + sorted(set(group.tolist()) - {-1})
         device = model_device(model)
         was_training = model.training
         model.eval()
@@ -208,26 +234,38 @@ class Calibrator:
             with scoring_context(model):
                 true_s = model.score_triples(*valid.to(device).unbind(1)).double().cpu()
                 scan = dict(exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
-                # pass 1: coarse grid over 8 decades around the score spread; pass 2: fine grid
                 spread = float(true_s.std()) if len(true_s) > 1 else 1.0
                 spread = spread if math.isfinite(spread) and spread > 0 else 1.0
-                grid = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
-                for _ in range(2):
-                    lse = log_partition(model, qh, qr, grid, **scan)
-                    nll = (lse[inverse] - true_s[:, None] / grid).mean(0)
-                    best = int(torch.argmin(nll))
-                    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-                    if _ == 0:
-                        grid = torch.logspace(math.log10(lo), math.log10(hi), 21, dtype=torch.float64)
-                self.temperature = float(grid[best])
-                self.nll = float(nll[best])
+                coarse = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
+                nll = log_partition(model, qh, qr, coarse, **scan)[inverse] - true_s[:, None] / coarse
+                step = 10 ** (8 / 32)
+                centre = {}
+                for gid in groups:
+                    rows = (group[inverse] == gid) if gid != -1 else torch.ones(len(valid), dtype=torch.bool)
+                    centre[gid] = float(coarse[int(torch.argmin(nll[rows].mean(0)))])
+                # fine pass: each query's grid spans one coarse step either side of its group's optimum
+                offsets = torch.logspace(-math.log10(step), math.log10(step), 21, dtype=torch.float64)
+                row_grid = torch.tensor([centre[g] for g in group.tolist()], dtype=torch.float64)[:, None] * offsets
+                lse = log_partition(model, qh, qr, row_grid, **scan)
+                nll = lse[inverse] - true_s[:, None] / row_grid[inverse]
+                self.relation_temperature = {}
+                for gid in groups:
+                    rows = group[inverse] == gid
+                    if gid == -1:
+                        if rows.any():
+                            self.temperature = centre[-1] * float(offsets[int(torch.argmin(nll[rows].mean(0)))])
+                        else:
+                            self.temperature = centre[-1]
+                    else:
+                        self.relation_temperature[gid] = centre[gid] * float(offsets[int(torch.argmin(nll[rows].mean(0)))])
+                row_t = self.temperatures_for(qr)
+                log_z = log_partition(model, qh, qr, row_t[:, None], **scan)[:, 0]
+                self.nll = float((log_z[inverse] - true_s / row_t[inverse]).mean())
                 # reliability of the fitted confidences on the same queries
                 tails, scores = top_k(model, qh, qr, k, exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
-                log_z = log_partition(model, qh, qr, [self.temperature], **scan)[:, 0]
         finally:
             model.train(was_training)
-        conf = self.confidence(scores, log_z)
-        E = model.num_entities
+        conf = self.confidence(scores, log_z, relations=qr)
         truth = torch.unique(qkey * E + valid[:, 2])
         correct = torch.isin((queries[:, None] * E + tails), truth) & (tails >= 0)
         self.ece, self.reliability = expected_calibration_error(conf[:, 0], correct[:, 0])
@@ -239,6 +277,7 @@ class Calibrator:
     def report(self) -> dict:
         return {
             "temperature": self.temperature,
+            "relation_temperature": dict(self.relation_temperature),
             "nll": self.nll,
             "ece": self.ece,
             "ece_topk": self.ece_topk,
@@ -257,8 +296,9 @@ class Predictions(NamedTuple):
 def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=None, candidates=None, batch_size=512, chunk=16384):
     """Top-k tails with scores, calibrated confidences and ranks (what the CLI writes as INFERRED edges)."""
     tails, scores = top_k(model, heads, relations, k, exclude, candidates, batch_size, chunk)
-    log_z = log_partition(model, heads, relations, [calibrator.temperature], exclude, candidates, batch_size, chunk)[:, 0]
-    conf = calibrator.confidence(scores, log_z)
+    temps = calibrator.temperatures_for(relations)[:, None]
+    log_z = log_partition(model, heads, relations, temps, exclude, candidates, batch_size, chunk)[:, 0]
+    conf = calibrator.confidence(scores, log_z, relations=relations)
     conf[tails < 0] = 0.0
     rank = torch.arange(1, k + 1).expand_as(tails).clone()
     return Predictions(tails, scores, conf, rank)

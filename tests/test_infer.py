@@ -56,7 +56,8 @@ def test_calibrator_recovers_the_true_temperature():
     assert ece_wrong > 3 * cal.ece
 
     pred = predict(model, torch.arange(5), torch.zeros(5, dtype=torch.long), 4, cal, candidates=torch.arange(N, N + E))
-    full = cal.confidence(table[:5, 0, N:])
+    assert abs(cal.relation_temperature[0] - T0) / T0 < 0.1, cal.report()
+    full = cal.confidence(table[:5, 0, N:], relations=torch.zeros(5, dtype=torch.long))
     assert torch.allclose(pred.confidence, full.sort(1, descending=True).values[:, :4], atol=1e-5)
     assert ((pred.confidence >= 0) & (pred.confidence <= 1)).all()
     assert pred.rank[0].tolist() == [1, 2, 3, 4]
