@@ -44,6 +44,7 @@ class EntityRepresentation(nn.Module):
         knowledge: bool,
         modalities: tuple[str, ...],
         features: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        feature_dims: int | None = None,
     ):
         super().__init__()
         if mode not in MODES:
@@ -69,15 +70,30 @@ class EntityRepresentation(nn.Module):
 
         self.plain = RowTable(num_entities - self.num_fused, self.width)
         uniform_(self.plain.weight, transe_bound(self.width))
+        self.variance_kept: dict[str, float] = {}  # per modality, when feature_dims reduces it
         if self.num_fused:
             # Frozen pretrained features and presence masks, rows of fused entities only.
             self.register_buffer("present", present[fused], persistent=False)
+            self.complete = bool(self.present.all())  # no masking needed anywhere
+            in_dims = {}
             for m in self.modalities:
                 feats, mask = features[m]
                 rows = feats[fused].to(torch.float32).clone()
-                rows[~mask[fused]] = 0.0  # never read through the mask, but keep NaN out of the graph
-                self.register_buffer(f"feat_{m}", rows, persistent=False)
-            self.proj = nn.ModuleDict({m: nn.Linear(features[m][0].shape[1], dim) for m in self.modalities})
+                keep = mask[fused]
+                rows[~keep] = 0.0  # never read through the mask, but keep NaN out of the graph
+                if feature_dims is not None and rows.shape[1] > feature_dims:
+                    basis, mean, kept = pca_basis(rows[keep], feature_dims)
+                    rows = (rows - mean) @ basis
+                    rows[~keep] = 0.0
+                    self.variance_kept[m] = kept
+                    # The basis is saved with the weights: a model rebuilt from a checkpoint checks
+                    # that its features span the same subspace (see _align_basis).
+                    self.register_buffer(f"basis_{m}", basis)
+                self.register_buffer(f"feat_{m}", rows.contiguous(), persistent=False)
+                in_dims[m] = rows.shape[1]
+            self.proj = nn.ModuleDict({m: nn.Linear(in_dims[m], dim) for m in self.modalities})
+            if self.variance_kept:
+                self._register_load_state_dict_pre_hook(self._align_basis)
             if knowledge:
                 self.z_k = RowTable(self.num_fused, dim)
                 uniform_(self.z_k.weight, transe_bound(dim))
@@ -92,18 +108,22 @@ class EntityRepresentation(nn.Module):
         """
         if self.all_plain:
             return self.plain.rows(ids, constrain)
-        f = self.fused[ids]
-        pi = (~f).nonzero().squeeze(1)
+        f = self.fused.index_select(0, ids)
+        local = self.local.index_select(0, ids)
+        if self.num_fused == self.num_entities:
+            return self.fuse(local, constrain)
         fi = f.nonzero().squeeze(1)
-        parts = []
-        if pi.numel():
-            parts.append(self.plain.rows(self.local[ids[pi]], constrain))
-        if fi.numel():
-            parts.append(self.fuse(self.local[ids[fi]], constrain))
+        if fi.numel() == ids.numel():
+            return self.fuse(local, constrain)
+        pi = (~f).nonzero().squeeze(1)
+        if fi.numel() == 0:
+            return self.plain.rows(local, constrain)
+        parts = [self.plain.rows(local.index_select(0, pi), constrain), self.fuse(local.index_select(0, fi), constrain)]
         order = torch.cat([pi, fi])
         back = torch.empty_like(order)
         back[order] = torch.arange(order.shape[0], device=order.device)
-        return torch.cat(parts)[back]
+        # index_select: its backward is an index_add, not the sorting accumulate of x[idx].
+        return torch.cat(parts).index_select(0, back)
 
     def segments(self, v: torch.Tensor, constrain: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Segments z [n, S, d_K] (eq. 1) and presence mask [n, S] of fused rows v (local ids)."""
@@ -112,14 +132,18 @@ class EntityRepresentation(nn.Module):
             zs.append(self.z_k.rows(v, constrain))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
-            zs.append(F.elu(self.proj[m](getattr(self, f"feat_{m}")[v])))
-        masks.append(self.present[v])
+            # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
+            lin = self.proj[m]
+            zs.append(F.elu(F.linear(getattr(self, f"feat_{m}").index_select(0, v), lin.weight, lin.bias)))
+        masks.append(self.present.index_select(0, v))
         return torch.stack(zs, 1), torch.cat(masks, 1)
 
     def weights(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Segment weights [n, S]: eq. 4 for attention (masked softmax), equal weights otherwise."""
         if self.mode == "attention":
-            logits = self.energy(z).masked_fill(~mask, float("-inf"))
+            logits = self.energy(z)
+            if not self.complete:  # (when every video has every modality there is nothing to mask)
+                logits = logits.masked_fill(~mask, float("-inf"))
             return torch.softmax(logits, dim=1)
         w = mask.to(z.dtype)
         return w / w.sum(1, keepdim=True)
@@ -133,6 +157,28 @@ class EntityRepresentation(nn.Module):
             return (self.weights(z, mask).unsqueeze(-1) * z).flatten(1)
         z = z * mask.unsqueeze(-1).to(z.dtype)
         return z.flatten(1) if self.mode == "concat" else z.sum(1)
+
+    def _align_basis(self, state_dict, prefix, *args) -> None:
+        """Before loading weights: re-express the reduced features in the saved PCA basis.
+
+        W was trained on features reduced with the saved basis. Rebuilt from the same features,
+        the basis spans the same subspace (eigenvectors may differ in sign or within ties), and
+        the reduced features are mapped onto the saved one exactly; other features are refused.
+        """
+        for m in self.variance_kept:
+            saved = state_dict.get(prefix + f"basis_{m}")
+            built = getattr(self, f"basis_{m}")
+            if saved is None or saved.shape != built.shape or torch.equal(saved.to(built.device), built):
+                continue  # a shape mismatch is reported by load_state_dict itself
+            rot = built.T.double() @ saved.to(built.device).double()
+            eye = torch.eye(rot.shape[0], dtype=rot.dtype, device=rot.device)
+            if not torch.allclose(rot.T @ rot, eye, atol=1e-3):
+                raise RuntimeError(
+                    f"the {m!r} features span another PCA subspace than the ones this model was trained "
+                    "with: pass the same features"
+                )
+            feat = getattr(self, f"feat_{m}")
+            feat.copy_((feat.double() @ rot).to(feat.dtype))
 
     @torch.no_grad()
     def all(self) -> torch.Tensor:
@@ -182,6 +228,26 @@ class EntityRepresentation(nn.Module):
     def constrain_all_(self, kind: str) -> None:
         for t in [self.plain] + ([self.z_k] if self.knowledge and self.num_fused else []):
             _renorm_rows_(t.weight, torch.arange(t.num, device=t.weight.device), kind)
+
+
+@torch.no_grad()
+def pca_basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Top-k principal directions of the rows of x: (basis [d, k], mean [d], share of variance kept).
+
+    Computed once at build time in float64 from the d x d covariance; each direction's sign is
+    fixed (largest component positive) so that the same features give the same basis.
+    """
+    x = x.double()
+    mean = x.mean(0) if x.shape[0] else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+    xc = x - mean
+    evals, evecs = torch.linalg.eigh(xc.T @ xc)
+    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+    basis = evecs[:, :k]
+    sign = torch.sign(basis.gather(0, basis.abs().argmax(0, keepdim=True)))
+    basis = basis * torch.where(sign == 0, torch.ones_like(sign), sign)
+    total = float(evals.sum())
+    kept = float(evals[:k].sum()) / total if total > 0 else 1.0
+    return basis.float(), mean.float(), kept
 
 
 def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:

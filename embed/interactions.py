@@ -83,7 +83,7 @@ class Interaction(nn.Module):
 
     def distance(self, h, hx, rel_u, inv, t, tx) -> torch.Tensor:
         """d(proj_r(h) + r, proj_r(t)) for aligned rows h, t [N, D]."""
-        rel = {k: v[inv] for k, v in rel_u.items()}
+        rel = {k: v.index_select(0, inv) for k, v in rel_u.items()}
         return _dist(self.project(h, hx, rel) + rel["r"] - self.project(t, tx, rel), self.p_norm)
 
     def query(self, e, ex, rel, side: str) -> torch.Tensor:
@@ -96,7 +96,7 @@ class Interaction(nn.Module):
 
     def score_candidates(self, e, ex, rel_u, inv, c, cx, side: str) -> torch.Tensor:
         """Scores [B, C] of (e, r, c) for side="tail", or of (c, r, e) for side="head"."""
-        rel = {k: v[inv] for k, v in rel_u.items()}
+        rel = {k: v.index_select(0, inv) for k, v in rel_u.items()}
         return -self.distance_to(self.query(e, ex, rel, side), rel, c, cx)
 
     def init_relations_(self) -> None:

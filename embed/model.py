@@ -54,6 +54,7 @@ class ModelConfig:
     p_norm: int = 1
     margin: float = 1.0
     relation_attention: bool | None = None
+    feature_dims: int | None = None  # PCA-reduce each frozen feature matrix to at most this many dims
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -73,6 +74,8 @@ class ModelConfig:
             raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
         if self.dim < 1 or self.hidden < 1:
             raise ValueError("dim and hidden must be positive")
+        if self.feature_dims is not None and self.feature_dims < 1:
+            raise ValueError(f"feature_dims must be positive or None, got {self.feature_dims}")
         if self.relation_attention is None:
             self.relation_attention = _REL_ATT_DEFAULT[self.variant]
 
@@ -98,7 +101,8 @@ class KGModel(nn.Module):
         self.num_entities, self.num_relations = num_entities, num_relations
         mode = _MODE[config.variant] if config.modalities else "plain"
         self.entities = EntityRepresentation(
-            num_entities, config.dim, config.hidden, mode, config.variant != "b3", config.modalities, features
+            num_entities, config.dim, config.hidden, mode, config.variant != "b3", config.modalities, features,
+            feature_dims=config.feature_dims,
         )
         width = self.entities.width
         assert width == config.width
@@ -216,8 +220,9 @@ class KGModel(nn.Module):
         uniq, inv = unique_ids(torch.cat([trip[:, 0], trip[:, 2]]), self.num_entities)
         e, ex = self._represent_unique(uniq, constrain=self.training)
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
-        h, t = e[inv].view(2, n, -1).unbind(0)
-        hx, tx = (None, None) if ex is None else ex[inv].view(2, n, -1).unbind(0)
+        # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
+        h, t = e.index_select(0, inv).view(2, n, -1).unbind(0)
+        hx, tx = (None, None) if ex is None else ex.index_select(0, inv).view(2, n, -1).unbind(0)
         rel_u, rinv = self._relations(trip[:, 1])
         d = self.interaction.distance(h, hx, rel_u, rinv, t, tx)
         d_pos, d_neg = d.split([b, n - b])
