@@ -218,5 +218,6 @@ def report(store, te, tf, calibration) -> None:
              f"WHERE v.id IN {json.dumps(videos)}\nRETURN p")
     console.print("\nOpen them in Neo4j Browser (http://localhost:7474/browser/), paste:\n")
     console.print(query, markup=False, highlight=False)
-    console.print(f"\nor open: {edit_link('http://localhost:7474/browser/', query)}", markup=False)
+    console.print("\nor open:")
+    click.echo(edit_link("http://localhost:7474/browser/", query))  # unwrapped, so that it stays clickable
     console.print("More analyst queries, one click away: `kgtag guide` (see docs/analysts.md).")

@@ -157,7 +157,8 @@ def guide(port, browser_url, write_to, conn):
         return
     server = serve(page, port)
     guide_url = f"http://localhost:{port}/{GUIDE_FILE}"
-    click.echo(f"Open in Neo4j Browser (one click):\n  {browser_link(browser_url, guide_url)}")
+    click.echo("Open in Neo4j Browser (one click):")
+    click.echo(f"  {browser_link(browser_url, guide_url)}")
     click.echo(f"or type in Browser:  :guide {guide_url}")
     info("serving the guide; Ctrl+C stops")
     try:

@@ -87,7 +87,8 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 3) -> Table:
-    t = Table(title=title, title_justify="left", show_lines=False)
+    # wide enough for its title, so that a narrow table does not fold it over several lines
+    t = Table(title=title, title_justify="left", show_lines=False, min_width=min(len(title or ""), console.width))
     for col in columns:
         t.add_column(col)
     for row in rows:

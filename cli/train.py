@@ -52,12 +52,12 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
     runs = conn.runs_dir(runs_dir)
     with conn.open() as store:
         if resume:
-            node = resume_run(store, resume, runs, progress=not quiet)
+            node = resume_run(store, resume, runs, progress=not (quiet or as_json))
         else:
             mods = csv_list(modalities)
             if variant == "transe" and mods:
                 raise CliError("--model transe uses no modality; drop --modalities or pick --model transfusion")
             plan = RunPlan(variant=variant, base=base, modalities=mods, preset=preset, device=device,
                            epochs=epochs, seed=seed, split=split)
-            node = train_run(store, plan, runs, progress=not quiet)
+            node = train_run(store, plan, runs, progress=not (quiet or as_json))
     show_run(node, as_json)

@@ -170,3 +170,25 @@ def test_interrupted_training_resumes(runner, loaded, tmp_path, monkeypatch):
     assert node["id"] == run_id and node["status"] == "done" and node["mrr"] > 0
     state = torch.load(tmp_path / "runs" / run_id / "checkpoints" / "last.pt", weights_only=False)
     assert state["result"]["epochs"] == 3
+
+
+def test_text_features_from_titles(runner, loaded, monkeypatch):
+    """`kgtag features text` stores one vector per titled video as a modality (the encoder is stubbed:
+    the MiniLM extra is optional; the path from titles to stored features is what is tested)."""
+    import numpy as np
+
+    import kgtag.cli.ingest as ingest_mod
+
+    def fake_encoder(device=None):
+        def encode(texts, batch_size=256):
+            return np.stack([np.random.default_rng(len(t)).standard_normal(8) for t in texts]).astype("float32")
+        return encode
+
+    monkeypatch.setattr(ingest_mod, "text_encoder", fake_encoder)
+    report = ok(runner.invoke(cli, ["features", "text", "--property", "title", "--modality", "title_text", "--json"]))
+    assert report["features_written"] == 120
+    status = ok(runner.invoke(cli, ["status", "--json"]))
+    mods = {m["modality"]: m for m in status["modalities"]}
+    assert mods["title_text"]["dim"] == 8
+    missing = runner.invoke(cli, ["features", "text", "--property", "no_such_property"])
+    assert missing.exit_code == 2 and "no video has a 'no_such_property' property" in missing.stderr
