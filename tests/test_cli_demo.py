@@ -54,3 +54,19 @@ def test_demo_refuses_a_database_with_other_videos(runner, neo4j_driver_clean, t
     result = runner.invoke(cli, ["demo", "--tiny", "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "not in the demo sample" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_demo_without_neo4j_and_without_the_local_script_says_so(runner, monkeypatch):
+    import kgtag.cli.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "local_neo4j_script", lambda: None)
+    result = runner.invoke(cli, ["demo", "--tiny", "--uri", "bolt://127.0.0.1:9"])
+    assert result.exit_code == 1 and "does not answer at bolt://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_demo_finds_the_local_neo4j_script_in_a_checkout():
+    from kgtag.cli.demo import local_neo4j_script
+
+    script = local_neo4j_script()
+    assert script is not None and script.name == "neo4j-local"
