@@ -79,8 +79,11 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def query(self, name: str, routing: str = "w", **params: Any) -> list[neo4j.Record]:
-        """Run the named query file in one managed transaction and return its records."""
+    def query(self, name: str, /, routing: str = "w", **params: Any) -> list[neo4j.Record]:
+        """Run the named query file in one managed transaction and return its records.
+
+        `name` is positional-only so a query may take a `$name` parameter of its own.
+        """
         records, _, _ = self.driver.execute_query(
             cypher(name), params, database_=self.database,
             routing_=neo4j.RoutingControl.READ if routing == "r" else neo4j.RoutingControl.WRITE,

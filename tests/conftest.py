@@ -82,7 +82,9 @@ def neo4j_driver(neo4j_settings):
 def _wipe(driver) -> None:
     # CALL ... IN TRANSACTIONS needs an auto-commit transaction, hence session.run
     with driver.session() as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        # relationships first: DETACH DELETE of hub nodes in one batch can exceed the transaction memory
+        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
         session.run("MERGE (:" + _MARKER + ")").consume()
 
 
