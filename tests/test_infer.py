@@ -68,3 +68,17 @@ def test_ece_of_a_perfectly_calibrated_toy():
     correct = torch.tensor([1, 0, 0, 0, 1, 1, 1, 0])
     ece, table = expected_calibration_error(conf, correct)
     assert ece == 0.0 and len(table) == 2
+
+
+def test_each_relation_gets_its_own_temperature():
+    g = torch.Generator().manual_seed(2)
+    E, N = 20, 1500
+    temps = torch.tensor([1.0, 6.0])
+    logits = torch.randn(N, 2, E, generator=g) * 2.0
+    table = torch.full((N + E, 2, N + E), -1e9)
+    table[:N, :, N:] = logits * temps[None, :, None]
+    tails = torch.stack([torch.multinomial(torch.softmax(logits[:, r], -1), 1, generator=g)[:, 0] for r in (0, 1)], 1)
+    valid = torch.cat([torch.stack([torch.arange(N), torch.full((N,), r), tails[:, r] + N], 1) for r in (0, 1)])
+    cal = Calibrator().fit(TableModel(table), valid, candidates=torch.arange(N, N + E), max_queries=2 * N)
+    for r in (0, 1):
+        assert abs(cal.relation_temperature[r] - temps[r].item()) / temps[r].item() < 0.15, cal.report()
