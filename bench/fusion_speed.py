@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--feature-dims", type=int, default=None, help="ModelConfig.feature_dims (PCA; default off)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--amp", action="store_true", help="TrainConfig.amp (bfloat16 autocast) for both models")
     parser.add_argument("--cpu-time", action="store_true", help="report process CPU time, not wall-clock")
     args = parser.parse_args()
 
@@ -81,7 +82,7 @@ def main() -> None:
     triples, num_e, num_r, source = load_triples(args.seed)
     features = random_features(num_e, args.seed)
     cfg = TrainConfig(epochs=1, batch_size=1000, lr=1e-3, num_negatives=1, sampler="uniform",
-                      device=args.device, num_threads=args.threads, seed=args.seed)
+                      device=args.device, num_threads=args.threads, seed=args.seed, amp=args.amp)
     base = dict(dim=args.dim, hidden=args.hidden, p_norm=1, margin=1.0)
     fused_kw = dict(base)
     if args.feature_dims is not None:
@@ -94,7 +95,7 @@ def main() -> None:
     }
     print(f"data: {source}, {num_e} entities, {num_r} relations, {triples.shape[0]} triples; "
           f"features {FEATURES}; dim {args.dim}, hidden {args.hidden}, feature_dims {args.feature_dims}; "
-          f"batch 1000, 1 negative, {args.threads} threads, device {args.device}")
+          f"batch 1000, 1 negative, {args.threads} threads, device {args.device}, amp {args.amp}")
     clock = time.process_time if args.cpu_time else time.perf_counter
     if args.cpu_time:
         print("times are process CPU seconds, not wall-clock")

@@ -37,11 +37,12 @@ class _EnergyFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x, V, a, u = ctx.saved_tensors
-        grad_a = (g @ u).unsqueeze(0)
+        g = g.to(u.dtype)  # under autocast u may be bfloat16 while x, V, a are float32
+        grad_a = (g @ u).unsqueeze(0).to(a.dtype)
         pre = u * u  # d e / d (x V) = (1 - u^2) * a, times the incoming g
-        pre.sub_(1).mul_(a).mul_(g.unsqueeze(1)).neg_()
-        grad_x = pre @ V if ctx.needs_input_grad[0] else None
-        return grad_x, pre.T @ x, grad_a
+        pre.sub_(1).mul_(a.to(u.dtype)).mul_(g.unsqueeze(1)).neg_()
+        grad_x = (pre @ V.to(pre.dtype)).to(x.dtype) if ctx.needs_input_grad[0] else None
+        return grad_x, (pre.T @ x.to(pre.dtype)).to(V.dtype), grad_a
 
 
 class RelationAttention(nn.Module):

@@ -129,7 +129,10 @@ class Optimizer:
         table_params = {id(t.weight) for t in tables}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_params]
         self.rows = RowAdam(tables, lr=lr)
-        self.dense = torch.optim.Adam(dense, lr=dense_lr or lr, weight_decay=weight_decay) if dense else None
+        # fused=True: one kernel for all dense tensors (the per-tensor loop costs more than the
+        # arithmetic for these small W, b, V, a); same algorithm, same state_dict layout.
+        fused = bool(dense) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in dense)
+        self.dense = torch.optim.Adam(dense, lr=dense_lr or lr, weight_decay=weight_decay, fused=fused) if dense else None
 
     def zero_grad(self) -> None:
         self.rows.zero_grad()
