@@ -55,6 +55,9 @@ class ModelConfig:
     margin: float = 1.0
     relation_attention: bool | None = None
     feature_dims: int | None = None  # PCA-reduce each frozen feature matrix to at most this many dims
+    # Temperature of an entropy bonus on eq. 5's softmax (0 = eq. 6 as printed, whose minimum puts all
+    # the weight on the relation with the smallest loss; see docs/method.md "Relation attention").
+    relation_entropy: float = 0.5
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -74,6 +77,8 @@ class ModelConfig:
             raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
         if self.dim < 1 or self.hidden < 1:
             raise ValueError("dim and hidden must be positive")
+        if self.relation_entropy < 0:
+            raise ValueError(f"relation_entropy must be >= 0, got {self.relation_entropy}")
         if self.feature_dims is not None and self.feature_dims < 1:
             raise ValueError(f"feature_dims must be positive or None, got {self.feature_dims}")
         if self.relation_attention is None:
@@ -210,6 +215,11 @@ class KGModel(nn.Module):
     def loss(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """Eq. 6: mean over (positive, negative) pairs of q_r * [gamma + d(pos) - d(neg)]_+.
 
+        With relation attention on, `tau * (L / R) * sum_r p_r log p_r` is added (tau =
+        `relation_entropy`, L the weighted loss, not differentiated, p = q - 1 eq. 5's softmax). Its
+        minimum over p is p_r ~ exp(-R * share_r / tau), share_r being relation r's part of L: the
+        relations the model fits best get the most weight, without all of it going to one.
+
         pos [B, 3] and neg [B, k, 3] hold (h, r, t) ids; each positive is paired with its k
         negatives. In training mode the entity rows the batch touches are renormalised first
         (Algorithm 1 line 7), and each entity's representation is computed once (unique ids).
@@ -227,9 +237,15 @@ class KGModel(nn.Module):
         d = self.interaction.distance(h, hx, rel_u, rinv, t, tx)
         d_pos, d_neg = d.split([b, n - b])
         hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg.view(b, k))
-        if self.rel_attention is not None:
-            hinge = hinge * self.relation_weights()[pos[:, 1]].unsqueeze(1)
-        return hinge.mean()
+        if self.rel_attention is None:
+            return hinge.mean()
+        q = self.relation_weights()
+        loss = (hinge * q[pos[:, 1]].unsqueeze(1)).mean()
+        if self.config.relation_entropy > 0:
+            p = q - 1.0
+            scale = self.config.relation_entropy * loss.detach() / self.num_relations
+            loss = loss + scale * (p * torch.log(p.clamp_min(1e-12))).sum()
+        return loss
 
 
 def build_model(
