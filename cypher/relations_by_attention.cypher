@@ -7,4 +7,4 @@ WITH run ORDER BY run.created DESC LIMIT 1
 MATCH (run)-[w:RELATION_ATTENTION]->(rel:Relation)
 RETURN run.id AS run, rel.name AS relation, w.weight AS attention
 ORDER BY attention DESC, relation
-LIMIT $limit
+LIMIT toInteger($limit)  // Browser stores :params numbers as floats

@@ -9,4 +9,4 @@ WHERE coalesce(e.status, 'pending') = 'pending'
 RETURN elementId(e) AS edge, v.id AS video, v.title AS title, e.relation AS relation, tag.id AS tag,
        e.score AS score, e.confidence AS confidence, e.rank AS rank, e.run AS run
 ORDER BY e.confidence ASC, e.rank DESC
-LIMIT $limit
+LIMIT toInteger($limit)  // Browser stores :params numbers as floats

@@ -15,4 +15,4 @@ CALL (tag) {
 }
 RETURN v.id AS video, v.title AS title, relation, how, confidence, score, status, run
 ORDER BY how DESC, confidence DESC, video
-LIMIT $limit
+LIMIT toInteger($limit)  // Browser stores :params numbers as floats

@@ -7,4 +7,4 @@ RETURN v.id AS video, v.title AS title, e.relation AS relation, tag.id AS tag,
        e.rank AS rank, e.score AS score, e.confidence AS confidence,
        coalesce(e.status, 'pending') AS status, e.run AS run
 ORDER BY e.confidence DESC, e.rank ASC
-LIMIT $limit
+LIMIT toInteger($limit)  // Browser stores :params numbers as floats

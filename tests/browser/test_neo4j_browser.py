@@ -70,11 +70,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kgtag guide (cli/guide.py) does not yet answer Browser's CORS preflight (OPTIONS; Browser sends "
-    "cache-control/pragma/sentry-trace headers), so `:guide` fails with 'Failed to fetch'; and its "
-    ":params block sets limit: 25, which Browser stores as the float 25.0 that LIMIT refuses (fix: "
-    "LIMIT toInteger($limit) in the shipped queries)"))
 def test_guide_opens_and_its_query_runs(page_factory, browser_url, neo4j_settings, review_graph, tmp_path):
     """Bonus: the analyst's one-click path: `kgtag guide` serves the guide, Browser opens it with
     `:guide URL`, the parameters block and the first query are clicked into the editor and run."""
