@@ -330,3 +330,40 @@ def test_feature_errors_name_the_modality():
     bad["vision"][0][0, 0] = float("nan")
     with pytest.raises(ValueError, match="vision.*NaN"):
         build_model(ModelConfig(modalities=("vision",)), E, R, bad)
+
+
+def test_unseen_video_knowledge_is_masked_like_a_missing_modality():
+    """Cold start: an entity outside the training triples has p_0 = 0 and its z_K row is never read."""
+    model = make("transfusion")
+    assert model.modality_attention(torch.tensor([0, 3]))[:, 0].gt(0).all()  # fresh model: all seen
+    fused = model.is_fused.nonzero().squeeze(1)
+    cold, warm = fused[:2], fused[2]  # entities 0 (every modality) and 1 (no audio)
+    model.entities.set_knowledge_seen(fused[2:])
+    att = model.modality_attention(fused)
+    assert (att[:2, 0] == 0).all() and att[2:, 0].gt(0).all()
+    assert torch.allclose(att.sum(1), torch.ones(len(fused)))
+    h, _ = model.represent(cold)
+    assert (h[:, :8] == 0).all()
+    # changing a cold video's z_K row changes nothing; a warm one's does
+    with torch.no_grad():
+        before = model.score_tails(cold, torch.tensor([0, 1]))
+        model.entities.z_k.weight[model.entities.local[cold]] += 5.0
+        assert torch.equal(before, model.score_tails(cold, torch.tensor([0, 1])))
+        warm_before = model.score_tails(warm.view(1), torch.tensor([0]))
+        model.entities.z_k.weight[model.entities.local[warm]] += 5.0
+        assert not torch.equal(warm_before, model.score_tails(warm.view(1), torch.tensor([0])))
+
+
+@pytest.mark.parametrize("variant", ["b1", "b2"])
+def test_unseen_video_has_a_zero_knowledge_segment_in_the_baselines(variant):
+    model = make(variant, modalities=("vision", "audio"))
+    model.entities.set_knowledge_seen(torch.tensor([1]))
+    feats = features()
+    z_v = torch.nn.functional.elu(model.entities.proj["vision"](feats["vision"][0][0]))
+    z_a = torch.nn.functional.elu(model.entities.proj["audio"](feats["audio"][0][0]))
+    with torch.no_grad():
+        h, _ = model.represent(torch.tensor([0, 1]))
+    expect = torch.cat([torch.zeros(8), z_v, z_a]) if variant == "b1" else z_v + z_a
+    assert torch.allclose(h[0], expect, atol=1e-6)
+    assert model.modality_attention(torch.tensor([0]))[0, 0] == 0
+    assert model.modality_attention(torch.tensor([1]))[0, 0] > 0
