@@ -265,7 +265,7 @@ def generate(
         titles.append(title)
 
     # --- triples
-    video_triples, kinds = [], []
+    video_triples = []
     records = []
     for v in range(n_videos):
         ti = topic_of[v]

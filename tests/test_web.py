@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 import review_graph as g
-from kgtag.kgstore import review
 from kgtag.web import create_app, is_loopback, make_server
 
 
