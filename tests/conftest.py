@@ -102,3 +102,17 @@ def store(neo4j_driver_clean):
     from kgtag.kgstore.store import Store
 
     return Store(neo4j_driver_clean)
+
+
+@pytest.fixture
+def runner(neo4j_settings, monkeypatch, tmp_path):
+    """click's CliRunner with the test database in the environment, in an empty working directory
+    (no stray kgtag.toml; runs/ lands under tmp). The curator for review commands is `alice`."""
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
+    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
+    monkeypatch.setenv("KGTAG_CURATOR", "alice")
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()

@@ -19,15 +19,6 @@ COMMANDS = [
 ]
 
 
-@pytest.fixture
-def runner(neo4j_settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
-    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
-    monkeypatch.chdir(tmp_path)  # no stray kgtag.toml, runs/ under tmp
-    return CliRunner()
-
-
 def one_line_error(result, code: int) -> str:
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-from click.testing import CliRunner
 
 from kgtag.cli.main import cli
-
-
-@pytest.fixture
-def runner(neo4j_settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
-    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def count(driver, cypher) -> int:

@@ -7,22 +7,11 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from kgtag.cli.main import cli
 from kgtag.embed.synthetic import generate
 
 MODS = ("vision", "audio", "text")
-
-
-@pytest.fixture
-def runner(neo4j_settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
-    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
-    monkeypatch.setenv("KGTAG_CURATOR", "alice")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def ok(result) -> dict | list:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from click.testing import CliRunner
 
 from kgtag.cli.main import cli
 
@@ -18,16 +16,6 @@ MERGE (t:Entity:Tag {id: 'tag' + i})
 MERGE (:Relation {name: 'has tag'})
 CREATE (v)-[:INFERRED {relation: 'has tag', score: -1.0 * i, confidence: 0.1 * i, rank: 1, run: 'run-1'}]->(t)
 """
-
-
-@pytest.fixture
-def runner(neo4j_settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEO4J_URI", neo4j_settings["uri"])
-    monkeypatch.setenv("NEO4J_USER", neo4j_settings["user"])
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_settings["password"])
-    monkeypatch.setenv("KGTAG_CURATOR", "alice")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 @pytest.fixture
