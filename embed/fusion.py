@@ -16,10 +16,6 @@ How the segments combine depends on `mode`:
   - "sum" (Baseline2): h = z_K + sum of the present z_M (width d_K).
   - "plain" (TransE, TransFusion-0): no segments, every entity is a trainable row.
 
-Cold start: a video that appeared in no training triple never had its z_K row trained. Its
-knowledge segment counts as missing (`set_knowledge_seen`): masked out of eq. 4 like a missing
-modality, a zero segment in concat, left out of the sum. Its vector comes from its modalities.
-
 Widths: h has width `width` = d_K * (number of segments) for attention/concat, d_K for sum/plain.
 Entities that are not fused (tags, and videos with none of the modalities) get their own trainable
 row of that same full width, so tags, videos and relations all live in one R^width space.
@@ -71,7 +67,6 @@ class EntityRepresentation(nn.Module):
         self.register_buffer("local", local, persistent=False)
         self.num_fused = int(fused.sum())
         self.all_plain = self.num_fused == 0
-        self.all_seen = True  # every z_K trained: nothing to mask (see set_knowledge_seen)
 
         self.plain = RowTable(num_entities - self.num_fused, self.width)
         uniform_(self.plain.weight, transe_bound(self.width))
@@ -102,8 +97,6 @@ class EntityRepresentation(nn.Module):
             if knowledge:
                 self.z_k = RowTable(self.num_fused, dim)
                 uniform_(self.z_k.weight, transe_bound(dim))
-                # Which fused rows' z_K was trained (set by train()); saved with the weights.
-                self.register_buffer("knowledge_seen", torch.ones(self.num_fused, dtype=torch.bool))
             if mode == "attention":
                 self.energy = Energy(dim, hidden)
 
@@ -137,10 +130,7 @@ class EntityRepresentation(nn.Module):
         zs, masks = [], []
         if self.knowledge:
             zs.append(self.z_k.rows(v, constrain))
-            if self.all_seen:
-                masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
-            else:
-                masks.append(self.knowledge_seen.index_select(0, v).unsqueeze(1))
+            masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
             lin = self.proj[m]
@@ -152,8 +142,7 @@ class EntityRepresentation(nn.Module):
         """Segment weights [n, S]: eq. 4 for attention (masked softmax), equal weights otherwise."""
         if self.mode == "attention":
             logits = self.energy(z)
-            # (when every video has every modality and a trained z_K there is nothing to mask)
-            if not (self.complete and self.all_seen):
+            if not self.complete:  # (when every video has every modality there is nothing to mask)
                 logits = logits.masked_fill(~mask, float("-inf"))
             return torch.softmax(logits, dim=1)
         w = mask.to(z.dtype)
@@ -168,29 +157,6 @@ class EntityRepresentation(nn.Module):
             return (self.weights(z, mask).unsqueeze(-1) * z).flatten(1)
         z = z * mask.unsqueeze(-1).to(z.dtype)
         return z.flatten(1) if self.mode == "concat" else z.sum(1)
-
-    @torch.no_grad()
-    def set_knowledge_seen(self, entity_ids: torch.Tensor) -> None:
-        """Mark the entities whose z_K is trained (those in the training triples); others count as cold.
-
-        A fused entity not among `entity_ids` gets its knowledge segment masked (weight exactly 0 in
-        eq. 4, zero in concat and sum): its untrained z_K row would otherwise add noise. Replaces
-        the previous marking; a freshly built model counts every entity as seen.
-        """
-        if not self.knowledge or not self.num_fused:
-            return
-        seen = torch.zeros(self.num_entities, dtype=torch.bool, device=self.fused.device)
-        seen[entity_ids.to(seen.device)] = True
-        self.knowledge_seen.copy_(seen[self.fused])  # fused rows in local order (ascending ids)
-        self.all_seen = bool(self.knowledge_seen.all())
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "knowledge_seen"
-        if hasattr(self, "knowledge_seen") and key not in state_dict:
-            state_dict[key] = torch.ones_like(self.knowledge_seen)  # saved before the mask: all seen
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        if hasattr(self, "knowledge_seen"):
-            self.all_seen = bool(self.knowledge_seen.all())
 
     def _align_basis(self, state_dict, prefix, *args) -> None:
         """Before loading weights: re-express the reduced features in the saved PCA basis.

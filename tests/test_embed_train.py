@@ -218,36 +218,3 @@ def test_cuda_training_scores_and_resume(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     amp = model_for()
     assert train(amp, tr, quick(epochs=3, device="cuda", amp=True), progress=False).losses[-1] < 1.5
-
-
-def test_knowledge_mask_survives_checkpoints_and_resume(tmp_path):
-    """Cold videos (here 0..3, dropped from training) keep their masked z_K through save, load and resume."""
-    tr, feats = video_kg()
-    tr = tr[tr[:, 0] >= 4]
-    cold = torch.arange(4)
-
-    def masked(seed=0):
-        model = model_for(seed=seed)
-        model.entities.set_knowledge_seen(tr[:, [0, 2]].reshape(-1))
-        return model
-
-    straight = masked()
-    train(straight, tr, quick(epochs=4), progress=False)
-    first = masked()
-    train(first, tr, quick(epochs=2), checkpoint_dir=tmp_path, progress=False)
-    loaded, _ = ckpt.load_model(tmp_path / "last.pt", feats)
-    assert torch.equal(loaded.entities.knowledge_seen, first.entities.knowledge_seen)
-    assert (loaded.modality_attention(cold)[:, 0] == 0).all()
-    with torch.no_grad():
-        assert torch.equal(loaded.score_tails(cold, torch.zeros(4, dtype=torch.long)),
-                           first.score_tails(cold, torch.zeros(4, dtype=torch.long)))
-    resumed = model_for(seed=123)  # fresh: every entity seen until the checkpoint says otherwise
-    assert resumed.modality_attention(cold)[:, 0].gt(0).all()
-    train(resumed, tr, quick(epochs=4), checkpoint_dir=tmp_path, resume=True, progress=False)
-    assert (resumed.modality_attention(cold)[:, 0] == 0).all()
-    assert same(weights(straight), weights(resumed))
-    # a checkpoint written before the mask existed loads as "all seen"
-    state = ckpt.load(tmp_path)
-    del state["model"]["entities.knowledge_seen"]
-    ckpt.load_weights(loaded, state)
-    assert loaded.modality_attention(cold)[:, 0].gt(0).all()
