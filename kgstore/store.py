@@ -56,7 +56,11 @@ class Store:
     @classmethod
     def connect(cls, settings: Settings | None = None) -> "Store":
         settings = settings or Settings.from_env()
-        driver = GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+        # The server's notifications (e.g. "label Video does not exist" on an empty graph) are
+        # advice for query authors, not for users of the CLI; keep them out of the output.
+        driver = GraphDatabase.driver(
+            settings.uri, auth=(settings.user, settings.password), notifications_min_severity="OFF"
+        )
         try:
             driver.verify_connectivity()
         except neo4j.exceptions.AuthError:
