@@ -155,7 +155,7 @@ def known_negatives(store, entities: list[str], relations: list[str]) -> torch.T
 # ------------------------------------------------------------------------------------------ train
 def configs(plan: RunPlan, device: str):
     from kgtag.embed.model import ModelConfig
-    from kgtag.embed.train import preset
+    from kgtag.embed.train import model_preset, preset
 
     tconf = preset(plan.preset)
     changes = {"seed": plan.seed, "device": device, **plan.overrides}
@@ -163,18 +163,10 @@ def configs(plan: RunPlan, device: str):
         changes["epochs"] = plan.epochs
     tconf = dataclasses.replace(tconf, **{k: v for k, v in changes.items() if hasattr(tconf, k)})
     mfields = {f.name for f in dataclasses.fields(ModelConfig)}
-    from_preset = {k: v for k, v in preset_model_fields(plan.preset).items() if k in mfields}
+    from_preset = {k: v for k, v in model_preset(plan.preset).items() if k in mfields}
     mconf = ModelConfig(variant=plan.variant, base=plan.base, modalities=tuple(plan.modalities),
                         **{**from_preset, **plan.model_overrides})
     return mconf, tconf
-
-
-def preset_model_fields(name: str) -> dict:
-    """The model sizes a training preset asks for (embed.train may attach them to the preset)."""
-    from kgtag.embed import train as train_mod
-
-    fn = getattr(train_mod, "model_preset", None)
-    return dict(fn(name)) if fn else {}
 
 
 def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None) -> dict:

@@ -300,8 +300,9 @@ def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=Non
     log_z = log_partition(model, heads, relations, temps, exclude, candidates, batch_size, chunk)[:, 0]
     conf = calibrator.confidence(scores, log_z, relations=relations)
     conf[tails < 0] = 0.0
-    rank = torch.arange(1, k + 1).expand_as(tails).clone()
-    return Predictions(tails, scores, conf, rank)
+    rank = torch.arange(1, k + 1).expand(tails.shape).clone()
+    # on the CPU: what callers do next is write them out (Neo4j, tables)
+    return Predictions(tails.cpu(), scores.float().cpu(), conf.float().cpu(), rank)
 
 
 # ------------------------------------------------------------------------------------- attention
