@@ -32,7 +32,9 @@ class RowTable(nn.Module):
         data = torch.empty(num, *shape) if init is None else init.detach().clone()
         # requires_grad=False: the table is updated row-wise by RowAdam, not by autograd.
         self.weight = nn.Parameter(data, requires_grad=False)
-        self._taken: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # (ids, leaf rows, weight._version right after the gather): the version tells RowAdam whether
+        # the leaf still equals weight[ids], so it can write updated rows instead of adding deltas.
+        self._taken: list[tuple[torch.Tensor, torch.Tensor, int]] = []
 
     @property
     def num(self) -> int:
@@ -48,7 +50,7 @@ class RowTable(nn.Module):
                 self.weight.index_copy_(0, idx, out)
         if self.training and torch.is_grad_enabled():
             out.requires_grad_(True)
-            self._taken.append((idx, out))
+            self._taken.append((idx, out, self.weight._version))
         return out
 
     def all(self) -> torch.Tensor:
@@ -57,7 +59,7 @@ class RowTable(nn.Module):
 
     def taken(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(unique row ids, summed gradient) of the rows handed out since the last `release()`."""
-        got = [(i, t.grad) for i, t in self._taken if t.grad is not None]
+        got = [(i, t.grad) for i, t, _ in self._taken if t.grad is not None]
         if not got:
             return None
         if len(got) == 1:
@@ -68,6 +70,14 @@ class RowTable(nn.Module):
         summed = torch.zeros((uniq.shape[0], *grad.shape[1:]), dtype=grad.dtype, device=grad.device)
         summed.index_add_(0, inv, grad)
         return uniq, summed
+
+    def current_rows(self) -> torch.Tensor | None:
+        """The rows handed out, when one `rows()` call took them and `weight` has not changed since
+        (so they equal weight[ids]); else None."""
+        if len(self._taken) != 1:
+            return None
+        _, out, version = self._taken[0]
+        return out.detach() if version == self.weight._version else None
 
     def release(self) -> None:
         self._taken.clear()
@@ -104,8 +114,12 @@ class RowAdam:
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             mom.index_copy_(0, idx, mv)
-            update = m / v.div_(bc2).sqrt_().add_(self.eps)
-            table.weight.index_add_(0, idx, update, alpha=-step_size)
+            denom = v.div_(bc2).sqrt_().add_(self.eps)
+            rows = table.current_rows()
+            if rows is not None:  # one write of the updated rows instead of an index_add_ of deltas
+                table.weight.index_put_((idx,), rows.addcdiv(m, denom, value=-step_size))
+            else:
+                table.weight.index_add_(0, idx, m / denom, alpha=-step_size)
 
     def zero_grad(self) -> None:
         for t in self.tables:
