@@ -175,7 +175,7 @@ def train(
             total = torch.zeros((), device=device)
             batches = 0
             for i in range(0, n, config.batch_size):
-                pos = triples[perm[i : i + config.batch_size]]
+                pos = triples.index_select(0, perm[i : i + config.batch_size])
                 neg = sampler.sample(pos)
                 opt.zero_grad()  # before the forward: it also forgets rows handed out earlier
                 with amp:
