@@ -92,6 +92,12 @@ class Interaction(nn.Module):
         rel = {k: v.index_select(0, inv) for k, v in rel_u.items()}
         return _dist(self.project(h, hx, rel) + rel["r"] - self.project(t, tx, rel), self.p_norm)
 
+    def pair_distance(self, ht, htx, rel_u, inv) -> torch.Tensor:
+        """`distance` for heads and tails stacked as ht [2, N, D] (htx likewise, or None)."""
+        h, t = ht.unbind(0)
+        hx, tx = (None, None) if htx is None else htx.unbind(0)
+        return self.distance(h, hx, rel_u, inv, t, tx)
+
     def query(self, e, ex, rel, side: str) -> torch.Tensor:
         pe = self.project(e, ex, rel)
         return pe + rel["r"] if side == "tail" else pe - rel["r"]
@@ -123,8 +129,32 @@ class TransE(Interaction):
         with torch.no_grad():  # Bordes et al. normalise relations once, at initialisation
             self.r.weight.copy_(F.normalize(self.r.weight, dim=-1))
 
+    def pair_distance(self, ht, htx, rel_u, inv):
+        if self.p_norm != 1:
+            return super().pair_distance(ht, htx, rel_u, inv)
+        return _TransEL1.apply(ht, rel_u["r"].index_select(0, inv))
+
     def distance_to(self, a, rel, c, cx):
         return _cdist(a, c, self.p_norm)
+
+
+class _TransEL1(torch.autograd.Function):
+    """||h + r - t||_1 for ht = [h; t] [2, N, D] and r [N, D], as one autograd node whose backward
+    writes the stacked gradient of h and t at once (sgn(x) g and -sgn(x) g; r gets sgn(x) g)."""
+
+    @staticmethod
+    def forward(ctx, ht, r):
+        x = (ht[0] + r).sub_(ht[1])
+        ctx.save_for_backward(x.sgn())
+        return x.abs_().sum(-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        (sign,) = ctx.saved_tensors
+        out = sign.new_empty((2, *sign.shape))
+        torch.mul(sign, g.unsqueeze(-1), out=out[0])
+        torch.neg(out[0], out=out[1])
+        return out, out[0]
 
 
 class TransH(Interaction):

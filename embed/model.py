@@ -231,10 +231,10 @@ class KGModel(nn.Module):
         e, ex = self._represent_unique(uniq, constrain=self.training)
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
         # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
-        h, t = e.index_select(0, inv).view(2, n, -1).unbind(0)
-        hx, tx = (None, None) if ex is None else ex.index_select(0, inv).view(2, n, -1).unbind(0)
+        ht = e.index_select(0, inv).view(2, n, -1)
+        htx = None if ex is None else ex.index_select(0, inv).view(2, n, -1)
         rel_u, rinv = self._relations(trip[:, 1])
-        d = self.interaction.distance(h, hx, rel_u, rinv, t, tx)
+        d = self.interaction.pair_distance(ht, htx, rel_u, rinv)
         d_pos, d_neg = d.split([b, n - b])
         hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg.view(b, k))
         if self.rel_attention is None:
