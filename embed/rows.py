@@ -18,6 +18,9 @@ import math
 import torch
 from torch import nn
 
+# torch.optim.Adam(fused=True)'s kernel; a private op, so fall back to plain ops where it is missing
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+
 
 class RowTable(nn.Module):
     """A `[n, *shape]` table whose rows are trained by `RowAdam`, never by autograd on the whole table.
@@ -110,11 +113,11 @@ class RowAdam:
             m, v = mom[0].index_select(0, idx), mom[1].index_select(0, idx)
             rows = table.current_rows()  # the rows handed out, when they still equal weight[idx]
             p = table.weight.index_select(0, idx) if rows is None else rows
-            if p.dtype == m.dtype and p.device.type in ("cpu", "cuda"):
+            if _FUSED_ADAM is not None and p.dtype == m.dtype and p.device.type in ("cpu", "cuda"):
                 # One fused pass over parameter, gradient and moments (torch.optim.Adam(fused=True)'s
                 # kernel): same update as below, measured ~3x cheaper than the separate ops.
                 steps = torch.full((), float(self.step_count), device=p.device)
-                torch._fused_adam_([p], [g], [m], [v], [], [steps], lr=self.lr, beta1=b1, beta2=b2,
+                _FUSED_ADAM([p], [g], [m], [v], [], [steps], lr=self.lr, beta1=b1, beta2=b2,
                                    weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
             else:
                 bc1 = 1 - b1**self.step_count
