@@ -12,6 +12,7 @@ import dataclasses
 import json
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,6 +86,14 @@ class LoadedRun:
     def known(self) -> torch.Tensor:
         return torch.cat([self.train, self.valid, self.test])
 
+    @cached_property
+    def entity_index(self) -> dict[str, int]:
+        return index_of(self.entities)
+
+    @cached_property
+    def relation_index(self) -> dict[str, int]:
+        return index_of(self.relations)
+
     @property
     def name(self) -> str:
         return display_name(self.meta["variant"], self.meta["base"], self.meta["modalities"])
@@ -105,6 +114,11 @@ def new_run_id(plan: RunPlan) -> str:
 
 
 # ------------------------------------------------------------------------------------------ graph
+def index_of(names: list[str]) -> dict[str, int]:
+    """name -> position: the inverse of an id map."""
+    return {name: i for i, name in enumerate(names)}
+
+
 def pull_graph(store):
     from kgtag.kgstore.read import read_graph
 
@@ -128,16 +142,14 @@ def pull_features(store, modalities, entities) -> dict:
 
 def id_triples(rows, entities: list[str], relations: list[str]) -> torch.Tensor:
     """Name triples (head, relation, tail) -> id tensor [N, 3]; rows naming unknown entities are dropped."""
-    ent = {name: i for i, name in enumerate(entities)}
-    rel = {name: i for i, name in enumerate(relations)}
+    ent, rel = index_of(entities), index_of(relations)
     ids = [(ent[h], rel[r], ent[t]) for h, r, t in rows if h in ent and r in rel and t in ent]
     return torch.tensor(ids, dtype=torch.long).reshape(-1, 3)
 
 
 def remap(graph, entities: list[str], relations: list[str]) -> torch.Tensor:
     """A graph snapshot's triples in another id space (a run's); triples outside it are dropped."""
-    ent = {name: i for i, name in enumerate(entities)}
-    rel = {name: i for i, name in enumerate(relations)}
+    ent, rel = index_of(entities), index_of(relations)
     emap = torch.tensor([ent.get(n, -1) for n in graph.entities] or [-1], dtype=torch.long)
     rmap = torch.tensor([rel.get(n, -1) for n in graph.relations] or [-1], dtype=torch.long)
     t = graph.triples
@@ -390,8 +402,7 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
         calibrator.fit(run.model, run.valid, exclude=run.train, candidates=candidates, k=k, seed=run.meta["seed"])
     else:
         info("no validation triples in this run: confidences use temperature 1 (uncalibrated)")
-    ent = {name: i for i, name in enumerate(run.entities)}
-    rel = {name: i for i, name in enumerate(run.relations)}
+    ent, rel = run.entity_index, run.relation_index
     q_videos = [v for r in relations for v in videos]
     q_rels = [r for r in relations for _ in videos]
     heads = torch.tensor([ent[v] for v in q_videos], dtype=torch.long)
@@ -418,7 +429,6 @@ def write_inferred(store, run: LoadedRun, inferred: Inferred) -> int:
     )
     videos = sorted(set(inferred.videos))
     if len(run.model.segment_names) > 1:
-        ent = {name: i for i, name in enumerate(run.entities)}
-        names, weights = modality_attention(run.model, torch.tensor([ent[v] for v in videos]))
+        names, weights = modality_attention(run.model, torch.tensor([run.entity_index[v] for v in videos]))
         write_modality_attention(store, run.run_id, videos, names, weights.numpy())
     return int(live.sum())
