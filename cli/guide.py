@@ -20,7 +20,7 @@ import click
 from kgtag.kgstore.store import cypher
 
 from .options import connection_options
-from .output import info
+from .output import info, serve_until_interrupted
 
 # (file, title) in the order an analyst meets them
 QUERIES = [
@@ -161,9 +161,4 @@ def guide(port, browser_url, write_to, conn):
     click.echo(f"  {browser_link(browser_url, guide_url)}")
     click.echo(f"or type in Browser:  :guide {guide_url}")
     info("serving the guide; Ctrl+C stops")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)

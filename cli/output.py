@@ -122,3 +122,13 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 def info(message: str) -> None:
     """Progress and notes go to stderr so that --json output stays clean."""
     err_console.print(message)
+
+
+def serve_until_interrupted(server) -> None:
+    """Serve requests until Ctrl-C, then release the port (the review page, the Browser guide)."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

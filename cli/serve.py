@@ -7,7 +7,7 @@ import getpass
 import click
 
 from .options import connection_options
-from .output import CliError
+from .output import CliError, serve_until_interrupted
 
 
 @click.command("serve")
@@ -49,12 +49,7 @@ def serve(conn, host, port, curator, allow_remote):
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"kgtag review page on http://{shown}:{server.port}/ (curator: {curator or 'asked on the page'}); "
                    "Ctrl-C stops it", err=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        serve_until_interrupted(server)
     finally:
         store.close()
 
