@@ -116,3 +116,12 @@ def runner(neo4j_settings, monkeypatch, tmp_path):
     monkeypatch.setenv("KGTAG_CURATOR", "alice")
     monkeypatch.chdir(tmp_path)
     return CliRunner()
+
+
+@pytest.fixture
+def review_graph(store):
+    """The small review graph of tests/review_graph.py (videos, tags, INFERRED edges of two runs)."""
+    import review_graph as g
+
+    g.build(store.driver)
+    return store

@@ -16,14 +16,8 @@ from kgtag.web import create_app, is_loopback, make_server
 
 
 @pytest.fixture
-def graph(store):
-    g.build(store.driver)
-    return store
-
-
-@pytest.fixture
-def client(graph):
-    return create_app(graph, curator="alice").test_client()
+def client(review_graph):
+    return create_app(review_graph, curator="alice").test_client()
 
 
 def rows_of(html: str) -> list[tuple[str, str]]:
@@ -67,8 +61,8 @@ def decide(client, ids, decision, curator=None, **headers):
     return client.post("/api/decide", json=body, headers=headers)
 
 
-def test_decide_writes_to_neo4j_and_second_decision_is_already_decided(client, graph):
-    drv = graph.driver
+def test_decide_writes_to_neo4j_and_second_decision_is_already_decided(client, review_graph):
+    drv = review_graph.driver
     pets = g.edge_id(drv, "v001", "has_subject", "Pets")
     pop = g.edge_id(drv, "v001", "has_music", "Pop")
     resp = decide(client, [pets], "accept")  # server's default curator
@@ -88,8 +82,8 @@ def test_decide_writes_to_neo4j_and_second_decision_is_already_decided(client, g
     assert ("v001", "Pets") not in rows_of(html) and ("v001", "Pop") not in rows_of(html)
 
 
-def test_decide_refuses_bad_requests(client, graph):
-    eid = g.edge_id(graph.driver, "v001", "has_music", "Pop")
+def test_decide_refuses_bad_requests(client, review_graph):
+    eid = g.edge_id(review_graph.driver, "v001", "has_music", "Pop")
     assert client.post("/api/decide", data={"ids": eid, "decision": "accept"}).status_code == 415  # a plain form
     assert decide(client, [eid], "accept", Origin="http://evil.example").status_code == 403
     assert decide(client, [], "accept").status_code == 400
@@ -97,23 +91,23 @@ def test_decide_refuses_bad_requests(client, graph):
     assert resp.status_code == 400 and "accept' or 'reject" in resp.json["error"]
     resp = decide(client, ["5:00000000-0000-0000-0000-000000000000:424242"], "accept")
     assert resp.status_code == 404 and "no longer exist" in resp.json["message"]
-    nameless = create_app(graph, curator="").test_client()
+    nameless = create_app(review_graph, curator="").test_client()
     resp = decide(nameless, [eid], "accept")
     assert resp.status_code == 400 and "name" in resp.json["error"]
-    assert g.edge_state(graph.driver, "v001", "has_music", "Pop")["status"] is None  # nothing was decided
+    assert g.edge_state(review_graph.driver, "v001", "has_music", "Pop")["status"] is None  # nothing was decided
 
 
-def test_host_header_guard(graph):
-    app = create_app(graph, curator="alice")
+def test_host_header_guard(review_graph):
+    app = create_app(review_graph, curator="alice")
     assert app.test_client().get("/", headers={"Host": "127.0.0.1:8000"}).status_code == 200
     assert app.test_client().get("/", headers={"Host": "localhost:8000"}).status_code == 200
     assert app.test_client().get("/", headers={"Host": "evil.example:8000"}).status_code == 400
-    open_app = create_app(graph, curator="alice", allowed_hosts=None)
+    open_app = create_app(review_graph, curator="alice", allowed_hosts=None)
     assert open_app.test_client().get("/", headers={"Host": "evil.example:8000"}).status_code == 200
 
 
-def test_summary_page_counts_and_chart(client, graph):
-    drv = graph.driver
+def test_summary_page_counts_and_chart(client, review_graph):
+    drv = review_graph.driver
     decide(client, [g.edge_id(drv, "v001", "has_subject", "Pets"), g.edge_id(drv, "v002", "has_subject", "Music")], "accept")
     decide(client, [g.edge_id(drv, "v002", "has_music", "Blues")], "reject")
     html = client.get("/summary").get_data(as_text=True)
@@ -127,11 +121,11 @@ def test_summary_page_counts_and_chart(client, graph):
     assert 'data-relation="has_music"' not in html and "No decisions yet." in html
 
 
-def test_two_curators_over_http_race_on_one_edge(graph):
+def test_two_curators_over_http_race_on_one_edge(review_graph):
     """Two real concurrent requests through the threaded server: one decides, the other is told."""
-    drv = graph.driver
+    drv = review_graph.driver
     eid = g.edge_id(drv, "v003", "has_subject", "Travel")
-    server = make_server(create_app(graph), "127.0.0.1", 0)
+    server = make_server(create_app(review_graph), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.port}/api/decide"
     barrier = threading.Barrier(2)
@@ -180,7 +174,7 @@ def test_serve_refuses_a_non_loopback_bind_without_allow_remote(neo4j_settings):
     assert "not a loopback address" in result.output and "--allow-remote" in result.output
 
 
-def test_serve_reports_a_busy_port(neo4j_settings, graph):
+def test_serve_reports_a_busy_port(neo4j_settings, review_graph):
     import socket
 
     from kgtag.cli.main import cli

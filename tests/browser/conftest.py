@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import review_graph as g
-
 CHROMIUM = os.environ.get("KGTAG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,12 +56,6 @@ def page_factory(browser):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-@pytest.fixture
-def review_graph(store):
-    g.build(store.driver)
-    return store
 
 
 @pytest.fixture
