@@ -1,11 +1,16 @@
 """Table 3/4-style ablation on the synthetic video KG: TransE, TransFusion-0/-V/-VA/-VAT, B1, B2, B3.
 
-    .venv/bin/python bench/ablation.py [--videos 3000] [--epochs 60] [--device cpu]
+    .venv/bin/python bench/ablation.py [--videos 1000] [--epochs 30] [--seed 0] [--device cpu]
 
 Every variant trains with the same settings and seed on the generator's train split and is
 evaluated on (h, r, ?) for the held-out test edges (filtered, all-entity candidates, as in the
 paper), plus the cold-start videos' content tags (features only, no training edge; Figure 1).
-Prints MR, MRR, Hits@1/10 per variant.
+Prints MR, MRR, Hits@1/10 per variant, the MRR on the content and on the channel meta-tag test
+edges, and the cold videos' MRR and Hits@10.
+
+The generator (kgtag.embed.synthetic) puts content in the features and the channel in the graph,
+so the expected shape is: TransE (graph only) well below TransFusion-VAT on content and cold start,
+B3 (modalities only) well below it on the meta tags, and so overall.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ VARIANTS = [
     ("Baseline2-VAT", "b2", MODALITIES["VAT"]),
     ("Baseline3-VAT", "b3", MODALITIES["VAT"]),
 ]
-#: settings tuned for this generator on CPU (the `fast` preset's shape, smaller)
-DEFAULT_TRAIN = dict(epochs=60, batch_size=512, lr=3e-3, num_negatives=16, sampler="bernoulli")
-DEFAULT_MODEL = dict(dim=64, hidden=64, p_norm=2, margin=2.0)
+#: settings tuned for this generator on CPU (the `fast` preset's shape, smaller). segment_norm and
+#: segment_scale keep the knowledge segment at the scale of the projected ones, so TransFusion uses
+#: the graph (the meta tags) and not only the features; lr 1e-2 lets 30 epochs learn the graph.
+DEFAULT_TRAIN = dict(epochs=30, batch_size=512, lr=1e-2, num_negatives=16, sampler="bernoulli")
+DEFAULT_MODEL = dict(dim=32, hidden=64, p_norm=2, margin=0.5, segment_norm=True, segment_scale=True)
 
 
 def run_variant(kg, variant: str, modalities, train_cfg: TrainConfig, model_kw: dict, seed: int = 0):
@@ -47,17 +54,19 @@ def run_variant(kg, variant: str, modalities, train_cfg: TrainConfig, model_kw: 
 
 
 def score(model, kg) -> dict:
-    """Filtered tail-prediction metrics on the warm test edges and on the cold videos' content tags."""
+    """Filtered tail-prediction metrics: all warm test edges, their content and meta-tag parts, and
+    the cold videos' content tags."""
     known = kg.all_triples()
     warm = evaluate(model, kg.test, filter_triples=known)["filtered"]
-    cold = evaluate(model, kg.select(kg.test_cold, ("content",)), filter_triples=known)["filtered"]
+    content = evaluate(model, kg.select(kg.test, ("content",)), filter_triples=known)["filtered"]
     meta = evaluate(model, kg.select(kg.test, ("meta",)), filter_triples=known)["filtered"]
-    return {"warm": warm, "cold": cold, "meta": meta}
+    cold = evaluate(model, kg.select(kg.test_cold, ("content",)), filter_triples=known)["filtered"]
+    return {"warm": warm, "content": content, "meta": meta, "cold": cold}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=3000)
+    parser.add_argument("--videos", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=DEFAULT_TRAIN["epochs"])
     parser.add_argument("--dim", type=int, default=DEFAULT_MODEL["dim"])
@@ -73,7 +82,8 @@ def main() -> None:
     model_kw = {**DEFAULT_MODEL, "dim": args.dim}
     print(f"synthetic KG: {args.videos} videos, {kg.num_entities} entities, train {len(kg.train)}, "
           f"test {len(kg.test)} (+ {len(kg.test_cold)} cold-video edges); {cfg}")
-    header = f"{'variant':16s} {'MR':>8s} {'MRR':>6s} {'H@1':>6s} {'H@10':>6s} | {'meta H@10':>9s} | {'cold MR':>8s} {'cold H@10':>9s} | {'s':>5s}"
+    header = (f"{'variant':16s} {'MR':>6s} {'MRR':>6s} {'H@1':>6s} {'H@10':>6s} | {'content':>7s} {'meta':>6s} | "
+              f"{'cold MRR':>8s} {'cold H@10':>9s} | {'s':>4s}")
     print(header)
     print("-" * len(header))
     only = {v.strip() for v in args.only.split(",") if v.strip()}
@@ -82,9 +92,9 @@ def main() -> None:
             continue
         model, seconds = run_variant(kg, variant, mods, cfg, model_kw, args.seed)
         s = score(model, kg)
-        w, c, m = s["warm"], s["cold"], s["meta"]
-        print(f"{name:16s} {w['mr']:8.1f} {w['mrr']:6.3f} {w['hits1']:6.3f} {w['hits10']:6.3f} | {m['hits10']:9.3f} | "
-              f"{c['mr']:8.1f} {c['hits10']:9.3f} | {seconds:5.0f}", flush=True)
+        w, ct, m, c = s["warm"], s["content"], s["meta"], s["cold"]
+        print(f"{name:16s} {w['mr']:6.1f} {w['mrr']:6.3f} {w['hits1']:6.3f} {w['hits10']:6.3f} | {ct['mrr']:7.3f} {m['mrr']:6.3f} | "
+              f"{c['mrr']:8.3f} {c['hits10']:9.3f} | {seconds:4.0f}", flush=True)
 
 
 if __name__ == "__main__":

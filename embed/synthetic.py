@@ -3,19 +3,29 @@
 Each video has three latent causes, and each modality sees only some of them — the situation
 TransFusion is built for (paper sections 3-4, Figure 1):
 
-* **content** — a topic (``category_2``, under a coarse ``category_1``) and 2-3 content objects of that
-  topic (``has_object``). The *vision* features see the topic and the objects.
+* **content** — a topic (``category_2``, under a coarse ``category_1``) and 2-3 generic visual objects
+  (``has_object``: "dog", "ball", "kitchen", ...; each topic has a few typical ones, any other shows up
+  now and then, and one object can belong to many topics). The *vision* features see the topic and
+  the objects; the graph only knows which objects go with which topics.
 * **music** — a background-music style (``bgm_style``), loosely tied to the topic. The *audio* features
   see the style (and a little of the topic).
-* **uploader** — who posted it (``uploaded_by``); an uploader prefers a couple of topics and carries
-  a meta tag (``meta_tag``: "Official Channel", "Region: South", ...) that its videos inherit. No modality
-  sees the uploader: only the graph knows the meta tags (so B3, modalities only, must fail on them).
+* **channel** — who posted it (``uploaded_by``, always a training edge) and the channel's meta tags
+  (``meta_tag``) that its videos carry: the channel's hashtag ("#happypanda12", one per uploader),
+  its label ("Official Channel", "Region: South", ..., shared by a few uploaders) and one of its two
+  series ("Series: Happy Panda 12 Weekly"). An uploader prefers two topics (60% of its videos). No
+  modality sees the channel: a held-out meta tag is learnable from the graph (the video's uploader
+  edge and its other meta tags: what TransE and TransFusion's knowledge segment pick up), not from
+  the features (B3, modalities only, can only guess it from the topic preference). Meta tags are
+  about 30% of the held-out edges.
 * **text** is the generated title: about half the titles describe the content, the rest are
   click-bait; the text features are a bag of random word vectors of the title plus noise.
 
-Tag-tag triples: topics and objects are ``subcategory_of`` their parents. Some videos miss some
-modalities. A fraction of videos is *cold*: features, a title, no edges at all (Figure 1's "video 4");
-their true tags are only in ``test_cold``.
+So the graph alone is weak on content (TransE), the features alone are blind to the channel (B3),
+and the fused model can have both (the ablation in ``bench/ablation.py``).
+
+Tag-tag triples: topics are ``subcategory_of`` their category, objects of their group ("Animal",
+"Scene", ...). Some videos miss some modalities. A fraction of videos is *cold*: features, a title,
+no edges at all (Figure 1's "video 4"); their true tags are only in ``test_cold``.
 
 ``generate(seed, n_videos)`` returns a :class:`SyntheticKG` holding the tensors (triples, splits,
 features with masks) and able to ``write(folder)`` the sample files of the contracts (videos.jsonl,
@@ -39,11 +49,33 @@ CATEGORIES = {
     "Technology": ["Smartphones", "Gaming", "DIY Electronics"],
     "Travel": ["Hiking", "City Walks", "Beaches"],
 }
-DESCRIPTORS = [
-    "tutorial", "compilation", "close-up", "challenge", "review",
-    "slow motion", "at night", "with kids", "funny moments", "asmr",
-]
+#: generic visual objects (``has_object`` tags), grouped (``subcategory_of`` their group); shared by topics
+OBJECT_GROUPS = {
+    "Animal": ["cat", "dog", "bird", "fish", "horse"],
+    "Person": ["child", "crowd", "chef", "athlete", "dancer"],
+    "Food & Drink": ["cake", "noodles", "coffee", "pizza", "fruit"],
+    "Gear": ["ball", "bicycle", "skateboard", "dumbbell", "guitar", "microphone"],
+    "Device": ["smartphone", "laptop", "game controller", "camera", "circuit board"],
+    "Scene": ["kitchen", "stage", "street", "mountain", "beach", "stadium", "night sky"],
+}
+#: the objects typical of each topic (others still occur now and then)
+TOPIC_OBJECTS = {
+    "Cats": ["cat", "child", "camera"], "Dogs": ["dog", "child", "ball", "beach"],
+    "Birds": ["bird", "camera", "mountain"], "Aquarium": ["fish", "child", "camera"],
+    "Recipes": ["kitchen", "chef", "noodles", "cake"], "Street Food": ["street", "noodles", "crowd", "pizza"],
+    "Baking": ["cake", "kitchen", "fruit"], "Mukbang": ["noodles", "pizza", "microphone", "coffee"],
+    "Football": ["ball", "stadium", "athlete", "crowd"], "Basketball": ["ball", "athlete", "stadium"],
+    "Fitness": ["dumbbell", "athlete", "fruit"], "Skateboarding": ["skateboard", "street", "camera"],
+    "Guitar Covers": ["guitar", "microphone", "stage"], "Dance": ["dancer", "stage", "crowd"],
+    "Karaoke": ["microphone", "crowd", "night sky"], "Smartphones": ["smartphone", "camera", "laptop"],
+    "Gaming": ["game controller", "laptop", "microphone"], "DIY Electronics": ["circuit board", "laptop", "camera"],
+    "Hiking": ["mountain", "dog", "night sky"], "City Walks": ["street", "crowd", "coffee", "bicycle"],
+    "Beaches": ["beach", "child", "fruit"],
+}
+#: words that informative titles add after an object ("Dogs: ball tutorial")
+TITLE_STYLES = ["tutorial", "compilation", "close-up", "challenge", "review", "vlog", "at night", "funny moments"]
 MUSIC = ["Pop", "Rock", "Hip Hop", "Classical", "Electronic", "Jazz", "Folk", "Lo-Fi", "K-Pop", "Country"]
+#: channel labels: each uploader has one, shared with a few others
 META = [
     "Official Channel", "MCN Partner", "Verified Creator", "Sponsored", "Reupload", "Original Content",
     "Series: Daily Vlog", "Series: Weekend Special", "Region: North", "Region: South", "Region: East",
@@ -56,6 +88,8 @@ CLICKBAIT = [
     "OMG this is insane", "I tried it so you don't have to", "The result shocked me", "Day {n} of my challenge",
     "Part {n}", "Best video ever?", "Wait for it...", "Nobody expected this",
 ]
+#: the shows of an uploader's series ("Series: Happy Panda 12 Weekly")
+SHOWS = ["Weekly", "Daily", "Diaries", "Live", "Stories", "Challenge", "Lab", "Originals", "Shorts", "Q&A"]
 HANDLE_A = ["happy", "lazy", "tiny", "wild", "urban", "golden", "silent", "cosmic", "rapid", "mellow", "brave", "sunny"]
 HANDLE_B = ["panda", "fox", "chef", "rider", "owl", "studio", "nomad", "tiger", "pixel", "otter", "wave", "lab"]
 
@@ -67,6 +101,11 @@ RELATION_KIND = {
 }
 #: video relations whose edges may be held out for valid/test (uploader edges always stay known)
 HELD_OUT_RELATIONS = ("category_1", "category_2", "has_object", "bgm_style", "meta_tag")
+#: latent structure: share of an uploader's videos on its two preferred topics; weight of an atypical
+#: object of a topic (a typical one weighs 1); chance that a video carries its channel's hashtag,
+#: its channel label, and one of its channel's N_SERIES series
+UPLOADER_FOCUS, ATYPICAL = 0.6, 0.03
+P_HASHTAG, P_LABEL, P_SERIES, N_SERIES = 0.9, 0.9, 0.6, 2
 DEFAULT_DIMS = {"vision": 64, "audio": 32, "text": 48}
 DEFAULT_MISSING = {"vision": 0.03, "audio": 0.15, "text": 0.05}
 
@@ -211,34 +250,49 @@ def generate(
     categories = list(CATEGORIES)
     topics = [t for c in categories for t in CATEGORIES[c]]
     topic_cat = [categories.index(c) for c in categories for _ in CATEGORIES[c]]
-    objects = [(ti, d) for ti in range(len(topics)) for d in range(len(DESCRIPTORS))]
-    object_names = [f"{topics[ti].lower()} {DESCRIPTORS[d]}" for ti, d in objects]
+    object_names = [o for group in OBJECT_GROUPS.values() for o in group]
+    object_group = [g for g, group in OBJECT_GROUPS.items() for _ in group]
     handles = set()
     while len(handles) < n_up:
         handles.add(f"@{rng.choice(HANDLE_A)}_{rng.choice(HANDLE_B)}_{rng.integers(1, 100)}")
     uploaders = sorted(handles)
 
     # --- latent structure
-    T, D, M = len(topics), len(DESCRIPTORS), len(MUSIC)
-    object_pop = rng.dirichlet(np.full(D, 0.8), size=T)  # which objects of a topic are common
+    T, D, M = len(topics), len(object_names), len(MUSIC)
+    object_pop = np.full((T, D), ATYPICAL)  # typical objects of a topic are common, others rare
+    for ti, topic in enumerate(topics):
+        object_pop[ti, [object_names.index(o) for o in TOPIC_OBJECTS[topic]]] = 1.0
+    object_pop /= object_pop.sum(1, keepdims=True)
     topic_music = rng.dirichlet(np.full(M, 0.4), size=T)
     up_topics = [rng.choice(T, size=2, replace=False) for _ in range(n_up)]
-    # one meta tag per uploader (a many-to-one pattern a translation model can learn from the graph)
-    n_meta = max(len(META), n_up // 2)  # beyond the named ones: series names, about two uploaders each
-    meta_names = META + [f"Series: {a.title()} {b.title()}" for a in HANDLE_A for b in HANDLE_B][: n_meta - len(META)]
-    up_meta = rng.permutation(np.resize(np.arange(n_meta), n_up))[:, None]
+    # channel meta tags: a hashtag per uploader, a channel label (shared by a few uploaders), 2 series
+    meta_names = list(META)
+    up_label = rng.permutation(np.resize(np.arange(len(META)), n_up))
+    up_hashtag, up_series = [], []
+    for u, handle in enumerate(uploaders):
+        up_hashtag.append(len(meta_names))
+        meta_names.append("#" + handle[1:].replace("_", ""))
+        shows = rng.choice(len(SHOWS), size=N_SERIES, replace=False)
+        up_series.append([len(meta_names) + i for i in range(N_SERIES)])
+        meta_names += [f"Series: {handle[1:].replace('_', ' ').title()} {SHOWS[sh]}" for sh in shows]
     up_of = rng.integers(0, n_up, size=n_videos)
     topic_of = np.empty(n_videos, dtype=int)
     for v in range(n_videos):
         prefs = up_topics[up_of[v]]
-        topic_of[v] = rng.choice(prefs) if rng.random() < 0.8 else rng.integers(T)
+        topic_of[v] = rng.choice(prefs) if rng.random() < UPLOADER_FOCUS else rng.integers(T)
     music_of = np.array([rng.choice(M, p=topic_music[t]) for t in topic_of])
     objs_of = [rng.choice(D, size=rng.integers(2, 4), replace=False, p=object_pop[t]) for t in topic_of]
-    meta_of = [[m for m in up_meta[up_of[v]] if rng.random() < 0.9] for v in range(n_videos)]
+    meta_of = []
+    for v in range(n_videos):
+        u = up_of[v]
+        ms = [m for m, p in ((up_hashtag[u], P_HASHTAG), (up_label[u], P_LABEL)) if rng.random() < p]
+        if rng.random() < P_SERIES:
+            ms.append(up_series[u][rng.integers(N_SERIES)])
+        meta_of.append(ms)
 
     # --- entity table: videos first, then tags
     video_names = [f"v{v + 1:05d}" for v in range(n_videos)]
-    tag_names = categories + topics + object_names + MUSIC + meta_names + uploaders
+    tag_names = categories + topics + list(OBJECT_GROUPS) + object_names + MUSIC + meta_names + uploaders
     entities = video_names + tag_names
     eid = {name: i for i, name in enumerate(entities)}
     if len(eid) != len(entities):
@@ -252,7 +306,7 @@ def generate(
     for v in range(n_videos):
         topic = topics[topic_of[v]]
         if rng.random() < informative_titles:
-            desc = DESCRIPTORS[objs_of[v][0]]
+            desc = f"{object_names[objs_of[v][0]]} {rng.choice(TITLE_STYLES)}"
             pattern = rng.integers(4)
             title = [
                 f"{topic}: {desc}",
@@ -269,7 +323,7 @@ def generate(
     records = []
     for v in range(n_videos):
         ti = topic_of[v]
-        rec_objects = [object_names[ti * D + d] for d in objs_of[v]]
+        rec_objects = [object_names[d] for d in objs_of[v]]
         rec_meta = [meta_names[m] for m in meta_of[v]]
         edges = [("category_1", categories[topic_cat[ti]]), ("category_2", topics[ti])]
         edges += [("has_object", o) for o in rec_objects]
@@ -291,7 +345,7 @@ def generate(
                 record["meta_tag"] = ", ".join(rec_meta)  # the mapping splits on ","
         records.append(record)
     tag_triples = [(topics[ti], "subcategory_of", categories[topic_cat[ti]]) for ti in range(T)]
-    tag_triples += [(object_names[i], "subcategory_of", topics[ti]) for i, (ti, _) in enumerate(objects)]
+    tag_triples += [(o, "subcategory_of", g) for o, g in zip(object_names, object_group)]
     vt = torch.tensor(video_triples, dtype=torch.long)
     tt = torch.tensor([(eid[h], rid[r], eid[t]) for h, r, t in tag_triples], dtype=torch.long)
 
@@ -313,8 +367,8 @@ def generate(
     for name, d in dims.items():
         matrix = np.zeros((E, d), dtype=np.float32)
         if name == "vision":
-            topic_vec, object_vec = _unit(rng, T, d), _unit(rng, T * D, d)
-            signal = topic_vec[topic_of] + np.stack([object_vec[topic_of[v] * D + objs_of[v]].mean(0) for v in range(n_videos)])
+            topic_vec, object_vec = _unit(rng, T, d), _unit(rng, D, d)
+            signal = topic_vec[topic_of] + np.stack([object_vec[objs_of[v]].mean(0) for v in range(n_videos)])
         elif name == "audio":
             music_vec, topic_vec = _unit(rng, M, d), _unit(rng, T, d)
             signal = music_vec[music_of] + 0.3 * topic_vec[topic_of]
