@@ -45,11 +45,14 @@ class EntityRepresentation(nn.Module):
         modalities: tuple[str, ...],
         features: dict[str, tuple[torch.Tensor, torch.Tensor]],
         feature_dims: int | None = None,
+        segment_norm: str | None = None,
+        segment_scale: bool = False,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown fusion mode {mode!r}")
         self.num_entities, self.dim, self.mode, self.knowledge = num_entities, dim, mode, knowledge
+        self.segment_norm, self.segment_scale = segment_norm, segment_scale
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
@@ -97,6 +100,7 @@ class EntityRepresentation(nn.Module):
             if knowledge:
                 self.z_k = RowTable(self.num_fused, dim)
                 uniform_(self.z_k.weight, transe_bound(dim))
+                self.register_buffer("known", torch.ones(self.num_fused, dtype=torch.bool))  # see set_known_
             if mode == "attention":
                 self.energy = Energy(dim, hidden)
 
@@ -129,12 +133,13 @@ class EntityRepresentation(nn.Module):
         """Segments z [n, S, d_K] (eq. 1) and presence mask [n, S] of fused rows v (local ids)."""
         zs, masks = [], []
         if self.knowledge:
-            zs.append(self.z_k.rows(v, constrain))
+            zs.append(self.z_k.rows(v, constrain) * self.known.index_select(0, v).unsqueeze(1))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
             lin = self.proj[m]
-            zs.append(F.elu(F.linear(getattr(self, f"feat_{m}").index_select(0, v), lin.weight, lin.bias)))
+            z = F.elu(F.linear(getattr(self, f"feat_{m}").index_select(0, v), lin.weight, lin.bias))
+            zs.append(z if self.segment_norm is None else _normalised(z, self.segment_norm))
         masks.append(self.present.index_select(0, v))
         return torch.stack(zs, 1), torch.cat(masks, 1)
 
@@ -154,7 +159,10 @@ class EntityRepresentation(nn.Module):
         if self.mode == "attention":
             # A missing segment has p = 0 exactly (masked softmax) and a finite z (its feature row
             # is zeroed at build), so p * z is exactly zero there.
-            return (self.weights(z, mask).unsqueeze(-1) * z).flatten(1)
+            w = self.weights(z, mask)
+            if self.segment_scale:  # uniform attention then leaves every segment at its own scale
+                w = w * mask.sum(1, keepdim=True)
+            return (w.unsqueeze(-1) * z).flatten(1)
         z = z * mask.unsqueeze(-1).to(z.dtype)
         return z.flatten(1) if self.mode == "concat" else z.sum(1)
 
@@ -225,6 +233,16 @@ class EntityRepresentation(nn.Module):
             _renorm_rows_(self.z_k.weight, self.local[ids[f]], kind)
 
     @torch.no_grad()
+    def set_known_(self, seen: torch.Tensor) -> None:
+        """Hold z_K at zero for the fused entities where `seen` [E] is False (no training triple).
+
+        Training never pulls such a video's z_K towards its tags (only pushes it as a random
+        negative), and a random z_K would add noise of a trained segment's size to its fused vector.
+        """
+        if self.knowledge and not self.all_plain:
+            self.known.copy_(seen[self.fused])
+
+    @torch.no_grad()
     def constrain_all_(self, kind: str) -> None:
         for t in [self.plain] + ([self.z_k] if self.knowledge and self.num_fused else []):
             _renorm_rows_(t.weight, torch.arange(t.num, device=t.weight.device), kind)
@@ -248,6 +266,12 @@ def pca_basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, floa
     total = float(evals.sum())
     kept = float(evals[:k].sum()) / total if total > 0 else 1.0
     return basis.float(), mean.float(), kept
+
+
+def _normalised(z: torch.Tensor, kind: str) -> torch.Tensor:
+    """z scaled to norm 1 ("unit") or at most 1 ("max1"), differentiably (z is a function, not a row)."""
+    norm = torch.linalg.vector_norm(z, dim=-1, keepdim=True).clamp_min(1e-12)
+    return z / (norm if kind == "unit" else norm.clamp_min(1.0))
 
 
 def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:

@@ -58,6 +58,14 @@ class ModelConfig:
     # Temperature of an entropy bonus on eq. 5's softmax (0 = eq. 6 as printed, whose minimum puts all
     # the weight on the relation with the smallest loss; see docs/method.md "Relation attention").
     relation_entropy: float = 0.5
+    # Self-adversarial weighting of each positive's k negatives (Sun et al., RotatE, ICLR 2019):
+    # softmax(alpha * -d_neg) instead of 1/k, not differentiated. 0 = eq. 6 as printed.
+    adversarial_temperature: float = 0.0
+    # Normalise each projected modality segment z_M like the knowledge rows (the base's entity
+    # constraint, in the forward pass) so attention trades segments of one scale; see docs/method.md.
+    segment_norm: bool = False
+    # Multiply eq. 3's weights by the number of segments present (sum S instead of 1).
+    segment_scale: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -77,6 +85,8 @@ class ModelConfig:
             raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
         if self.dim < 1 or self.hidden < 1:
             raise ValueError("dim and hidden must be positive")
+        if self.adversarial_temperature < 0:
+            raise ValueError(f"adversarial_temperature must be >= 0, got {self.adversarial_temperature}")
         if self.relation_entropy < 0:
             raise ValueError(f"relation_entropy must be >= 0, got {self.relation_entropy}")
         if self.feature_dims is not None and self.feature_dims < 1:
@@ -108,6 +118,8 @@ class KGModel(nn.Module):
         self.entities = EntityRepresentation(
             num_entities, config.dim, config.hidden, mode, config.variant != "b3", config.modalities, features,
             feature_dims=config.feature_dims,
+            segment_norm=INTERACTIONS[config.base].entity_constraint if config.segment_norm else None,
+            segment_scale=config.segment_scale,
         )
         width = self.entities.width
         assert width == config.width
@@ -236,7 +248,11 @@ class KGModel(nn.Module):
         rel_u, rinv = self._relations(trip[:, 1])
         d = self.interaction.pair_distance(ht, htx, rel_u, rinv)
         d_pos, d_neg = d.split([b, n - b])
-        hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg.view(b, k))
+        d_neg = d_neg.view(b, k)
+        hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg)
+        if self.config.adversarial_temperature > 0 and k > 1:
+            # k * softmax keeps the mean weight at 1, so the loss stays on eq. 6's scale.
+            hinge = hinge * (k * torch.softmax(-self.config.adversarial_temperature * d_neg.detach(), dim=1))
         if self.rel_attention is None:
             return hinge.mean()
         q = self.relation_weights()

@@ -125,6 +125,12 @@ def train(
     triples = triples.long().to(device)
     n = triples.shape[0]
     _check_ids(triples, model)
+    # Videos in no training triple (cold start) have no knowledge: their z_K is held at zero, so
+    # their fused vector comes from their modalities (they still serve as random negatives).
+    seen = torch.zeros(model.num_entities, dtype=torch.bool, device=device)
+    seen[triples[:, 0]] = True
+    seen[triples[:, 2]] = True
+    model.entities.set_known_(seen)
 
     sampler = NegativeSampler(
         triples, model.num_entities, model.num_relations,

@@ -76,9 +76,6 @@ def _cold_topics(kg):
     return kg.test_cold[kg.test_cold[:, 1] == kg.relation_id("category_2")]
 
 
-@pytest.mark.xfail(strict=True, reason="a cold video's knowledge row is its untrained random init (norm ~3.5 at "
-                   "dim 32), which the fused vector now weighs like a trained one: VAT's top-1 topic for cold "
-                   "videos is 0.2-0.27 (B3 0.8-0.97) over seeds 0-2; zeroing those rows gives cold MRR 0.72")
 def test_cold_video_topic_comes_out_on_top(trained):
     kg, models, _ = trained
     cold = _cold_topics(kg)

@@ -167,7 +167,7 @@ def test_missing_modality_is_masked_not_zero_filled():
 
 def test_fused_segments_are_weighted_projections():
     """h_vid = [p0 z_K, p1 ELU(e_V W_V + b_V), ...] (eq. 1, 3) for a video with every modality."""
-    model = make("transfusion")
+    model = make("transfusion", segment_norm=False, segment_scale=False)
     feats = features()
     v = model.entities.local[0]
     p = model.modality_attention(torch.tensor([0]))[0]
@@ -176,6 +176,69 @@ def test_fused_segments_are_weighted_projections():
     assert torch.allclose(h[0, :8], p[0] * z_k, atol=1e-6)
     z_v = torch.nn.functional.elu(model.entities.proj["vision"](feats["vision"][0][0]))
     assert torch.allclose(h[0, 8:16], p[1] * z_v, atol=1e-6)
+
+
+@pytest.mark.parametrize("base,norm_of", [("transe", lambda n: torch.ones_like(n)), ("transh", lambda n: n.clamp_max(1.0))])
+def test_segment_norm_and_scale(base, norm_of):
+    """segment_norm: each z_M takes the base's entity constraint (TransE: unit norm; TransH: <= 1);
+    segment_scale: eq. 3's weights times the number of segments present (entity 1 lacks audio)."""
+    plain = make("transfusion", base=base, segment_norm=False, segment_scale=False)
+    model = make("transfusion", base=base, segment_norm=True, segment_scale=True)
+    feats, ids = features(), torch.tensor([0, 1])
+    p = model.modality_attention(ids)
+    h, _ = model.represent(ids)
+    for row, (e, present) in enumerate([(0, 4), (1, 3)]):
+        z_v = torch.nn.functional.elu(model.entities.proj["vision"](feats["vision"][0][e]))
+        z_v_normed = z_v / z_v.norm() * norm_of(z_v.norm())
+        assert torch.allclose(h[row, 8:16], present * p[row, 1] * z_v_normed, atol=1e-5)
+        assert torch.allclose(h[row, :8], present * p[row, 0] * model.entities.z_k.weight[model.entities.local[e]], atol=1e-6)
+    # the unnormalised projection of these random features is far from norm 1
+    z_plain = plain.represent(ids[:1])[0][0, 8:16] / plain.modality_attention(ids[:1])[0, 1]
+    assert abs(float(z_plain.detach().norm()) - 1.0) > 0.1
+    assert torch.allclose(p.sum(1), torch.ones(2), atol=1e-6)  # the reported attention is eq. 4's
+
+
+def test_videos_without_training_triples_have_no_knowledge():
+    """Cold start (Figure 1, "video 4"): after train(), z_K of a video in no training triple is held
+    at zero, so its fused vector is its weighted modalities; videos with triples keep theirs."""
+    from kgtag.embed.train import TrainConfig, train
+
+    model = make("transfusion")
+    tr = triples(64)
+    tr = tr[(tr[:, 0] != 0) & (tr[:, 2] != 0)]  # entity 0, a video with every modality, is cold
+    warm = int(tr[0, 0]) if model.is_fused[tr[0, 0]] else int(tr[0, 2])
+    assert model.is_fused[warm]
+    train(model, tr, TrainConfig(epochs=2, batch_size=16, lr=0.05, num_negatives=2, device="cpu"), progress=False)
+    h, _ = model.represent(torch.tensor([0, warm]))
+    assert (h[0, :8] == 0).all() and h[0, 8:].abs().sum() > 0
+    assert h[1, :8].abs().sum() > 0
+    # the mask is part of the weights: a model loaded from them agrees
+    clone = make("transfusion")
+    clone.load_state_dict(model.state_dict())
+    clone.eval()
+    assert torch.allclose(clone.represent(torch.tensor([0]))[0], h[:1], atol=1e-6)
+
+
+def test_self_adversarial_weights_favour_hard_negatives():
+    """adversarial_temperature = 0 is eq. 6's plain mean; > 0 weights each positive's negatives by
+    k * softmax(-alpha d_neg) (RotatE): the loss moves towards the hardest negative's hinge."""
+    tr = triples(5)
+    neg = tr.clone().unsqueeze(1).repeat(1, 3, 1)
+    for j in range(3):
+        neg[:, j, 2] = (tr[:, 2] + 1 + j) % E
+    losses = {}
+    for alpha in (0.0, 1.0, 50.0):
+        model = make("transe", margin=2.0, adversarial_temperature=alpha)
+        model.eval()
+        losses[alpha] = model.loss(tr, neg)
+    d_pos = -model.score_triples(*tr.T)
+    d_neg = -model.score_triples(*neg.reshape(-1, 3).T).view(5, 3)
+    hinge = torch.relu(2.0 + d_pos.unsqueeze(1) - d_neg)
+    assert torch.allclose(losses[0.0], hinge.mean(), atol=1e-5)
+    w = 3 * torch.softmax(-1.0 * d_neg, dim=1)
+    assert torch.allclose(losses[1.0], (w * hinge).mean(), atol=1e-5)
+    hardest = hinge.gather(1, d_neg.argmin(1, keepdim=True))
+    assert torch.allclose(losses[50.0], 3 * hardest.mean() / 3, atol=1e-3)
 
 
 def test_baselines_combine_without_attention():
@@ -314,6 +377,7 @@ def test_training_renormalises_touched_rows():
         (dict(variant="transe", modalities=("vision",)), "uses no modalities"),
         (dict(variant="b3"), "at least one modality"),
         (dict(p_norm=3), "p_norm"),
+        (dict(adversarial_temperature=-1.0), "adversarial_temperature"),
     ],
 )
 def test_config_errors_are_clear(kwargs, match):
