@@ -61,11 +61,12 @@ class ModelConfig:
     # Self-adversarial weighting of each positive's k negatives (Sun et al., RotatE, ICLR 2019):
     # softmax(alpha * -d_neg) instead of 1/k, not differentiated. 0 = eq. 6 as printed.
     adversarial_temperature: float = 0.0
-    # Normalise each projected modality segment z_M like the knowledge rows (the base's entity
-    # constraint, in the forward pass) so attention trades segments of one scale; see docs/method.md.
-    segment_norm: bool = False
-    # Multiply eq. 3's weights by the number of segments present (sum S instead of 1).
-    segment_scale: bool = False
+    # Each projected segment z_M takes the base's entity constraint (TransE: unit norm), in the
+    # forward pass, so that eq. 4 weighs segments of one scale (docs/method.md "Segment scale").
+    segment_norm: bool = True
+    # Eq. 3's weights times the number of segments present: uniform attention leaves each segment
+    # at its own scale instead of shrinking all of them, the knowledge segment included.
+    segment_scale: bool = True
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
