@@ -12,6 +12,8 @@ How the segments combine depends on `mode`:
   - "attention" (TransFusion, Baseline3): p = softmax(a^T tanh(z V)) over the segments the video
     has (eq. 4; V, a shared across segments), h = [p_0 z_K, p_1 z_M1, ...] (eq. 3). A missing
     modality is masked out of the softmax (p = 0 exactly) and its segment is exactly zero.
+    With `segment_norm` each z_M takes the knowledge rows' norm constraint, and with
+    `segment_scale` the weights are multiplied by the number of segments present (docs/method.md).
   - "concat" (Baseline1): h = [z_K, z_M1, ...], missing modalities as zero segments.
   - "sum" (Baseline2): h = z_K + sum of the present z_M (width d_K).
   - "plain" (TransE, TransFusion-0): no segments, every entity is a trainable row.
