@@ -10,15 +10,17 @@ Choices the paper leaves open, written down here and in docs/method.md:
   candidate alike gets the middle rank, not rank 1.
 * Filtered rank: every other candidate that forms a known triple (``filter_triples``, normally
   train + valid + test) is removed from the count; the test triple itself never counts against itself.
-* Candidates: all entities, a fixed id list, or ``"relation"`` (type-constrained: the entities seen
-  as tails (heads for head prediction) of the query's relation in ``constraint_triples``). A true
-  answer that is not itself a candidate is still ranked among the candidates as if inserted.
-* Hits@k is ``rank <= k`` on the realistic (possibly half-integer) rank.
+* Candidates: all entities, a fixed id list (e.g. every tag), or ``"relation"`` (type-constrained, as
+  OpenKE's ``type_constrain`` and PyKEEN's filtered type-constrained evaluation: the entities seen as
+  tails (heads for head prediction) of the query's relation in ``constraint_triples``). A true answer
+  that is not itself a candidate is still ranked among the candidates as if inserted. The query's
+  own head (tail) is never a candidate.
+* Hits@k is ``rank <= k`` on the realistic (possibly half-integer) rank; the answer's score is read
+  from the same score row it is compared with, so exact ties count as ties.
 
-Memory stays bounded: queries are processed in batches of ``batch_size`` and candidates in chunks of
-``chunk``; per chunk only per-query counts of better / equal scores are kept, so peak memory is a few
-``batch_size x chunk`` tensors whatever the number of entities. Known triples are found with sorted
-int64 keys and ``searchsorted`` (never a dense entity x entity mask).
+Memory stays bounded: a batch's score matrix holds at most ``_SCORE_BUDGET`` entries (fewer queries
+per batch when there are many candidates), scored in chunks of ``chunk`` candidates. Known triples are
+found with sorted int64 keys and ``searchsorted`` (never a dense entity x entity mask).
 """
 
 from __future__ import annotations
@@ -91,25 +93,38 @@ class KnownIndex:
 
 
 class ConstraintIndex:
-    """Type constraint: the entities seen at the predicted side of each relation, as sorted keys r * E + e."""
+    """Type constraint: the entities seen at the predicted side of each relation (its range, for tails).
 
-    def __init__(self, triples: torch.Tensor, side: str, num_entities: int, num_relations: int):
+    A relation with no observed range (no triple in ``triples``) allows ``fallback`` (entity ids,
+    normally every tag) instead, or every entity when no fallback is given.
+    """
+
+    def __init__(self, triples: torch.Tensor, side: str, num_entities: int, num_relations: int, fallback=None):
         answer = triples[:, 2] if side == "tail" else triples[:, 0]
-        pairs = torch.unique(answer * num_relations + triples[:, 1])  # sorted by entity, then relation
-        self.entity = pairs // num_relations
-        self.relation = pairs % num_relations
-        self.num_relations = num_relations
+        self.allowed = torch.zeros(num_relations, num_entities, dtype=torch.bool, device=triples.device)
+        self.allowed[triples[:, 1], answer] = True
+        self.empty = ~self.allowed.any(1)  # relations without an observed range
+        if fallback is None:
+            self.allowed[self.empty] = True
+        else:
+            cols = torch.as_tensor(fallback, dtype=torch.long, device=triples.device)
+            rows = torch.nonzero(self.empty).squeeze(1)
+            self.allowed[rows[:, None], cols[None, :]] = True
 
-    def chunk_mask(self, positions_of: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
-        """``[R, c1 - c0]`` bool: relation r allows the candidate at chunk position j."""
-        mask = torch.zeros(self.num_relations, c1 - c0, dtype=torch.bool, device=self.entity.device)
-        pos = positions_of[self.entity]
-        keep = (pos >= c0) & (pos < c1)
-        mask[self.relation[keep], pos[keep] - c0] = True
-        return mask
+    def to(self, device) -> "ConstraintIndex":
+        self.allowed, self.empty = self.allowed.to(device), self.empty.to(device)
+        return self
+
+    def mask(self, relations: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``[B, C]`` bool: relation ``relations[b]`` allows candidate ``ids[c]``."""
+        return self.allowed[relations][:, ids]
 
 
 # ------------------------------------------------------------------------------------------ ranking
+#: score-matrix elements held at once while ranking (queries per batch shrink for many candidates)
+_SCORE_BUDGET = 1 << 24
+
+
 @torch.no_grad()
 def rank_side(
     model,
@@ -125,19 +140,19 @@ def rank_side(
 ) -> dict[str, torch.Tensor]:
     """Realistic raw (and filtered, when ``filter_index`` is given) ranks of ``test``'s answers.
 
+    Each batch's whole candidate row is scored (in chunks of ``chunk``) before counting, so the
+    answer's score is read from the same row it is compared with (exact ties count as ties); a
+    batch holds at most ``_SCORE_BUDGET`` scores. The anchor itself is never a candidate.
     Returns ``{"raw": FloatTensor[N], "filtered": FloatTensor[N]}`` on the CPU.
     """
     device = model_device(model)
     test = test.to(device)
     E = num_entities
-    cand = None if candidates is None else candidates.to(device)
-    C = E if cand is None else len(cand)
-    # position of each entity in the candidate list (-1 = not a candidate)
-    if cand is None:
-        positions_of = torch.arange(E, device=device)
-    else:
-        positions_of = torch.full((E,), -1, dtype=torch.long, device=device)
-        positions_of[cand] = torch.arange(C, device=device)
+    cand = torch.arange(E, device=device) if candidates is None else candidates.to(device)
+    C = len(cand)
+    positions_of = torch.full((E,), -1, dtype=torch.long, device=device)
+    positions_of[cand] = torch.arange(C, device=device)
+    batch_size = max(1, min(batch_size, _SCORE_BUDGET // max(C, 1)))
 
     out = {"raw": [], "filtered": []}
     for b0 in range(0, len(test), batch_size):
@@ -146,43 +161,34 @@ def rank_side(
         anchor, answer = (h, t) if side == "tail" else (t, h)
         B = len(batch)
         rows_b = torch.arange(B, device=device)
-        true_score = model.score_triples(h, r, t).float()
+        scores = torch.cat([score_chunk(model, side, anchor, r, cand[c0 : c0 + chunk]).float()
+                            for c0 in range(0, C, chunk)], 1)
         target_pos = positions_of[answer]
+        hit = target_pos >= 0
+        true_score = torch.empty(B, device=device)
+        true_score[hit] = scores[rows_b[hit], target_pos[hit]]
+        if not bool(hit.all()):  # an answer outside the candidate list is ranked as if inserted
+            miss = ~hit
+            true_score[miss] = model.score_triples(h[miss], r[miss], t[miss]).float()
+        valid = torch.ones_like(scores, dtype=torch.bool)
+        valid[rows_b[hit], target_pos[hit]] = False  # the answer never counts against itself
+        own = positions_of[anchor]
+        valid[rows_b[own >= 0], own[own >= 0]] = False  # nor does the anchor
+        if constraint is not None:
+            valid &= constraint.mask(r, cand)
+        better = (scores > true_score[:, None]) & valid
+        equal = (scores == true_score[:, None]) & valid
+        nb, ne = better.sum(1).float(), equal.sum(1).float()
+        out["raw"].append((1 + nb + ne / 2).cpu())
         if filter_index is not None:
             k_rows, k_ent = filter_index.answers(anchor * num_relations + r)
             k_pos = positions_of[k_ent]
             keep = (k_pos >= 0) & (k_ent != answer[k_rows])
-            k_rows, k_pos = k_rows[keep], k_pos[keep]
-            order = torch.argsort(k_pos)
-            k_rows, k_pos = k_rows[order], k_pos[order]
-        raw_better = torch.zeros(B, device=device)
-        raw_equal = torch.zeros(B, device=device)
-        flt_better = torch.zeros(B, device=device)
-        flt_equal = torch.zeros(B, device=device)
-        for c0 in range(0, C, chunk):
-            c1 = min(c0 + chunk, C)
-            ids = torch.arange(c0, c1, device=device) if cand is None else cand[c0:c1]
-            scores = score_chunk(model, side, anchor, r, ids).float()
-            valid = torch.ones_like(scores, dtype=torch.bool)
-            hit = (target_pos >= c0) & (target_pos < c1)  # the answer never counts against itself
-            valid[rows_b[hit], target_pos[hit] - c0] = False
-            if constraint is not None:
-                valid &= constraint.chunk_mask(positions_of, c0, c1)[r]
-            better = (scores > true_score[:, None]) & valid
-            equal = (scores == true_score[:, None]) & valid
-            nb, ne = better.sum(1), equal.sum(1)
-            raw_better += nb
-            raw_equal += ne
-            if filter_index is not None:
-                lo, hi = torch.searchsorted(k_pos, torch.tensor([c0, c1], device=device)).tolist()
-                kr, kc = k_rows[lo:hi], k_pos[lo:hi] - c0
-                # known answers that were counted as better / equal are taken back out
-                nb = nb - torch.bincount(kr[better[kr, kc]], minlength=B)
-                ne = ne - torch.bincount(kr[equal[kr, kc]], minlength=B)
-            flt_better += nb
-            flt_equal += ne
-        out["raw"].append((1 + raw_better + raw_equal / 2).cpu())
-        out["filtered"].append((1 + flt_better + flt_equal / 2).cpu())
+            kr, kc = k_rows[keep], k_pos[keep]
+            # known answers that were counted as better / equal are taken back out
+            nb = nb - torch.bincount(kr[better[kr, kc]], minlength=B)
+            ne = ne - torch.bincount(kr[equal[kr, kc]], minlength=B)
+            out["filtered"].append((1 + nb + ne / 2).cpu())
     result = {key: torch.cat(v) if v else torch.zeros(0) for key, v in out.items()}
     if filter_index is None:
         result.pop("filtered")
@@ -229,6 +235,7 @@ def evaluate(
     num_entities: int | None = None,
     num_relations: int | None = None,
     return_ranks: bool = False,
+    range_fallback=None,
 ) -> dict:
     """Evaluate link prediction on ``test`` (LongTensor[N, 3] of (h, r, t) ids).
 
@@ -237,7 +244,8 @@ def evaluate(
         sides: ``("tail",)`` (the paper's protocol) or ``("tail", "head")``.
         candidates: None (all entities), a LongTensor of entity ids, or ``"relation"`` for the
             type-constrained setting (entities seen at that side of the relation in
-            ``constraint_triples``, default ``filter_triples``).
+            ``constraint_triples``, default ``filter_triples``); a relation with no observed range
+            ranks ``range_fallback`` (entity ids, e.g. every tag) or, without it, all entities.
         batch_size, chunk: queries per batch and candidates per chunk (peak memory ~ a few
             ``batch_size * chunk`` floats plus what the model needs to score one chunk).
         per_relation: also report metrics per relation under ``"per_relation"``.
@@ -276,7 +284,7 @@ def evaluate(
                     test,
                     side,
                     filter_index=None if filt is None else KnownIndex.build(filt, side, E, R),
-                    constraint=ConstraintIndex(cons, side, E, R) if constrained else None,
+                    constraint=ConstraintIndex(cons, side, E, R, range_fallback) if constrained else None,
                     candidates=cand,
                     num_entities=E,
                     num_relations=R,
@@ -304,3 +312,40 @@ def evaluate(
     if return_ranks:
         result["ranks"] = ranks
     return result
+
+
+@torch.no_grad()
+def top1_in_range(model, train, is_video, candidates, max_videos: int = 500, seed: int = 0, batch_size: int = 256) -> float:
+    """Share of (video, relation) pairs whose best-scored candidate lies in the relation's range.
+
+    Pairs: up to ``max_videos`` videos (a seeded sample) x every relation that links videos to
+    non-videos in ``train``; the range of r = the tails seen with r in ``train``; ``candidates`` =
+    the entity ids ranked (normally every non-video entity). A model that answers every relation
+    with the same tags scores about (range size / candidates); one that separates relations, 1.
+    """
+    train = _as_triples(train, "train")
+    device = model_device(model)
+    E, R = int(is_video.shape[0]), int(train[:, 1].max()) + 1
+    in_range = torch.zeros(R, E, dtype=torch.bool)
+    in_range[train[:, 1], train[:, 2]] = True
+    video_rel = torch.unique(train[is_video[train[:, 0]] & ~is_video[train[:, 2]], 1])
+    videos = torch.nonzero(is_video).squeeze(1)
+    g = torch.Generator().manual_seed(seed)
+    videos = videos[torch.randperm(len(videos), generator=g)[:max_videos]]
+    heads, rels = videos.repeat(len(video_rel)), video_rel.repeat_interleave(len(videos))
+    cand = torch.as_tensor(candidates, dtype=torch.long).to(device)
+    best = []
+    was_training = model.training
+    model.eval()
+    try:
+        with scoring_context(model):
+            for b0 in range(0, len(heads), batch_size):
+                h, r = heads[b0 : b0 + batch_size].to(device), rels[b0 : b0 + batch_size].to(device)
+                scores = model.score_tails(h, r, cand).float()
+                scores[cand[None, :] == h[:, None]] = float("-inf")  # the head is never a candidate
+                best.append(cand[scores.argmax(1)].cpu())
+    finally:
+        model.train(was_training)
+    if not best:
+        return float("nan")
+    return in_range[rels, torch.cat(best)].float().mean().item()

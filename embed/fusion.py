@@ -49,12 +49,13 @@ class EntityRepresentation(nn.Module):
         feature_dims: int | None = None,
         segment_norm: str | None = None,
         segment_scale: bool = False,
+        fused_norm: str | None = None,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown fusion mode {mode!r}")
         self.num_entities, self.dim, self.mode, self.knowledge = num_entities, dim, mode, knowledge
-        self.segment_norm, self.segment_scale = segment_norm, segment_scale
+        self.segment_norm, self.segment_scale, self.fused_norm = segment_norm, segment_scale, fused_norm
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
@@ -164,9 +165,11 @@ class EntityRepresentation(nn.Module):
             w = self.weights(z, mask)
             if self.segment_scale:  # uniform attention then leaves every segment at its own scale
                 w = w * mask.sum(1, keepdim=True)
-            return (w.unsqueeze(-1) * z).flatten(1)
-        z = z * mask.unsqueeze(-1).to(z.dtype)
-        return z.flatten(1) if self.mode == "concat" else z.sum(1)
+            h = (w.unsqueeze(-1) * z).flatten(1)
+        else:
+            z = z * mask.unsqueeze(-1).to(z.dtype)
+            h = z.flatten(1) if self.mode == "concat" else z.sum(1)
+        return h if self.fused_norm is None else _normalised(h, self.fused_norm)
 
     def _align_basis(self, state_dict, prefix, *args) -> None:
         """Before loading weights: re-express the reduced features in the saved PCA basis.

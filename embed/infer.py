@@ -21,7 +21,7 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from .evaluate import KnownIndex, model_device, scoring_context
+from .evaluate import ConstraintIndex, KnownIndex, model_device, scoring_context
 
 NEG_INF = float("-inf")
 
@@ -48,12 +48,14 @@ def _positions(model, candidates, device):
 
 
 def scan_tails(
-    model, heads, relations, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384
+    model, heads, relations, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384,
+    constraint: ConstraintIndex | None = None,
 ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
     """Yield ``(b0, b1, ids, scores)`` for query batch ``[b0, b1)`` and one candidate chunk.
 
-    ``scores`` is ``FloatTensor[b1 - b0, len(ids)]`` with known triples (``exclude``) set to -inf.
-    Memory stays at a few ``batch_size x chunk`` tensors whatever the entity count.
+    ``scores`` is ``FloatTensor[b1 - b0, len(ids)]`` with -inf where a candidate may not answer:
+    a known triple (``exclude``), the head itself, or, with ``constraint``, a candidate outside the
+    relation's range. Memory stays at a few ``batch_size x chunk`` tensors whatever the entity count.
     """
     device = model_device(model)
     heads, relations = _ids(heads, device), _ids(relations, device)
@@ -61,6 +63,8 @@ def scan_tails(
         raise ValueError(f"heads and relations differ in length ({len(heads)} vs {len(relations)})")
     index = _exclude_index(model, exclude, device)
     cand, C, positions_of = _positions(model, candidates, device)
+    if constraint is not None:
+        constraint = constraint.to(device)
     for b0 in range(0, len(heads), batch_size):
         h, r = heads[b0 : b0 + batch_size], relations[b0 : b0 + batch_size]
         if index is not None:
@@ -77,17 +81,22 @@ def scan_tails(
             if index is not None:
                 lo, hi = torch.searchsorted(k_pos, torch.tensor([c0, c1], device=device)).tolist()
                 scores[k_rows[lo:hi], k_pos[lo:hi] - c0] = NEG_INF
+            scores.masked_fill_(ids[None, :] == h[:, None], NEG_INF)
+            if constraint is not None:
+                scores.masked_fill_(~constraint.mask(r, ids), NEG_INF)
             yield b0, b0 + len(h), ids, scores
 
 
 @torch.no_grad()
-def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384):
+def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384,
+          constraint: ConstraintIndex | None = None):
     """The ``k`` best tails for each (head, relation) pair.
 
     Args:
         heads, relations: LongTensor[B] of entity / relation ids.
         exclude: LongTensor[N, 3] of known triples never to return (e.g. the training graph).
         candidates: LongTensor[C] of allowed tail ids (None = all entities).
+        constraint: per relation, the tails allowed (its range); see ``evaluate.ConstraintIndex``.
 
     Returns ``(tails LongTensor[B, k], scores FloatTensor[B, k])``, best first, on the CPU. Where fewer
     than ``k`` candidates are left the row is padded with tail -1 and score -inf.
@@ -97,7 +106,7 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
     best_s = torch.full((B, k), NEG_INF, device=device)
     best_t = torch.full((B, k), -1, dtype=torch.long, device=device)
     with scoring_context(model):
-        for b0, b1, ids, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk):
+        for b0, b1, ids, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
             kk = min(k, scores.shape[1])
             s, j = scores.topk(kk, dim=1)
             merged_s = torch.cat([best_s[b0:b1], s], 1)
@@ -109,7 +118,8 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
 
 
 @torch.no_grad()
-def log_partition(model, heads, relations, temperatures, exclude=None, candidates=None, batch_size=512, chunk=16384):
+def log_partition(model, heads, relations, temperatures, exclude=None, candidates=None, batch_size=512, chunk=16384,
+                  constraint: ConstraintIndex | None = None):
     """``log sum_c exp(s_c / T)`` over the (non-excluded) candidates: FloatTensor[B, n].
 
     ``temperatures`` is ``[n]`` (the same grid for every row) or ``[B, n]`` (a grid per row).
@@ -120,7 +130,7 @@ def log_partition(model, heads, relations, temperatures, exclude=None, candidate
     temps = temps.reshape(1, -1).expand(B, -1) if temps.ndim <= 1 else temps
     lse = torch.full(temps.shape, NEG_INF, dtype=torch.float64, device=device)
     with scoring_context(model):
-        for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk):
+        for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
             part = torch.logsumexp(scores.double()[:, :, None] / temps[b0:b1, None, :], dim=1)
             lse[b0:b1] = torch.logaddexp(lse[b0:b1], part)
     return lse.cpu()
@@ -154,8 +164,9 @@ class Calibrator:
     ``confidence(scores, relations=r)`` takes full candidate rows ``[B, C]`` (excluded entries at
     -inf); ``confidence(scores, log_z, relations=r)`` takes a few scores per row with their row's
     ``log_partition`` at ``temperatures_for(r)`` (what ``predict`` uses). Attributes after ``fit``:
-    ``temperature``, ``relation_temperature``, ``nll`` (validation NLL per triple), ``ece`` (top-1),
-    ``ece_topk`` (all top-k edges), ``reliability`` (the top-1 reliability table).
+    ``temperature``, ``relation_temperature``, ``nll`` (NLL per fitting triple), and, measured on
+    held-out validation queries that the fit did not see: ``ece`` (top-1), ``ece_topk`` (all top-k
+    edges), ``top1_accuracy``, ``reliability`` (the top-1 reliability table), ``held_out`` (queries).
     """
 
     temperature: float = 1.0
@@ -164,6 +175,7 @@ class Calibrator:
     ece: float = float("nan")
     ece_topk: float = float("nan")
     top1_accuracy: float = float("nan")
+    held_out: int = 0
     reliability: list = field(default_factory=list)
 
     def temperatures_for(self, relations) -> torch.Tensor:
@@ -190,18 +202,23 @@ class Calibrator:
         valid,
         exclude=None,
         candidates=None,
+        constraint: ConstraintIndex | None = None,
         k: int = 10,
-        max_queries: int = 2000,
+        max_queries: int = 4000,
         min_triples: int = 20,
+        holdout: float = 0.5,
         seed: int = 0,
         batch_size: int = 512,
         chunk: int = 16384,
     ) -> "Calibrator":
-        """Fit the temperatures on ``valid`` (LongTensor[N, 3]); ``exclude`` = triples known at inference.
+        """Fit the temperatures on part of ``valid`` (LongTensor[N, 3]); report reliability on the rest.
 
-        At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample). Two
-        passes over the candidates: a coarse grid over 8 decades (shared by all rows), then a fine
-        grid around each group's coarse optimum (group = relation, or "shared").
+        ``exclude``, ``candidates`` and ``constraint`` must be what ``predict`` will use, so that the
+        softmax is over the same candidates. The validation answers themselves stay candidates.
+        At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample); a share
+        ``holdout`` of them is held out of the fit and measured (ECE), the rest fit the temperatures.
+        Two passes over the candidates: a coarse grid over 8 decades (shared by all rows), then a
+        fine grid around each group's coarse optimum (group = relation, or "shared").
         """
         valid = torch.as_tensor(valid, dtype=torch.long)
         if valid.ndim != 2 or valid.shape[1] != 3 or len(valid) == 0:
@@ -209,62 +226,72 @@ class Calibrator:
         R, E = model.num_relations, model.num_entities
         qkey = valid[:, 0] * R + valid[:, 1]
         queries, inverse = torch.unique(qkey, return_inverse=True)
-        if len(queries) > max_queries:
-            g = torch.Generator().manual_seed(seed)
-            chosen = torch.zeros(len(queries), dtype=torch.bool)
-            chosen[torch.randperm(len(queries), generator=g)[:max_queries]] = True
-            keep = chosen[inverse]
-            valid, qkey = valid[keep], qkey[keep]
-            queries, inverse = torch.unique(qkey, return_inverse=True)
-        qh, qr = queries // R, queries % R
-        # the validation answers themselves stay candidates even if `exclude` lists them
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(queries), generator=g)[:max_queries]
+        held = torch.zeros(len(queries), dtype=torch.bool)
+        fitting = torch.zeros(len(queries), dtype=torch.bool)
+        n_held = int(len(order) * holdout) if len(order) >= 2 else 0
+        held[order[:n_held]] = True
+        fitting[order[n_held:]] = True
         if exclude is not None:
             exclude = torch.as_tensor(exclude, dtype=torch.long)
             vkeys = torch.unique(qkey * E + valid[:, 2])
             ekeys = (exclude[:, 0] * R + exclude[:, 1]) * E + exclude[:, 2]
             exclude = exclude[~torch.isin(ekeys, vkeys)]
-        # group of each query: its relation when the relation has enough validation triples, else -1
-        counts = torch.bincount(valid[:, 1], minlength=R)
-        group = torch.where(counts[qr] >= min_triples, qr, torch.full_like(qr, -1))
-        groups = [-1] + sorted(set(group.tolist()) - {-1})
-        device = model_device(model)
+        scan = dict(exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk, constraint=constraint)
         was_training = model.training
         model.eval()
         try:
             with scoring_context(model):
-                true_s = model.score_triples(*valid.to(device).unbind(1)).double().cpu()
-                scan = dict(exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
-                spread = float(true_s.std()) if len(true_s) > 1 else 1.0
-                spread = spread if math.isfinite(spread) and spread > 0 else 1.0
-                coarse = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
-                nll = log_partition(model, qh, qr, coarse, **scan)[inverse] - true_s[:, None] / coarse
-                step = 10 ** (8 / 32)
-                centre = {}
-                for gid in groups:
-                    rows = (group[inverse] == gid) if gid != -1 else torch.ones(len(valid), dtype=torch.bool)
-                    centre[gid] = float(coarse[int(torch.argmin(nll[rows].mean(0)))])
-                # fine pass: each query's grid spans one coarse step either side of its group's optimum
-                offsets = torch.logspace(-math.log10(step), math.log10(step), 21, dtype=torch.float64)
-                row_grid = torch.tensor([centre[g] for g in group.tolist()], dtype=torch.float64)[:, None] * offsets
-                lse = log_partition(model, qh, qr, row_grid, **scan)
-                nll = lse[inverse] - true_s[:, None] / row_grid[inverse]
-                self.relation_temperature = {}
-                for gid in groups:
-                    rows = group[inverse] == gid
-                    if gid == -1:
-                        if rows.any():
-                            self.temperature = centre[-1] * float(offsets[int(torch.argmin(nll[rows].mean(0)))])
-                        else:
-                            self.temperature = centre[-1]
-                    else:
-                        self.relation_temperature[gid] = centre[gid] * float(offsets[int(torch.argmin(nll[rows].mean(0)))])
-                row_t = self.temperatures_for(qr)
-                log_z = log_partition(model, qh, qr, row_t[:, None], **scan)[:, 0]
-                self.nll = float((log_z[inverse] - true_s / row_t[inverse]).mean())
-                # reliability of the fitted confidences on the same queries
-                tails, scores = top_k(model, qh, qr, k, exclude=exclude, candidates=candidates, batch_size=batch_size, chunk=chunk)
+                self._fit_temperatures(model, valid[fitting[inverse]], min_triples, scan)
+                self.held_out = n_held
+                self._measure(model, valid[(held if n_held else fitting)[inverse]], k, scan)
         finally:
             model.train(was_training)
+        return self
+
+    def _fit_temperatures(self, model, valid: torch.Tensor, min_triples: int, scan: dict) -> None:
+        R = model.num_relations
+        device = model_device(model)
+        queries, inverse = torch.unique(valid[:, 0] * R + valid[:, 1], return_inverse=True)
+        qh, qr = queries // R, queries % R
+        true_s = model.score_triples(*valid.to(device).unbind(1)).double().cpu()
+        # group of each query: its relation when the relation has enough validation triples, else -1
+        counts = torch.bincount(valid[:, 1], minlength=R)
+        group = torch.where(counts[qr] >= min_triples, qr, torch.full_like(qr, -1))
+        groups = [-1] + sorted(set(group.tolist()) - {-1})
+        spread = float(true_s.std()) if len(true_s) > 1 else 1.0
+        spread = spread if math.isfinite(spread) and spread > 0 else 1.0
+        coarse = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
+        nll = log_partition(model, qh, qr, coarse, **scan)[inverse] - true_s[:, None] / coarse
+        centre = {}
+        for gid in groups:
+            rows = (group[inverse] == gid) if gid != -1 else torch.ones(len(valid), dtype=torch.bool)
+            centre[gid] = float(coarse[int(torch.argmin(_finite_mean(nll[rows])))])
+        # fine pass: each query's grid spans one coarse step either side of its group's optimum
+        step = 10 ** (8 / 32)
+        offsets = torch.logspace(-math.log10(step), math.log10(step), 21, dtype=torch.float64)
+        row_grid = torch.tensor([centre[gid] for gid in group.tolist()], dtype=torch.float64)[:, None] * offsets
+        nll = log_partition(model, qh, qr, row_grid, **scan)[inverse] - true_s[:, None] / row_grid[inverse]
+        self.relation_temperature = {}
+        for gid in groups:
+            rows = group[inverse] == gid
+            best = centre[gid] * float(offsets[int(torch.argmin(_finite_mean(nll[rows])))]) if rows.any() else centre[gid]
+            if gid == -1:
+                self.temperature = best
+            else:
+                self.relation_temperature[gid] = best
+        row_t = self.temperatures_for(qr)
+        log_z = log_partition(model, qh, qr, row_t[:, None], **scan)[:, 0]
+        self.nll = float(_finite_mean((log_z[inverse] - true_s / row_t[inverse])[:, None])[0])
+
+    def _measure(self, model, valid: torch.Tensor, k: int, scan: dict) -> None:
+        R, E = model.num_relations, model.num_entities
+        qkey = valid[:, 0] * R + valid[:, 1]
+        queries = torch.unique(qkey)
+        qh, qr = queries // R, queries % R
+        tails, scores = top_k(model, qh, qr, k, **scan)
+        log_z = log_partition(model, qh, qr, self.temperatures_for(qr)[:, None], **scan)[:, 0]
         conf = self.confidence(scores, log_z, relations=qr)
         truth = torch.unique(qkey * E + valid[:, 2])
         correct = torch.isin((queries[:, None] * E + tails), truth) & (tails >= 0)
@@ -272,7 +299,6 @@ class Calibrator:
         live = tails >= 0
         self.ece_topk, _ = expected_calibration_error(conf[live], correct[live])
         self.top1_accuracy = correct[:, 0].double().mean().item()
-        return self
 
     def report(self) -> dict:
         return {
@@ -282,7 +308,21 @@ class Calibrator:
             "ece": self.ece,
             "ece_topk": self.ece_topk,
             "top1_accuracy": self.top1_accuracy,
+            "held_out": self.held_out,
         }
+
+    @classmethod
+    def from_report(cls, report: dict) -> "Calibrator":
+        """A calibrator from ``report()``'s dict (as stored with a run; JSON keys become strings)."""
+        fields_ = {k: v for k, v in report.items() if k in cls.__dataclass_fields__}
+        fields_["relation_temperature"] = {int(r): float(t) for r, t in report.get("relation_temperature", {}).items()}
+        return cls(**fields_)
+
+
+def _finite_mean(x: torch.Tensor) -> torch.Tensor:
+    """Column means over the rows that are finite (an answer outside the candidates has NLL inf)."""
+    ok = torch.isfinite(x).all(1)
+    return x[ok].mean(0) if bool(ok.any()) else x.nan_to_num(posinf=1e30).mean(0)
 
 
 class Predictions(NamedTuple):
@@ -293,11 +333,12 @@ class Predictions(NamedTuple):
 
 
 @torch.no_grad()
-def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=None, candidates=None, batch_size=512, chunk=16384):
+def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=None, candidates=None, batch_size=512,
+            chunk=16384, constraint: ConstraintIndex | None = None):
     """Top-k tails with scores, calibrated confidences and ranks (what the CLI writes as INFERRED edges)."""
-    tails, scores = top_k(model, heads, relations, k, exclude, candidates, batch_size, chunk)
+    tails, scores = top_k(model, heads, relations, k, exclude, candidates, batch_size, chunk, constraint)
     temps = calibrator.temperatures_for(relations)[:, None]
-    log_z = log_partition(model, heads, relations, temps, exclude, candidates, batch_size, chunk)[:, 0]
+    log_z = log_partition(model, heads, relations, temps, exclude, candidates, batch_size, chunk, constraint)[:, 0]
     conf = calibrator.confidence(scores, log_z, relations=relations)
     conf[tails < 0] = 0.0
     rank = torch.arange(1, k + 1).expand(tails.shape).clone()

@@ -67,6 +67,8 @@ class ModelConfig:
     # Eq. 3's weights times the number of segments present: uniform attention leaves each segment
     # at its own scale instead of shrinking all of them, the knowledge segment included.
     segment_scale: bool = True
+    fused_norm: bool = False
+    loss: str = "margin"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -121,6 +123,7 @@ class KGModel(nn.Module):
             feature_dims=config.feature_dims,
             segment_norm=INTERACTIONS[config.base].entity_constraint if config.segment_norm else None,
             segment_scale=config.segment_scale,
+            fused_norm=INTERACTIONS[config.base].entity_constraint if config.fused_norm else None,
         )
         width = self.entities.width
         assert width == config.width
@@ -250,7 +253,10 @@ class KGModel(nn.Module):
         d = self.interaction.pair_distance(ht, htx, rel_u, rinv)
         d_pos, d_neg = d.split([b, n - b])
         d_neg = d_neg.view(b, k)
-        hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg)
+        if self.config.loss == "softplus":
+            hinge = 0.5 * (F.softplus(d_pos - self.config.margin).unsqueeze(1) + F.softplus(self.config.margin - d_neg))
+        else:
+            hinge = F.relu(self.config.margin + d_pos.unsqueeze(1) - d_neg)
         if self.config.adversarial_temperature > 0 and k > 1:
             # k * softmax keeps the mean weight at 1, so the loss stays on eq. 6's scale.
             hinge = hinge * (k * torch.softmax(-self.config.adversarial_temperature * d_neg.detach(), dim=1))

@@ -6,7 +6,10 @@ For each positive (h, r, t), k negatives replace the head or the tail:
   probability tph / (tph + hpt), tph = mean tails per head of r, hpt = mean heads per tail), or
   "tail" (tails only: the side that tag inference `(video, r, ?)` ranks);
 - the replacement: any other entity, or, type-constrained, another entity seen in that position
-  with r (falling back to any entity where r has seen only one); never the entity it replaces;
+  with r (falling back to any entity where r has seen only one); never the entity it replaces.
+  `type_constrained` is the share of corruptions drawn type-constrained (True = 1, False = 0): a mix
+  teaches both the order inside a relation's range (what range-candidate ranking needs) and that
+  other relations' tags do not fit (what ranking among all tags needs);
 - optionally, corruptions that are known positives are redrawn (a few vectorised rounds, keys
   `(h * R + r) * E + t` in int64 looked up with `searchsorted`); the rare leftovers stay;
 - optionally, known negatives (curator-rejected edges): a positive whose (h, r) has rejected tails
@@ -77,11 +80,12 @@ class NegativeSampler:
         num_relations: int,
         num_negatives: int = 1,
         strategy: str = "uniform",
-        type_constrained: bool = False,
+        type_constrained: float = 0.0,
         filter_known: bool = False,
         known_negatives: torch.Tensor | None = None,
         known_negative_rate: float = 0.5,
         filter_rounds: int = 3,
+        side_constrained: bool = False,
         seed: int = 0,
         device: torch.device | str = "cpu",
     ):
@@ -92,7 +96,10 @@ class NegativeSampler:
         device = torch.device(device)
         triples = triples.long().to(device)
         self.E, self.R, self.k = num_entities, num_relations, num_negatives
-        self.strategy, self.type_constrained, self.filter_known = strategy, type_constrained, filter_known
+        self.type_constrained = float(type_constrained)
+        if not 0.0 <= self.type_constrained <= 1.0:
+            raise ValueError(f"type_constrained must be a share in [0, 1], got {type_constrained}")
+        self.strategy, self.filter_known = strategy, filter_known
         self.filter_rounds = filter_rounds
         self.known_negative_rate = known_negative_rate
         self.device = device
@@ -100,8 +107,13 @@ class NegativeSampler:
         self.generator.manual_seed(seed)
 
         h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
+        # entities seen as heads / as tails of any relation (the "side" pools)
+        self.side_constrained = side_constrained
+        if side_constrained:
+            self.tail_side = torch.unique(t)
+            self.head_side = torch.unique(h)
         self.head_prob = self.bernoulli_head_prob(triples, num_relations) if strategy == "bernoulli" else None
-        if type_constrained:
+        if self.type_constrained > 0:
             self.tail_pool = _Pool(r, t, num_entities, num_relations)
             self.head_pool = _Pool(r, h, num_entities, num_relations)
         self.known = torch.sort(triple_keys(triples, num_entities, num_relations)).values if filter_known else None
@@ -137,9 +149,15 @@ class NegativeSampler:
         r = neg[:, 1]
         orig = torch.where(head, neg[:, 0], neg[:, 2])
         new = self._other_entity(orig)
-        if self.type_constrained:
+        if self.side_constrained:
+            ht = torch.randint(0, len(self.head_side), orig.shape, generator=self.generator, device=self.device)
+            tt = torch.randint(0, len(self.tail_side), orig.shape, generator=self.generator, device=self.device)
+            new = torch.where(head, self.head_side[ht], self.tail_side[tt])
+        if self.type_constrained > 0:
             u = self._rand(orig.shape[0])
             typed = torch.where(head, self.head_pool.draw(r, orig, u), self.tail_pool.draw(r, orig, u))
+            if self.type_constrained < 1:
+                typed = torch.where(self._rand(orig.shape[0]) < self.type_constrained, typed, -1)
             new = torch.where(typed >= 0, typed, new)
         neg[:, 0] = torch.where(head, new, neg[:, 0])
         neg[:, 2] = torch.where(head, neg[:, 2], new)

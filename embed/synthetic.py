@@ -127,6 +127,7 @@ class SyntheticKG:
     records: list[dict] = field(repr=False, default_factory=list)
     tag_triples: list[tuple[str, str, str]] = field(repr=False, default_factory=list)
     seed: int = 0
+    relation_kind: dict[str, str] = field(default_factory=lambda: dict(RELATION_KIND))
 
     @property
     def num_entities(self) -> int:
@@ -144,8 +145,8 @@ class SyntheticKG:
         return self.relations.index(name)
 
     def select(self, triples: torch.Tensor, kinds: tuple[str, ...]) -> torch.Tensor:
-        """The rows of ``triples`` whose relation is of one of ``kinds`` (see RELATION_KIND)."""
-        ids = torch.tensor([i for i, r in enumerate(self.relations) if RELATION_KIND[r] in kinds])
+        """The rows of ``triples`` whose relation is of one of ``kinds`` (see ``relation_kind``)."""
+        ids = torch.tensor([i for i, r in enumerate(self.relations) if self.relation_kind.get(r) in kinds])
         return triples[torch.isin(triples[:, 1], ids)]
 
     # ------------------------------------------------------------------------------ sample files

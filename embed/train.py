@@ -32,8 +32,9 @@ class TrainConfig:
     dense_lr: float | None = None  # lr of W, b, V, a (default: lr)
     num_negatives: int = 1
     sampler: str = "uniform"  # "uniform" | "bernoulli"
-    type_constrained: bool = False
+    type_constrained: float = 0.0  # share of negatives drawn from the relation's range (sampling.py)
     filter_known: bool = False
+    side_constrained: bool = False
     known_negative_rate: float = 0.5
     seed: int = 0
     device: str = "auto"  # "auto" (cuda when available) | "cpu" | "cuda" | "cuda:1" ...
@@ -136,6 +137,7 @@ def train(
         triples, model.num_entities, model.num_relations,
         num_negatives=config.num_negatives, strategy=config.sampler,
         type_constrained=config.type_constrained, filter_known=config.filter_known,
+        side_constrained=config.side_constrained,
         known_negatives=known_negatives, known_negative_rate=config.known_negative_rate,
         seed=config.seed + 1, device=device,
     )

@@ -42,9 +42,9 @@ def reference_rank(table, h, r, t, side, known, candidates, allowed):
     """Rank by the definition, one candidate at a time."""
     true = table[h, r, t].item()
     better = equal = 0
-    answer = t if side == "tail" else h
+    answer, anchor = (t, h) if side == "tail" else (h, t)
     for e in candidates:
-        if e == answer:
+        if e in (answer, anchor):  # the anchor is never a candidate
             continue
         if allowed is not None and (r, e) not in allowed:
             continue
@@ -120,8 +120,8 @@ def test_all_equal_scores_give_the_middle_rank():
     model = TableModel(torch.zeros(E, 1, E))
     test = torch.tensor([[0, 0, 3], [5, 0, 7]])
     res = evaluate(model, test)
-    # 10 other candidates all tied: realistic rank = 1 + 10 / 2
-    assert res["raw"]["mr"] == 6.0
+    # 10 other candidates (not the answer, not the head) all tied: realistic rank = 1 + 10 / 2
+    assert res["raw"]["mr"] == 5.5
     assert res["raw"]["hits1"] == 0.0
     assert "filtered" not in res
 
@@ -140,7 +140,7 @@ def test_metrics_and_per_relation():
     test = torch.tensor([[0, 0, E - 1], [1, 1, E - 1]])
     res = evaluate(model, test, filter_triples=test, per_relation=True, relation_names=["best", "worst"])
     assert res["per_relation"]["best"]["filtered"]["mr"] == 1.0
-    assert res["per_relation"]["worst"]["filtered"]["mr"] == E
+    assert res["per_relation"]["worst"]["filtered"]["mr"] == E - 1  # every candidate but the head itself
     assert model.cached_calls == 1
 
 
@@ -148,8 +148,8 @@ def test_filtering_removes_other_known_answers_only():
     E = 5
     table = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.0]).repeat(E, 1, 1)  # tail 0 best ... tail 4 worst
     model = TableModel(table)
-    test = torch.tensor([[0, 0, 2]])
-    known = torch.tensor([[0, 0, 0], [0, 0, 2], [1, 0, 1]])  # (1, 0, 1) is another query's answer
+    test = torch.tensor([[4, 0, 2]])  # head 4 scores worst, so leaving it out moves nothing
+    known = torch.tensor([[4, 0, 0], [4, 0, 2], [1, 0, 1]])  # (1, 0, 1) is another query's answer
     res = evaluate(model, test, filter_triples=known)
     assert res["raw"]["mr"] == 3.0
     assert res["filtered"]["mr"] == 2.0

@@ -1,0 +1,112 @@
+"""Choose defaults on validation splits only: candidate settings x synthetic video graphs x seeds.
+
+    .venv/bin/python bench/sweep.py [--graphs channel,topic,factor] [--videos 2000] [--seeds 0]
+        [--only NAME,...] [--variants transe,transfusion] [--split valid] [--jobs 2] [--out FILE]
+
+Every row trains one variant (TransE or TransFusion-VAT) with one candidate setting on a graph's
+train split and scores it on its **validation** split (``--split valid``, the default). Protocol:
+tail prediction (video, r, ?), filtered (train + valid + test + cold), candidates = the relation's
+range (tails seen with r in training) and, second, all tags (every non-video entity); the head is
+never a candidate. ``in-range`` is the share of (video, relation) pairs whose top-1 among all tags
+lies in the relation's range (500 videos x every video relation).
+
+``--split test`` reads the test split instead: run it once, after the choice, for the tables that
+report it (docs/method.md says which table is which).
+
+Each setting is a change to the candidate default (``BASE`` below); the graphs are the three
+generators of ``kgtag.embed`` (``synthetic``: channels; ``synthetic_topic``: one topic behind many
+relations; ``synthetic_factor``: sparse, long-tailed, relations reading factor pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+
+from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.evaluate import evaluate, top1_in_range
+from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.train import TrainConfig, train
+
+GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
+VAT = ("vision", "audio", "text")
+#: the candidate default the settings below change one or two things of
+BASE_TRAIN = dict(epochs=20, batch_size=512, lr=5e-3, num_negatives=16, sampler="uniform", side_constrained=True)
+BASE_MODEL = dict(dim=32, hidden=64, p_norm=2, margin=0.5, adversarial_temperature=1.0, relation_entropy=0.5,
+                  segment_norm=True, segment_scale=True, fused_norm=False)
+SETTINGS = {
+    "base": ({}, {}),
+    "all-entity negatives": ({"side_constrained": False}, {}),
+    "fused norm": ({}, {"fused_norm": True}),
+    "no segment scale": ({}, {"segment_scale": False}),
+    "literal segments": ({}, {"segment_scale": False, "segment_norm": False}),
+    "no entropy": ({}, {"relation_entropy": 0.0}),
+    "adv 0": ({}, {"adversarial_temperature": 0.0}),
+    "adv 4": ({}, {"adversarial_temperature": 4.0}),
+    "L1": ({}, {"p_norm": 1}),
+    "margin 1": ({}, {"margin": 1.0}),
+    "lr 1e-2": ({"lr": 1e-2}, {}),
+    "lr 2e-3": ({"lr": 2e-3}, {}),
+    "dim 64": ({}, {"dim": 64, "hidden": 128}),
+    "32 negatives": ({"num_negatives": 32}, {}),
+    "softplus loss": ({}, {"loss": "softplus", "margin": 1.0}),
+}
+
+
+def run_one(job: dict) -> dict:
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    kg = GRAPHS[job["graph"]](seed=job["seed"], n_videos=job["videos"])
+    t_kw, m_kw = SETTINGS[job["setting"]]
+    mods = () if job["variant"] in ("transe", "transfusion0") else VAT
+    torch.manual_seed(job["seed"])
+    model = build_model(ModelConfig(variant=job["variant"], modalities=mods, **{**BASE_MODEL, **m_kw}),
+                        kg.num_entities, kg.num_relations, kg.features)
+    cfg = TrainConfig(**{**BASE_TRAIN, **t_kw}, seed=job["seed"], device="cpu", num_threads=1)
+    t0 = time.perf_counter()
+    train(model, kg.train, cfg, progress=False)
+    seconds = time.perf_counter() - t0
+    split = getattr(kg, job["split"])
+    known = kg.all_triples()
+    tags = torch.nonzero(~kg.is_video).squeeze(1)
+    rng = evaluate(model, split, filter_triples=known, candidates="relation", constraint_triples=kg.train)
+    tag = evaluate(model, split, filter_triples=known, candidates=tags)
+    inr = top1_in_range(model, kg.train, kg.is_video, tags, max_videos=500, seed=job["seed"])
+    return {**job, "range": rng["filtered"], "tags": tag["filtered"], "in_range": inr, "seconds": seconds}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--graphs", default="channel,topic,factor")
+    p.add_argument("--videos", type=int, default=2000)
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--only", default="", help="comma-separated setting names (default: all)")
+    p.add_argument("--variants", default="transe,transfusion")
+    p.add_argument("--split", default="valid", choices=("valid", "test"))
+    p.add_argument("--jobs", type=int, default=2, help="processes (one thread each)")
+    p.add_argument("--out", default=None, help="append one JSON line per row to this file")
+    a = p.parse_args()
+    names = [s.strip() for s in a.only.split(",") if s.strip()] or list(SETTINGS)
+    jobs = [dict(graph=g, seed=int(s), videos=a.videos, setting=n, variant=v, split=a.split)
+            for n in names for g in a.graphs.split(",") for s in a.seeds.split(",") for v in a.variants.split(",")
+            if not (v == "transe" and SETTINGS[n][1].keys() & {"fused_norm", "segment_scale", "segment_norm", "relation_entropy"})]
+    print(f"split {a.split}; tail prediction, filtered; MRR / H@1 / H@10 among the relation's range, MRR / H@1 among "
+          f"all tags, top-1 in range (all tags); BASE {BASE_TRAIN} {BASE_MODEL}")
+    with ProcessPoolExecutor(a.jobs) as pool:
+        for r in pool.map(run_one, jobs):
+            g, t = r["range"], r["tags"]
+            print(f"{r['setting']:22s} {r['graph']:8s} s{r['seed']} {r['variant']:12s} range {g['mrr']:.3f} {g['hits1']:.3f} "
+                  f"{g['hits10']:.3f} | tags {t['mrr']:.3f} {t['hits1']:.3f} | in-range {r['in_range']:.3f} | {r['seconds']:4.0f}s",
+                  flush=True)
+            if a.out:
+                with open(a.out, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
