@@ -6,7 +6,7 @@ import click
 
 from .options import connection_options, json_option
 from .output import console, emit, table
-from .pipeline import evaluate_run, load_run
+from .pipeline import CANDIDATES, DEFAULT_CANDIDATES, evaluate_run, load_run
 
 COLUMNS = ["", "MR", "MRR", "Hits@1", "Hits@3", "Hits@10", "triples"]
 KEYS = ("mr", "mrr", "hits1", "hits3", "hits10", "count")
@@ -18,25 +18,32 @@ def _row(label, m):
 
 @click.command("eval")
 @click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
+@click.option("--candidates", type=click.Choice(CANDIDATES), default=DEFAULT_CANDIDATES, show_default=True,
+              help="What each answer is ranked against: the relation's range (tails seen with it in training), "
+                   "all tags, or all entities.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @connection_options
 @json_option
-def eval_(run_id, device, runs_dir, conn, as_json):
+def eval_(run_id, candidates, device, runs_dir, conn, as_json):
     """Evaluate a run: MR, MRR, Hits@1/3/10 for (video, relation, ?) on its test split, raw and
-    filtered (known train/valid/test tails removed), overall and per relation.
+    filtered (known train/valid/test tails removed), overall and per relation. Each answer is ranked
+    among the relation's range by default (`--candidates tags` or `entities` for wider sets); the
+    video itself is never a candidate. The protocol is printed with the table.
 
     \b
-    Example:
+    Examples:
       kgtag eval --run transfusion-vat-transe-20250101-120000-1a2b
+      kgtag eval --run RUN --candidates tags --json
     """
     with conn.open(schema=False) as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-    metrics = evaluate_run(run.model, run.relations, run.train, run.valid, run.test)
+    metrics = evaluate_run(run.model, run.relations, run.is_video, run.train, run.valid, run.test, candidates)
 
     def render():
         console.print(table(f"{run.name} ({run_id}): test tail prediction", COLUMNS,
                             [_row(s, metrics[s]) for s in ("raw", "filtered") if s in metrics]))
+        console.print(f"protocol: {metrics['protocol']}", markup=False, highlight=False)
         per = metrics.get("per_relation", {})
         if per:
             console.print(table("per relation (filtered)", COLUMNS,

@@ -6,7 +6,7 @@ import click
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, info, table
-from .pipeline import infer_run, load_run, select_videos, write_inferred
+from .pipeline import CANDIDATES, DEFAULT_CANDIDATES, infer_run, load_run, select_videos, write_inferred
 
 SHOWN_VIDEOS = 3  # the printed table: a few videos, the best SHOWN_TAGS per relation
 SHOWN_TAGS = 5
@@ -33,12 +33,15 @@ def rows_of(run, inferred, videos=None, per_pair: int | None = None) -> list[dic
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
 @click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
+@click.option("--candidates", type=click.Choice(CANDIDATES), default=DEFAULT_CANDIDATES, show_default=True,
+              help="Which tags may answer (video, r, ?): those seen with r in training (its range), any tag, "
+                   "or any entity. The video itself never does.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
 @connection_options
 @json_option
-def infer(run_id, video_ids, all_videos, relations, top_k, device, runs_dir, dry_run, conn, as_json):
+def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, runs_dir, dry_run, conn, as_json):
     """Infer tags: for each (video, relation), the top-k tags the video does not have yet, written as
     (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
     attention. Confidence is a temperature-scaled softmax fitted on the run's validation split.
@@ -56,11 +59,12 @@ def infer(run_id, video_ids, all_videos, relations, top_k, device, runs_dir, dry
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
         chosen = select_videos(run, videos or None)
-        inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k)
+        inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k, candidates)
         written = 0 if dry_run else write_inferred(store, run, inferred)
     cal = inferred.calibration
     info(f"{written} inferred edges written for {len(chosen)} videos (run {run_id}); "
-         f"calibration: temperature {cal['temperature']:.3g}, ECE {cal['ece']:.3f} on validation")
+         f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
+         f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries")
     shown = set(chosen[:SHOWN_VIDEOS])
 
     def render():

@@ -237,19 +237,21 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         info(f"{len(negatives)} rejected edges used as known negatives")
     try:
         train_model(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
-                    valid=validator(train, valid, test, meta["seed"]),
+                    valid=validator(train, valid, test, is_video, meta["seed"]),
                     known_negatives=negatives if len(negatives) else None,
                     progress=progress, metadata={"run": meta["id"]})
     except KeyboardInterrupt:
         write_run(store, _run_node(meta, run_dir, status="interrupted"))
         raise CliError(f"interrupted; continue with `kgtag train --resume {meta['id']}`", 130) from None
     torch.save(model.state_dict(), run_dir / "model.pt")
-    metrics = evaluate_run(model, relations, train, valid, test)
+    metrics = evaluate_run(model, relations, is_video, train, valid, test)
     from kgtag.embed.infer import relation_attention
 
     q = relation_attention(model)
     write_relation_attention(store, meta["id"], relations, q.tolist())
     meta["metrics"] = metrics
+    if len(valid):
+        meta["calibration"] = calibrate(model, is_video, train, valid, test, DEFAULT_CANDIDATES, meta["seed"])
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     node = _run_node(meta, run_dir, status="done")
     write_run(store, node)
@@ -257,27 +259,65 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
 
 
 VALID_QUERIES = 1000  # validation triples scored after each epoch (a seeded sample): bounded cost
+CANDIDATES = ("range", "tags", "entities")
+DEFAULT_CANDIDATES = "range"
 
 
-def validator(train, valid, test, seed: int):
-    """Filtered MRR on (a sample of) the validation split, for early stopping / best-epoch restore."""
+def protocol(candidates: str, split: str = "test") -> str:
+    """The words every printed or stored figure carries: what was ranked against what."""
+    among = {"range": "the relation's range (tails seen with r in training; all tags where r has none)",
+             "tags": "all tags (every non-video entity)", "entities": "all entities"}[candidates]
+    return f"tail prediction (video, r, ?) on the {split} split, filtered (train + valid + test), candidates: {among}"
+
+
+def candidate_args(candidates: str, is_video: torch.Tensor, train: torch.Tensor) -> dict:
+    """``evaluate`` keyword arguments for a candidate setting (range | tags | entities)."""
+    if candidates not in CANDIDATES:
+        raise CliError(f"--candidates must be one of {', '.join(CANDIDATES)}, got {candidates!r}", EXIT_INPUT)
+    tags = torch.nonzero(~is_video).reshape(-1)
+    if candidates == "range":
+        return {"candidates": "relation", "constraint_triples": train, "range_fallback": tags}
+    return {"candidates": tags if candidates == "tags" else None}
+
+
+def validator(train, valid, test, is_video, seed: int):
+    """Filtered MRR (range candidates) on a sample of the validation split, for early stopping and
+    best-epoch restore. The filter holds the whole split; only the scored queries are sampled."""
     if len(valid) == 0:
         return None
     from kgtag.embed.evaluate import evaluate
 
+    known = torch.cat([train, valid, test])
     if len(valid) > VALID_QUERIES:
         g = torch.Generator().manual_seed(seed)
         valid = valid[torch.randperm(len(valid), generator=g)[:VALID_QUERIES]]
-    known = torch.cat([train, valid, test])
-    return lambda model: evaluate(model, valid, filter_triples=known)["filtered"]["mrr"]
+    args = candidate_args(DEFAULT_CANDIDATES, is_video, train)
+    return lambda model: evaluate(model, valid, filter_triples=known, **args)["filtered"]["mrr"]
 
 
-def evaluate_run(model, relations, train, valid, test) -> dict:
-    """Tail prediction on the test split, raw and filtered (train+valid+test), overall and per relation."""
+def evaluate_run(model, relations, is_video, train, valid, test, candidates: str = DEFAULT_CANDIDATES) -> dict:
+    """Tail prediction on the test split, raw and filtered (train+valid+test), overall and per
+    relation, with the protocol named in the result."""
     from kgtag.embed.evaluate import evaluate
 
-    return evaluate(model, test, filter_triples=torch.cat([train, valid, test]), per_relation=True,
-                    relation_names=list(relations))
+    metrics = evaluate(model, test, filter_triples=torch.cat([train, valid, test]), per_relation=True,
+                       relation_names=list(relations), **candidate_args(candidates, is_video, train))
+    metrics["protocol"] = protocol(candidates)
+    metrics["candidates"] = candidates
+    return metrics
+
+
+def calibrate(model, is_video, train, valid, test, candidates: str, seed: int) -> dict:
+    """Fit the confidence temperatures with the candidates and exclusions `infer` uses; the ECE is
+    measured on validation queries held out of the fit. Returns the calibrator's report."""
+    from kgtag.embed.evaluate import ConstraintIndex
+    from kgtag.embed.infer import Calibrator
+
+    tags = torch.nonzero(~is_video).reshape(-1)
+    constraint = ConstraintIndex(train, "tail", model.num_entities, model.num_relations, tags) if candidates == "range" else None
+    cal = Calibrator().fit(model, valid, exclude=torch.cat([train, valid, test]),
+                           candidates=tags if candidates != "entities" else None, constraint=constraint, seed=seed)
+    return {**cal.report(), "candidates": candidates}
 
 
 def _configs_from(meta):
@@ -310,6 +350,10 @@ def _run_node(meta: dict, run_dir: Path, status: str) -> dict:
         "params_json": json.dumps(params), "metrics_json": json.dumps(metrics),
         "checkpoint": str(run_dir), "status": status,
     }
+    if "protocol" in metrics:
+        node["protocol"] = metrics["protocol"]
+    if "calibration" in meta:
+        node["calibration_json"] = json.dumps(meta["calibration"])
     for key in ("mr", "mrr", "hits1", "hits3", "hits10"):
         if key in flat:
             node[key] = float(flat[key])
@@ -384,9 +428,12 @@ def select_videos(run: LoadedRun, video_ids: tuple[str, ...] | None) -> list[str
     return list(video_ids)
 
 
-def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int) -> Inferred:
+def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
+              candidates: str = DEFAULT_CANDIDATES) -> Inferred:
     """Top-k tags per (video, relation) with calibrated confidences; excludes tags the video already
-    has (every triple now in the graph) and edges curators rejected."""
+    has (every triple now in the graph) and edges curators rejected. The calibration fitted at
+    training time is used when it was fitted for these candidates; otherwise one is fitted now."""
+    from kgtag.embed.evaluate import ConstraintIndex
     from kgtag.embed.infer import Calibrator, predict
     from kgtag.kgstore.read import read_graph
 
@@ -396,19 +443,29 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
         raise CliError(f"unknown relation(s) for run {run.run_id}: {', '.join(unknown)}")
     current = remap(read_graph(store), run.entities, run.relations)
     exclude = torch.cat([run.known, current, known_negatives(store, run.entities, run.relations)])
-    candidates = torch.nonzero(~run.is_video).reshape(-1)
-    calibrator = Calibrator()
-    if len(run.valid):
-        calibrator.fit(run.model, run.valid, exclude=run.train, candidates=candidates, k=k, seed=run.meta["seed"])
+    candidate_args(candidates, run.is_video, run.train)  # checks the name
+    tags = torch.nonzero(~run.is_video).reshape(-1)
+    constraint = None
+    if candidates == "range":
+        constraint = ConstraintIndex(run.train, "tail", run.model.num_entities, run.model.num_relations, tags)
+    stored = run.meta.get("calibration")
+    if stored and stored.get("candidates") == candidates:
+        report = stored
+    elif len(run.valid):
+        info(f"fitting confidences for --candidates {candidates} on the run's validation split")
+        report = calibrate(run.model, run.is_video, run.train, run.valid, run.test, candidates, run.meta["seed"])
     else:
         info("no validation triples in this run: confidences use temperature 1 (uncalibrated)")
+        report = {**Calibrator().report(), "candidates": candidates}
+    calibrator = Calibrator.from_report(report)
     ent, rel = run.entity_index, run.relation_index
     q_videos = [v for r in relations for v in videos]
     q_rels = [r for r in relations for _ in videos]
     heads = torch.tensor([ent[v] for v in q_videos], dtype=torch.long)
     rels = torch.tensor([rel[r] for r in q_rels], dtype=torch.long)
-    pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, candidates=candidates)
-    return Inferred(q_videos, q_rels, pred.tails, pred.scores, pred.confidence, pred.rank, calibrator.report())
+    cand = None if candidates == "entities" else tags
+    pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, candidates=cand, constraint=constraint)
+    return Inferred(q_videos, q_rels, pred.tails, pred.scores, pred.confidence, pred.rank, report)
 
 
 def write_inferred(store, run: LoadedRun, inferred: Inferred) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kgtag.embed.train import PRESETS
+
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, table
 from .pipeline import BASES, VARIANTS, RunPlan, resume_run, train_run
@@ -12,9 +14,13 @@ METRICS = ("mr", "mrr", "hits1", "hits3", "hits10")
 
 
 def show_run(node: dict, as_json: bool) -> None:
-    emit(node, as_json, lambda: console.print(table(
-        f"run {node['id']}: {node['model']} ({node['status']}), test tail prediction, filtered",
-        ["MR", "MRR", "Hits@1", "Hits@3", "Hits@10"], [[node.get(k) for k in METRICS]])))
+    def render():
+        console.print(table(f"run {node['id']}: {node['model']} ({node['status']}), test tail prediction, filtered",
+                            ["MR", "MRR", "Hits@1", "Hits@3", "Hits@10"], [[node.get(k) for k in METRICS]]))
+        if node.get("protocol"):
+            console.print(f"protocol: {node['protocol']}", markup=False, highlight=False)
+
+    emit(node, as_json, render)
 
 
 @click.command()
@@ -23,8 +29,10 @@ def show_run(node: dict, as_json: bool) -> None:
                    "attention only), b1 (concatenation), b2 (sum), b3 (modalities only).")
 @click.option("--base", type=click.Choice(BASES), default="transe", show_default=True, help="Translation scorer.")
 @click.option("--modalities", default="", help="Comma-separated modalities to fuse, e.g. vision,audio,text.")
-@click.option("--preset", type=click.Choice(["fast", "paper"]), default="fast", show_default=True,
-              help="paper: section 5.1 settings; fast: tuned for wall-clock on CPU.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
+              help="fast: chosen on validation splits of several video graphs (docs/method.md); paper: "
+                   "section 5.1 and eq. 6 as printed; paper-scaled: paper with the segment options and "
+                   "the relation-attention entropy term.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the preset's epoch count.")
 @click.option("--split", default="0.1,0.1", show_default=True,

@@ -67,7 +67,11 @@ class ModelConfig:
     # Eq. 3's weights times the number of segments present: uniform attention leaves each segment
     # at its own scale instead of shrinking all of them, the knowledge segment included.
     segment_scale: bool = True
+    # The whole fused vector h_vid takes the base's entity constraint (TransE: unit norm, as every
+    # tag row), so videos and tags live on one sphere and relations can separate their ranges.
     fused_norm: bool = False
+    # "margin": eq. 6's hinge; "softplus": log(1 + exp(d_pos - gamma)) + log(1 + exp(gamma - d_neg)),
+    # the logistic form of Sun et al. (RotatE, ICLR 2019) with gamma = margin (beyond the paper).
     loss: str = "margin"
 
     def __post_init__(self):
@@ -90,6 +94,8 @@ class ModelConfig:
             raise ValueError("dim and hidden must be positive")
         if self.adversarial_temperature < 0:
             raise ValueError(f"adversarial_temperature must be >= 0, got {self.adversarial_temperature}")
+        if self.loss not in ("margin", "softplus"):
+            raise ValueError(f"loss must be 'margin' or 'softplus', got {self.loss!r}")
         if self.relation_entropy < 0:
             raise ValueError(f"relation_entropy must be >= 0, got {self.relation_entropy}")
         if self.feature_dims is not None and self.feature_dims < 1:
