@@ -351,7 +351,7 @@ def _run_node(meta: dict, run_dir: Path, status: str) -> dict:
         "checkpoint": str(run_dir), "status": status,
     }
     if "protocol" in metrics:
-        node["protocol"] = metrics["protocol"]
+        node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
     if "calibration" in meta:
         node["calibration_json"] = json.dumps(meta["calibration"])
     for key in ("mr", "mrr", "hits1", "hits3", "hits10"):

@@ -27,9 +27,9 @@ def status(conn, as_json):
         console.print(table("relations", ["relation", "triples", "inferred", "accepted", "rejected"],
                             [r.values() for r in data["relations"]]))
         console.print(table("modalities", ["modality", "dim", "videos"], [r.values() for r in data["modalities"]]))
-        console.print(table("runs (test tail prediction, filtered)",
-                            ["run", "model", "status", "MR", "MRR", "Hits@1", "Hits@10"],
-                            [[r["run"], r["model"], r["status"], r["mr"], r["mrr"], r["hits1"], r["hits10"]]
-                             for r in data["runs"]]))
+        console.print(table("runs (test split, tail prediction (video, r, ?), filtered; candidates per run)",
+                            ["run", "model", "status", "candidates", "MR", "MRR", "Hits@1", "Hits@10"],
+                            [[r["run"], r["model"], r["status"], r["candidates"] or "entities", r["mr"], r["mrr"],
+                              r["hits1"], r["hits10"]] for r in data["runs"]]))
 
     emit(data, as_json, render)

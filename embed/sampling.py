@@ -5,8 +5,10 @@ For each positive (h, r, t), k negatives replace the head or the tail:
 - which side: "uniform" (probability 1/2), "bernoulli" (Wang et al., 2014: replace the head with
   probability tph / (tph + hpt), tph = mean tails per head of r, hpt = mean heads per tail), or
   "tail" (tails only: the side that tag inference `(video, r, ?)` ranks);
-- the replacement: any other entity, or, type-constrained, another entity seen in that position
-  with r (falling back to any entity where r has seen only one); never the entity it replaces.
+- the replacement: any other entity; or, side-constrained, an entity seen on that side of any triple
+  (a tail is replaced by something that is a tail somewhere: in a video graph, a tag rather than one of
+  the many videos); or, type-constrained, another entity seen in that position with r (falling back
+  to the former where r has seen only one); never the entity it replaces.
   `type_constrained` is the share of corruptions drawn type-constrained (True = 1, False = 0): a mix
   teaches both the order inside a relation's range (what range-candidate ranking needs) and that
   other relations' tags do not fit (what ranking among all tags needs);
@@ -144,15 +146,24 @@ class NegativeSampler:
         x = torch.randint(0, self.E - 1, orig.shape, generator=self.generator, device=self.device)
         return x + (x >= orig).long()
 
+    def _other_in(self, pool: torch.Tensor, orig: torch.Tensor) -> torch.Tensor:
+        """Uniform over the sorted id pool but orig (any entity but orig if the pool has nothing else)."""
+        pos = torch.searchsorted(pool, orig).clamp_max_(len(pool) - 1)
+        inside = (pool[pos] == orig).long()
+        avail = len(pool) - inside  # per row: how many other entities the pool offers
+        u = self._rand(orig.shape[0])
+        j = (u * avail).long().clamp_max_((avail - 1).clamp_min(0))
+        j = j + (inside.bool() & (j >= pos)).long()  # skip over orig's own slot
+        out = pool[j.clamp_max_(len(pool) - 1)]
+        return torch.where(avail > 0, out, self._other_entity(orig))
+
     def _corrupt(self, neg: torch.Tensor, head: torch.Tensor) -> None:
         """Fill neg[:, 0] (where head) or neg[:, 2] (elsewhere) with a replacement, in place."""
         r = neg[:, 1]
         orig = torch.where(head, neg[:, 0], neg[:, 2])
         new = self._other_entity(orig)
         if self.side_constrained:
-            ht = torch.randint(0, len(self.head_side), orig.shape, generator=self.generator, device=self.device)
-            tt = torch.randint(0, len(self.tail_side), orig.shape, generator=self.generator, device=self.device)
-            new = torch.where(head, self.head_side[ht], self.tail_side[tt])
+            new = torch.where(head, self._other_in(self.head_side, orig), self._other_in(self.tail_side, orig))
         if self.type_constrained > 0:
             u = self._rand(orig.shape[0])
             typed = torch.where(head, self.head_pool.draw(r, orig, u), self.tail_pool.draw(r, orig, u))

@@ -127,3 +127,18 @@ def test_tail_strategy_only_replaces_tails():
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="unknown negative sampling strategy"):
         NegativeSampler(graph(), E, R, strategy="sometimes")
+
+
+def test_side_constrained_replacements_are_entities_of_that_side():
+    # heads 0-9 (videos), tails 10-14 (tags): a corrupted tail must be another tag, a head another video
+    g = torch.Generator().manual_seed(0)
+    tr = torch.stack([torch.randint(0, 10, (200,), generator=g), torch.zeros(200, dtype=torch.long),
+                      torch.randint(10, 15, (200,), generator=g)], 1)
+    s = NegativeSampler(tr, 40, 1, num_negatives=30, side_constrained=True, seed=1)
+    pos = tr[:50]
+    neg = s.sample(pos)
+    head_changed = neg[:, :, 0] != pos[:, None, 0]
+    tail_changed = neg[:, :, 2] != pos[:, None, 2]
+    assert (head_changed ^ tail_changed).all()  # exactly one side replaced, never by itself
+    assert ((neg[:, :, 0] < 10) | ~head_changed).all() and ((neg[:, :, 2] >= 10) & (neg[:, :, 2] < 15)).all()
+    assert torch.unique(neg[:, :, 2][tail_changed]).numel() == 5  # every tag gets drawn
