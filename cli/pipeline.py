@@ -270,6 +270,16 @@ def protocol(candidates: str, split: str = "test") -> str:
     return f"tail prediction (video, r, ?) on the {split} split, filtered (train + valid + test), candidates: {among}"
 
 
+def warn_rangeless(candidates: str, train: torch.Tensor, queried: torch.Tensor, relations: list[str]) -> None:
+    """Say which queried relations have no observed range (they are ranked among all tags instead)."""
+    if candidates != "range":
+        return
+    missing = sorted(set(torch.unique(queried).tolist()) - set(torch.unique(train[:, 1]).tolist()))
+    if missing:
+        info(f"no tail seen in training for {', '.join(relations[r] for r in missing)}: "
+             "their candidates are all tags instead of the relation's range")
+
+
 def candidate_args(candidates: str, is_video: torch.Tensor, train: torch.Tensor) -> dict:
     """``evaluate`` keyword arguments for a candidate setting (range | tags | entities)."""
     if candidates not in CANDIDATES:
@@ -300,6 +310,7 @@ def evaluate_run(model, relations, is_video, train, valid, test, candidates: str
     relation, with the protocol named in the result."""
     from kgtag.embed.evaluate import evaluate
 
+    warn_rangeless(candidates, train, test[:, 1], list(relations))
     metrics = evaluate(model, test, filter_triples=torch.cat([train, valid, test]), per_relation=True,
                        relation_names=list(relations), **candidate_args(candidates, is_video, train))
     metrics["protocol"] = protocol(candidates)
@@ -463,6 +474,7 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
     q_rels = [r for r in relations for _ in videos]
     heads = torch.tensor([ent[v] for v in q_videos], dtype=torch.long)
     rels = torch.tensor([rel[r] for r in q_rels], dtype=torch.long)
+    warn_rangeless(candidates, run.train, rels, run.relations)
     cand = None if candidates == "entities" else tags
     pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, candidates=cand, constraint=constraint)
     return Inferred(q_videos, q_rels, pred.tails, pred.scores, pred.confidence, pred.rank, report)

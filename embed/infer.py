@@ -7,10 +7,11 @@ triples that are already known.
 Confidence (a choice the paper leaves open): a temperature-scaled softmax over the candidate set,
 ``p(t | h, r) = exp(s_t / T_r) / sum_c exp(s_c / T_r)`` with known triples left out of the sum.
 ``T_r`` (one per relation with enough validation triples, a shared one for the rest) is fitted on
-validation triples by minimising the negative log-likelihood of the held-out tail (a 1-D search on
-log T, two grid passes). The reliability of the result is reported as the expected
-calibration error (ECE, 15 equal-width bins) of the top-1 prediction per validation query, and also
-over all top-k edges (``ece_topk``), which is what a curator sorting edges by confidence sees.
+half of the validation queries by minimising the binary log-loss of each top-k edge's confidence
+against whether the edge is right (a 1-D search on log T, two grid passes). The reliability is
+measured on the other half: the expected calibration error (ECE, 15 equal-width bins) of the top-1
+prediction per query, and over all top-k edges (``ece_topk``), which is what a curator sorting edges
+by confidence sees.
 """
 
 from __future__ import annotations
@@ -164,14 +165,14 @@ class Calibrator:
     ``confidence(scores, relations=r)`` takes full candidate rows ``[B, C]`` (excluded entries at
     -inf); ``confidence(scores, log_z, relations=r)`` takes a few scores per row with their row's
     ``log_partition`` at ``temperatures_for(r)`` (what ``predict`` uses). Attributes after ``fit``:
-    ``temperature``, ``relation_temperature``, ``nll`` (NLL per fitting triple), and, measured on
+    ``temperature``, ``relation_temperature``, ``log_loss`` (per top-k edge of the fitting half), and, measured on
     held-out validation queries that the fit did not see: ``ece`` (top-1), ``ece_topk`` (all top-k
     edges), ``top1_accuracy``, ``reliability`` (the top-1 reliability table), ``held_out`` (queries).
     """
 
     temperature: float = 1.0
     relation_temperature: dict = field(default_factory=dict)
-    nll: float = float("nan")
+    log_loss: float = float("nan")
     ece: float = float("nan")
     ece_topk: float = float("nan")
     top1_accuracy: float = float("nan")
@@ -217,8 +218,10 @@ class Calibrator:
         softmax is over the same candidates. The validation answers themselves stay candidates.
         At most ``max_queries`` distinct (head, relation) queries are used (a seeded sample); a share
         ``holdout`` of them is held out of the fit and measured (ECE), the rest fit the temperatures.
-        Two passes over the candidates: a coarse grid over 8 decades (shared by all rows), then a
-        fine grid around each group's coarse optimum (group = relation, or "shared").
+        The objective is the binary log-loss of each top-k edge's confidence against whether the edge
+        is right (see ``_fit_temperatures``). Two passes over the candidates: a coarse grid over 8
+        decades (shared by all rows), then a fine grid around each group's coarse optimum (group =
+        relation, or "shared").
         """
         valid = torch.as_tensor(valid, dtype=torch.long)
         if valid.ndim != 2 or valid.shape[1] != 3 or len(valid) == 0:
@@ -243,47 +246,63 @@ class Calibrator:
         model.eval()
         try:
             with scoring_context(model):
-                self._fit_temperatures(model, valid[fitting[inverse]], min_triples, scan)
+                self._fit_temperatures(model, valid[fitting[inverse]], min_triples, k, scan)
                 self.held_out = n_held
                 self._measure(model, valid[(held if n_held else fitting)[inverse]], k, scan)
         finally:
             model.train(was_training)
         return self
 
-    def _fit_temperatures(self, model, valid: torch.Tensor, min_triples: int, scan: dict) -> None:
-        R = model.num_relations
-        device = model_device(model)
-        queries, inverse = torch.unique(valid[:, 0] * R + valid[:, 1], return_inverse=True)
+    def _fit_temperatures(self, model, valid: torch.Tensor, min_triples: int, k: int, scan: dict) -> None:
+        """Per group (relation, or the shared rest), the T whose confidences best predict which of the
+        top-k edges are right: binary log-loss of (confidence, correct) over every top-k edge.
+
+        Confidence is what INFERRED edges carry and what curators sort by, and a (video, r) pair may
+        have several right answers, so the fit targets edge correctness, not the likelihood of one
+        held-out tail (which splits the mass among the right answers and leaves top-1 underconfident).
+        """
+        R, E = model.num_relations, model.num_entities
+        qkey = valid[:, 0] * R + valid[:, 1]
+        queries = torch.unique(qkey)
         qh, qr = queries // R, queries % R
-        true_s = model.score_triples(*valid.to(device).unbind(1)).double().cpu()
-        # group of each query: its relation when the relation has enough validation triples, else -1
+        tails, scores = top_k(model, qh, qr, k, **scan)
+        truth = torch.unique(qkey * E + valid[:, 2])
+        correct = (torch.isin(queries[:, None] * E + tails, truth) & (tails >= 0)).double()
+        live = (tails >= 0).double()
+        scores = scores.double().nan_to_num(neginf=0.0)
         counts = torch.bincount(valid[:, 1], minlength=R)
         group = torch.where(counts[qr] >= min_triples, qr, torch.full_like(qr, -1))
-        groups = [-1] + sorted(set(group.tolist()) - {-1})
-        spread = float(true_s.std()) if len(true_s) > 1 else 1.0
+        spread = float(scores[live.bool()].std()) if int(live.sum()) > 1 else 1.0
         spread = spread if math.isfinite(spread) and spread > 0 else 1.0
+
+        def loss(grid: torch.Tensor) -> torch.Tensor:
+            """Edge log-loss [Q, n] of each query at each of its n temperatures (grid [Q, n])."""
+            lse = log_partition(model, qh, qr, grid, **scan)
+            logp = (scores[:, :, None] / grid[:, None, :] - lse[:, None, :]).clamp(max=0.0)
+            p = logp.exp().clamp(1e-12, 1 - 1e-12)
+            bce = -(correct[:, :, None] * p.log() + (1 - correct[:, :, None]) * (1 - p).log())
+            return (bce * live[:, :, None]).sum(1)
+
         coarse = spread * torch.logspace(-4, 4, 33, dtype=torch.float64)
-        nll = log_partition(model, qh, qr, coarse, **scan)[inverse] - true_s[:, None] / coarse
+        total = loss(coarse.expand(len(queries), -1))
+        groups = [-1] + sorted(set(group.tolist()) - {-1})
         centre = {}
         for gid in groups:
-            rows = (group[inverse] == gid) if gid != -1 else torch.ones(len(valid), dtype=torch.bool)
-            centre[gid] = float(coarse[int(torch.argmin(_finite_mean(nll[rows])))])
+            rows = group == gid if gid != -1 else torch.ones(len(queries), dtype=torch.bool)
+            centre[gid] = float(coarse[int(torch.argmin(total[rows].sum(0)))])
         # fine pass: each query's grid spans one coarse step either side of its group's optimum
         step = 10 ** (8 / 32)
         offsets = torch.logspace(-math.log10(step), math.log10(step), 21, dtype=torch.float64)
         row_grid = torch.tensor([centre[gid] for gid in group.tolist()], dtype=torch.float64)[:, None] * offsets
-        nll = log_partition(model, qh, qr, row_grid, **scan)[inverse] - true_s[:, None] / row_grid[inverse]
-        self.relation_temperature = {}
-        for gid in groups:
-            rows = group[inverse] == gid
-            best = centre[gid] * float(offsets[int(torch.argmin(_finite_mean(nll[rows])))]) if rows.any() else centre[gid]
-            if gid == -1:
-                self.temperature = best
-            else:
-                self.relation_temperature[gid] = best
-        row_t = self.temperatures_for(qr)
-        log_z = log_partition(model, qh, qr, row_t[:, None], **scan)[:, 0]
-        self.nll = float(_finite_mean((log_z[inverse] - true_s / row_t[inverse])[:, None])[0])
+        total = loss(row_grid)
+        self.relation_temperature = {
+            gid: centre[gid] * float(offsets[int(torch.argmin(total[group == gid].sum(0)))]) for gid in groups[1:]
+        }
+        # the shared T serves relations with too few validation triples: fitted on every query
+        shared = loss(centre[-1] * offsets.expand(len(queries), -1))
+        self.temperature = centre[-1] * float(offsets[int(torch.argmin(shared.sum(0)))])
+        fitted = loss(self.temperatures_for(qr)[:, None])
+        self.log_loss = float(fitted.sum() / live.sum().clamp_min(1))
 
     def _measure(self, model, valid: torch.Tensor, k: int, scan: dict) -> None:
         R, E = model.num_relations, model.num_entities
@@ -304,7 +323,7 @@ class Calibrator:
         return {
             "temperature": self.temperature,
             "relation_temperature": dict(self.relation_temperature),
-            "nll": self.nll,
+            "log_loss": self.log_loss,
             "ece": self.ece,
             "ece_topk": self.ece_topk,
             "top1_accuracy": self.top1_accuracy,
@@ -317,12 +336,6 @@ class Calibrator:
         fields_ = {k: v for k, v in report.items() if k in cls.__dataclass_fields__}
         fields_["relation_temperature"] = {int(r): float(t) for r, t in report.get("relation_temperature", {}).items()}
         return cls(**fields_)
-
-
-def _finite_mean(x: torch.Tensor) -> torch.Tensor:
-    """Column means over the rows that are finite (an answer outside the candidates has NLL inf)."""
-    ok = torch.isfinite(x).all(1)
-    return x[ok].mean(0) if bool(ok.any()) else x.nan_to_num(posinf=1e30).mean(0)
 
 
 class Predictions(NamedTuple):
