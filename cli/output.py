@@ -35,10 +35,13 @@ def describe(exc: BaseException) -> CliError | None:
     """The user-facing message for an expected exception, or None for a bug (which keeps its traceback)."""
     import neo4j
 
+    from kgtag.embed.checkpoint import CheckpointError
     from kgtag.kgstore.errors import InputError, StoreError
 
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, CheckpointError):  # a damaged or foreign run file: it names the file
+        return CliError(f"{exc}; start a new run with `kgtag train`", EXIT_INPUT)
     if isinstance(exc, StoreError):
         return CliError(str(exc), EXIT_ENV)
     if isinstance(exc, neo4j.exceptions.AuthError):

@@ -219,7 +219,14 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
     """Continue an interrupted run from its last checkpoint."""
+    from kgtag.embed import checkpoint as ckpt
+
     run_dir, meta, saved = _run_files(store, run_id, runs_dir)
+    last = run_dir / "checkpoints" / ckpt.FILENAME
+    try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
+        ckpt.load(last)
+    except ckpt.CheckpointError as exc:
+        raise CliError(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
     features = pull_features(store, meta["modalities"], saved["entities"])
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
@@ -324,17 +331,44 @@ def run_node(store, run_id: str) -> dict:
     return dict(rows[0]["run"])
 
 
+def run_dir_of(runs_dir: Path, run_id: str) -> Path:
+    """The run's folder: always runs_dir/<run-id>, never a path taken from the graph (the Run node's
+    `checkpoint` is only informative: whoever can write to Neo4j must not pick the files we load)."""
+    root = Path(runs_dir).resolve()
+    run_dir = (root / run_id).resolve()
+    if run_dir.parent != root:  # '..', '/', a symlink out: the id must name a folder right under root
+        raise CliError(f"run id {run_id!r} does not name a folder in the runs directory {root}")
+    return run_dir
+
+
+def _read(path: Path, load, fix: str):
+    """load(path), or one line naming the damaged file and what to do (exit 2)."""
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise CliError(f"{path} is missing; {fix}") from None
+    except Exception as exc:  # truncated, empty, foreign or hostile (weights_only refuses pickled code)
+        from kgtag.embed.checkpoint import first_line
+
+        raise CliError(f"{path} is damaged ({first_line(exc)}); {fix}") from None
+
+
+def _load_tensors(path: Path):
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
 def _run_files(store, run_id: str, runs_dir: Path):
     node = run_node(store, run_id)
-    run_dir = Path(node.get("checkpoint") or runs_dir / run_id)
+    run_dir = run_dir_of(runs_dir, run_id)
     if not (run_dir / "run.json").is_file():
-        alt = runs_dir / run_id
-        if (alt / "run.json").is_file():
-            run_dir = alt.resolve()
-        else:
-            raise CliError(f"run {run_id}'s files are not at {run_dir} (nor {alt}); was the runs directory moved?")
-    meta = json.loads((run_dir / "run.json").read_text())
-    saved = torch.load(run_dir / "graph.pt", weights_only=True)
+        where = f" (its Run node says {node['checkpoint']})" if node.get("checkpoint") else ""
+        raise CliError(f"run {run_id}'s files are not in {run_dir}{where}; "
+                       "give the runs directory it was trained in with --runs-dir")
+    fix = "the run cannot be used: train a new one with `kgtag train`"
+    meta = _read(run_dir / "run.json", lambda p: json.loads(p.read_text()), fix)
+    saved = _read(run_dir / "graph.pt", _load_tensors, fix)
+    if not isinstance(meta, dict) or not isinstance(saved, dict):
+        raise CliError(f"{run_dir} holds no kgtag run files; {fix}")
     return run_dir, meta, saved
 
 
@@ -348,7 +382,8 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     features = pull_features(store, meta["modalities"], saved["entities"])
     mconf, _ = _configs_from(meta)
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
-    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
+    fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"
+    _read(run_dir / "model.pt", lambda p: model.load_state_dict(_load_tensors(p)), fix)
     model = model.to(resolve_device(device)).eval()
     return LoadedRun(run_id, run_dir, meta, model, saved["entities"], saved["relations"], saved["is_video"],
                      saved["train"], saved["valid"], saved["test"])
