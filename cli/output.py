@@ -50,7 +50,8 @@ def describe(exc: BaseException) -> CliError | None:
     if isinstance(exc, neo4j.exceptions.AuthError):
         return CliError(f"Neo4j refused the credentials: {exc.message}", EXIT_ENV)
     if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)):
-        return CliError(f"Neo4j stopped answering: {exc}", EXIT_ENV)
+        return CliError(f"Neo4j stopped answering ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        "start it again and rerun", EXIT_ENV)
     if isinstance(exc, neo4j.exceptions.ClientError) and exc.code == "Neo.ClientError.Database.DatabaseNotFound":
         return CliError(f"Neo4j has no such database: {exc.message}", EXIT_INPUT)
     if isinstance(exc, InputError):  # it already names the file, line or id at fault

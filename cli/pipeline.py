@@ -238,6 +238,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     from kgtag.kgstore.results import write_relation_attention, write_run
 
     mconf, tconf = _configs_from(meta)
+    torch.manual_seed(meta["seed"])  # --seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
     negatives = known_negatives(store, entities, relations)
     if len(negatives):
@@ -255,11 +256,17 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     from kgtag.embed.infer import relation_attention
 
     q = relation_attention(model)
-    write_relation_attention(store, meta["id"], relations, q.tolist())
     meta["metrics"] = metrics
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     node = _run_node(meta, run_dir, status="done")
-    write_run(store, node)
+    import neo4j
+
+    try:  # 'done' goes last: a run whose results did not all reach Neo4j stays 'training', resumable
+        write_relation_attention(store, meta["id"], relations, q.tolist())
+        write_run(store, node)
+    except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired):
+        raise CliError(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
+                       f"finish it with `kgtag train --resume {meta['id']}`", 1) from None
     return node
 
 
@@ -377,7 +384,8 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     from kgtag.embed.model import build_model
 
     run_dir, meta, saved = _run_files(store, run_id, runs_dir)
-    if not (run_dir / "model.pt").is_file():
+    # a model.pt whose run never reached 'done' (Neo4j failed while storing it) is not a result yet
+    if not (run_dir / "model.pt").is_file() or run_node(store, run_id).get("status") != "done":
         raise CliError(f"run {run_id} has not finished training; continue it with `kgtag train --resume {run_id}`")
     features = pull_features(store, meta["modalities"], saved["entities"])
     mconf, _ = _configs_from(meta)
