@@ -153,7 +153,7 @@ def serve(page: str, port: int, browser_url: str = "http://localhost:7474/browse
 @click.command()
 @click.option("--port", default=8765, show_default=True, help="Port for the guide (on 127.0.0.1).")
 @click.option("--browser", "browser_url", envvar="NEO4J_BROWSER_URL", default="http://localhost:7474/browser/",
-              show_default=True, help="Your Neo4j Browser address.")
+              show_default=True, help="Your Neo4j Browser address (only its origin may read the guide).")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False), help="Write the guide HTML to a file and exit.")
 @connection_options
 def guide(port, browser_url, write_to, conn):
