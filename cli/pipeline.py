@@ -16,9 +16,10 @@ from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
+import neo4j
 import torch
 
-from .output import EXIT_INPUT, CliError, info
+from .output import EXIT_ENV, EXIT_INPUT, CliError, info
 from .split import holdout, parse_split, split_from_files
 
 VARIANTS = ("transfusion", "transe", "transfusion0", "b1", "b2", "b3")
@@ -259,14 +260,12 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     meta["metrics"] = metrics
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     node = _run_node(meta, run_dir, status="done")
-    import neo4j
-
     try:  # 'done' goes last: a run whose results did not all reach Neo4j stays 'training', resumable
         write_relation_attention(store, meta["id"], relations, q.tolist())
         write_run(store, node)
     except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired):
         raise CliError(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
-                       f"finish it with `kgtag train --resume {meta['id']}`", 1) from None
+                       f"finish it with `kgtag train --resume {meta['id']}`", EXIT_ENV) from None
     return node
 
 
@@ -364,6 +363,11 @@ def _load_tensors(path: Path):
     return torch.load(path, weights_only=True, map_location="cpu")
 
 
+RUN_KEYS = {"id", "created", "variant", "base", "modalities", "preset", "device", "seed", "split", "counts",
+            "model_config", "train_config"}
+GRAPH_KEYS = {"entities", "relations", "is_video", "train", "valid", "test"}
+
+
 def _run_files(store, run_id: str, runs_dir: Path):
     node = run_node(store, run_id)
     run_dir = run_dir_of(runs_dir, run_id)
@@ -374,8 +378,9 @@ def _run_files(store, run_id: str, runs_dir: Path):
     fix = "the run cannot be used: train a new one with `kgtag train`"
     meta = _read(run_dir / "run.json", lambda p: json.loads(p.read_text()), fix)
     saved = _read(run_dir / "graph.pt", _load_tensors, fix)
-    if not isinstance(meta, dict) or not isinstance(saved, dict):
-        raise CliError(f"{run_dir} holds no kgtag run files; {fix}")
+    if not isinstance(meta, dict) or not RUN_KEYS <= meta.keys() or not isinstance(saved, dict) \
+            or not GRAPH_KEYS <= saved.keys():
+        raise CliError(f"{run_dir} holds no complete kgtag run files (run.json, graph.pt); {fix}")
     return run_dir, meta, saved
 
 

@@ -89,6 +89,7 @@ def test_run_folder_comes_from_the_runs_dir_not_the_graph(runner, trained, tmp_p
     ("model.pt", "truncate", "eval", "--resume"),
     ("graph.pt", "truncate", "infer", "kgtag train"),
     ("run.json", "truncate", "infer", "kgtag train"),
+    ("run.json", "{}", "resume", "kgtag train"),
     ("checkpoints/last.pt", "truncate", "resume", "kgtag train"),
     ("checkpoints/last.pt", "empty", "resume", "kgtag train"),
 ])
@@ -96,7 +97,7 @@ def test_damaged_run_file_is_one_line_exit_2(runner, trained, name, damage, comm
     runs, run_id, driver = trained
     path = runs / run_id / name
     data = path.read_bytes()
-    path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    path.write_bytes({"empty": b"", "truncate": data[: len(data) // 2]}.get(damage, damage.encode()))
     before = node(driver, run_id)
     args = {"infer": ["infer", "--run", run_id, "--all"], "eval": ["eval", "--run", run_id],
             "resume": ["train", "--resume", run_id, "--quiet"]}[command]
