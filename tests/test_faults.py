@@ -147,7 +147,7 @@ def wait_for_epoch(run_parent: Path, proc: subprocess.Popen, timeout: float = 18
     raise AssertionError("no checkpoint appeared")
 
 
-TRAIN = ["train", "--model", "transfusion", "--modalities", "vision", "--epochs", "12", "--seed", "7", "--quiet", "--json"]
+TRAIN = ["train", "--model", "transfusion", "--modalities", "vision", "--epochs", "20", "--seed", "7", "--quiet", "--json"]
 
 
 def test_kill_9_during_training_then_resume_matches_an_uninterrupted_run(sample, tmp_path):
