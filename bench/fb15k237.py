@@ -58,7 +58,7 @@ def name_features(entities: list[str], data: Path = DATA) -> torch.Tensor:
     """MiniLM embeddings [E, 384] of the entity names (cached on disk)."""
     cache = CACHE / "fb15k237-minilm.pt"
     if cache.exists():
-        cached = torch.load(cache)
+        cached = torch.load(cache, weights_only=True)  # a list of names and a tensor: no pickled code
         if cached["entities"] == entities:
             return cached["vectors"]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -25,7 +25,7 @@ from kgtag.kgstore.store import Settings
 
 from .guide import edit_link
 from .options import connection_options
-from rich.markup import escape
+from rich.text import Text
 
 from .output import EXIT_ENV, CliError, console, info, table
 from .pipeline import RunPlan, infer_run, load_run, select_videos, train_run, write_inferred
@@ -194,14 +194,14 @@ def report(store, te, tf, calibration) -> None:
     for v in videos:
         held = set(tags_of(tf, tf.test, v, relation))
         title = store.query("video_tags", routing="r", video=v)
-        t = table(escape(f"{v}: {title[0]['title'] if title else ''}") + " (paper Table 8; bold = a held-out true tag)",
+        t = table(f"{v}: {title[0]['title'] if title else ''} (paper Table 8; bold = a held-out true tag)",
                   ["", "tags"], [])
-        t.add_row("training tags", ", ".join(escape(f"{tf.relations[r]}: {tf.entities[x]}") for _, r, x in
-                                               tf.train[tf.train[:, 0] == tf.entities.index(v)].tolist()))
-        t.add_row(f"held out ({relation})", escape(", ".join(sorted(held))))
-        for name, per_video in inferred.items():
-            t.add_row(f"{name} top-5 {relation}",
-                      ", ".join(f"[bold]{escape(x)}[/]" if x in held else escape(x) for x in per_video[v]))
+        t.add_row("training tags", Text(", ".join(f"{tf.relations[r]}: {tf.entities[x]}" for _, r, x in
+                                                  tf.train[tf.train[:, 0] == tf.entities.index(v)].tolist())))
+        t.add_row(Text(f"held out ({relation})"), Text(", ".join(sorted(held))))
+        for name, per_video in inferred.items():  # graph names as Text; held-out ones in bold
+            tags = Text(", ").join(Text(x, style="bold" if x in held else "") for x in per_video[v])
+            t.add_row(Text(f"{name} top-5 {relation}"), tags)
         console.print(t)
     console.print(f"confidence calibration (fitted on half the validation queries): temperature "
                   f"{calibration['temperature']:.3g}, ECE {calibration['ece']:.3f} on the other "

@@ -3,7 +3,8 @@
 Neo4j Browser (5.x) opens a guide from a URL with `:guide <url>`, or straight from its address bar with
 `/browser/?cmd=guide&arg=<url>`. It fetches the guide with a cross-origin request from a host on its
 allowlist (`browser.remote_content_hostname_whitelist`, default `guides.neo4j.com, localhost`), so this
-command serves the guide on http://localhost:PORT with CORS headers. Each query is a block that,
+command serves the guide on http://localhost:PORT with CORS headers for the Browser's origin only
+(--browser; its loopback aliases too): the guide holds ids from the graph, and no other web page may read it. Each query is a block that,
 clicked, lands in the editor; the first block sets its parameters, filled with ids from your graph.
 """
 
@@ -13,7 +14,7 @@ import html
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import click
 
@@ -98,17 +99,38 @@ def edit_link(browser_url: str, query: str) -> str:
     return f"{browser_url.rstrip('/')}/?cmd=edit&arg={quote(query, safe='')}"
 
 
-def serve(page: str, port: int) -> ThreadingHTTPServer:
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def browser_origins(browser_url: str) -> set[str]:
+    """The origins Neo4j Browser at `browser_url` sends requests from (a loopback host in any spelling)."""
+    parts = urlsplit(browser_url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    hosts = LOOPBACK if host in ("localhost", "127.0.0.1", "::1") else (f"[{host}]" if ":" in host else host,)
+    return {f"{parts.scheme}://{h}{port}" for h in hosts}
+
+
+def serve(page: str, port: int, browser_url: str = "http://localhost:7474/browser/") -> ThreadingHTTPServer:
     body = page.encode("utf-8")
+    allowed = browser_origins(browser_url)
 
     class Handler(BaseHTTPRequestHandler):
+        def cors(self) -> None:
+            """Browser fetches guides cross-origin: let its origin (only) read the answer."""
+            origin = self.headers.get("Origin")
+            self.send_header("Vary", "Origin")
+            if origin in allowed:
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Private-Network", "true")  # a remote Browser, local guide
+
         def do_GET(self):  # noqa: N802 (http.server's name)
             if self.path.split("?")[0] not in ("/", f"/{GUIDE_FILE}"):
                 self.send_error(404)
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Access-Control-Allow-Origin", "*")  # Browser fetches guides cross-origin
+            self.cors()
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -116,10 +138,9 @@ def serve(page: str, port: int) -> ThreadingHTTPServer:
 
         def do_OPTIONS(self):  # noqa: N802  the CORS preflight: Browser sends no-cache headers
             self.send_response(204)
-            self.send_header("Access-Control-Allow-Origin", "*")
+            self.cors()
             self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
             self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers", "*"))
-            self.send_header("Access-Control-Allow-Private-Network", "true")
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -132,7 +153,7 @@ def serve(page: str, port: int) -> ThreadingHTTPServer:
 @click.command()
 @click.option("--port", default=8765, show_default=True, help="Port for the guide (on 127.0.0.1).")
 @click.option("--browser", "browser_url", envvar="NEO4J_BROWSER_URL", default="http://localhost:7474/browser/",
-              show_default=True, help="Your Neo4j Browser address.")
+              show_default=True, help="Your Neo4j Browser address (only its origin may read the guide).")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False), help="Write the guide HTML to a file and exit.")
 @connection_options
 def guide(port, browser_url, write_to, conn):
@@ -155,7 +176,7 @@ def guide(port, browser_url, write_to, conn):
             fh.write(page)
         info(f"guide written to {write_to}")
         return
-    server = serve(page, port)
+    server = serve(page, port, browser_url)
     guide_url = f"http://localhost:{port}/{GUIDE_FILE}"
     click.echo("Open in Neo4j Browser (one click):")
     click.echo(f"  {browser_link(browser_url, guide_url)}")

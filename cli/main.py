@@ -28,8 +28,8 @@ def cli():
     or a kgtag.toml file with a [neo4j] table (see any command's --help).
     """
     # the driver logs server notifications (e.g. "property key does not exist" on an empty graph)
-    # as warnings; they are noise to a CLI user
-    logging.getLogger("neo4j").setLevel(logging.ERROR)
+    # as warnings, and each dropped connection as an error; the user gets one line from KgtagGroup
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
 
 
 def _register() -> None:

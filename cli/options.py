@@ -10,11 +10,15 @@ kgtag.toml (in the working directory, or named with --config):
 
     [kgtag]
     runs_dir = "runs"
+
+It can hold the password, so keep it private (`chmod 600 kgtag.toml`; kgtag warns otherwise) and out of
+git (.gitignore lists it).
 """
 
 from __future__ import annotations
 
 import functools
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ import click
 
 from kgtag.kgstore.store import Settings, Store
 
-from .output import CliError
+from .output import CliError, info
 
 CONFIG_NAME = "kgtag.toml"
 
@@ -37,11 +41,14 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
     path = Path(path)
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            config = tomllib.load(fh)
     except FileNotFoundError:
         raise CliError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CliError(f"{path}: not valid TOML ({exc})") from None
+    if "password" in config.get("neo4j", {}) and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        info(f"warning: {path} holds the Neo4j password and other users can read it: chmod 600 {path}")
+    return config
 
 
 def settings_from(config: dict[str, Any], uri=None, user=None, password=None, database=None) -> Settings:
@@ -80,13 +87,17 @@ def connection_options(f):
 
     @click.option("--uri", envvar="NEO4J_URI", show_envvar=True, help="Neo4j Bolt URI [default: bolt://127.0.0.1:7687].")
     @click.option("--user", envvar="NEO4J_USER", show_envvar=True, help="Neo4j user [default: neo4j].")
-    @click.option("--password", envvar="NEO4J_PASSWORD", show_envvar=True, help="Neo4j password.")
+    @click.option("--password", envvar="NEO4J_PASSWORD", show_envvar=True,
+                  help="Neo4j password. Given here it shows in `ps` to every local user: prefer NEO4J_PASSWORD, "
+                       "kgtag.toml (chmod 600), or `--password -` to be asked for it.")
     @click.option("--database", envvar="NEO4J_DATABASE", show_envvar=True, help="Neo4j database [default: neo4j].")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False),
                   help=f"Config file with a [neo4j] table [default: ./{CONFIG_NAME} if present].")
     @functools.wraps(f)
     def wrapper(*args, uri, user, password, database, config_path, **kwargs):
         config = load_config(config_path)
+        if password == "-":
+            password = click.prompt("Neo4j password", hide_input=True, err=True)
         settings = settings_from(config, uri, user, password, database)
         return f(*args, conn=Connection(settings, config), **kwargs)
 

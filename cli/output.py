@@ -1,5 +1,8 @@
 """Printing for the CLI: rich tables for people, JSON for scripts, one-line errors for expected mistakes.
 
+Text from the graph or from a user (ids, tags, relation and curator names) is printed as rich `Text`,
+never parsed as markup: a tag named `[/]` or `[bold]` prints as itself.
+
 `KgtagGroup` is the single place that turns known exceptions into a one-line message and an exit code:
 2 for something the user gave us (a file, an id, a value), 1 for the environment (Neo4j down or refusing).
 """
@@ -13,8 +16,8 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -35,16 +38,20 @@ def describe(exc: BaseException) -> CliError | None:
     """The user-facing message for an expected exception, or None for a bug (which keeps its traceback)."""
     import neo4j
 
+    from kgtag.embed.checkpoint import CheckpointError
     from kgtag.kgstore.errors import InputError, StoreError
 
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, CheckpointError):  # a damaged or foreign run file: it names the file
+        return CliError(f"{exc}; start a new run with `kgtag train`", EXIT_INPUT)
     if isinstance(exc, StoreError):
         return CliError(str(exc), EXIT_ENV)
     if isinstance(exc, neo4j.exceptions.AuthError):
         return CliError(f"Neo4j refused the credentials: {exc.message}", EXIT_ENV)
     if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)):
-        return CliError(f"Neo4j stopped answering: {exc}", EXIT_ENV)
+        return CliError(f"Neo4j stopped answering ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        "start it again and rerun", EXIT_ENV)
     if isinstance(exc, neo4j.exceptions.ClientError) and exc.code == "Neo.ClientError.Database.DatabaseNotFound":
         return CliError(f"Neo4j has no such database: {exc.message}", EXIT_INPUT)
     if isinstance(exc, InputError):  # it already names the file, line or id at fault
@@ -88,11 +95,11 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 3) -> Table:
     # wide enough for its title, so that a narrow table does not fold it over several lines
-    t = Table(title=title, title_justify="left", show_lines=False, min_width=min(len(title or ""), console.width))
+    t = Table(title=Text(title or ""), title_justify="left", show_lines=False, min_width=min(len(title or ""), console.width))
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*(escape(fmt(v, digits)) for v in row))
+        t.add_row(*(Text(fmt(v, digits)) for v in row))
     return t
 
 
@@ -120,8 +127,8 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 
 
 def info(message: str) -> None:
-    """Progress and notes go to stderr so that --json output stays clean."""
-    err_console.print(message)
+    """Progress and notes go to stderr so that --json output stays clean; printed as text, not markup."""
+    err_console.print(Text(message))
 
 
 def serve_until_interrupted(server) -> None:

@@ -16,9 +16,10 @@ from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
+import neo4j
 import torch
 
-from .output import EXIT_INPUT, CliError, info
+from .output import EXIT_ENV, EXIT_INPUT, CliError, info
 from .split import holdout, parse_split, split_from_files
 
 VARIANTS = ("transfusion", "transe", "transfusion0", "b1", "b2", "b3")
@@ -219,7 +220,14 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
     """Continue an interrupted run from its last checkpoint."""
+    from kgtag.embed import checkpoint as ckpt
+
     run_dir, meta, saved = _run_files(store, run_id, runs_dir)
+    last = run_dir / "checkpoints" / ckpt.FILENAME
+    try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
+        ckpt.load(last)
+    except ckpt.CheckpointError as exc:
+        raise CliError(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
     features = pull_features(store, meta["modalities"], saved["entities"])
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
@@ -231,6 +239,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     from kgtag.kgstore.results import write_relation_attention, write_run
 
     mconf, tconf = _configs_from(meta)
+    torch.manual_seed(meta["seed"])  # --seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
     negatives = known_negatives(store, entities, relations)
     if len(negatives):
@@ -248,13 +257,17 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     from kgtag.embed.infer import relation_attention
 
     q = relation_attention(model)
-    write_relation_attention(store, meta["id"], relations, q.tolist())
     meta["metrics"] = metrics
     if len(valid):
         meta["calibration"] = calibrate(model, is_video, train, valid, test, DEFAULT_CANDIDATES, meta["seed"])
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     node = _run_node(meta, run_dir, status="done")
-    write_run(store, node)
+    try:  # 'done' goes last: a run whose results did not all reach Neo4j stays 'training', resumable
+        write_relation_attention(store, meta["id"], relations, q.tolist())
+        write_run(store, node)
+    except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired):
+        raise CliError(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
+                       f"finish it with `kgtag train --resume {meta['id']}`", EXIT_ENV) from None
     return node
 
 
@@ -379,17 +392,50 @@ def run_node(store, run_id: str) -> dict:
     return dict(rows[0]["run"])
 
 
+def run_dir_of(runs_dir: Path, run_id: str) -> Path:
+    """The run's folder: always runs_dir/<run-id>, never a path taken from the graph (the Run node's
+    `checkpoint` is only informative: whoever can write to Neo4j must not pick the files we load)."""
+    root = Path(runs_dir).resolve()
+    run_dir = (root / run_id).resolve()
+    if run_dir.parent != root:  # '..', '/', a symlink out: the id must name a folder right under root
+        raise CliError(f"run id {run_id!r} does not name a folder in the runs directory {root}")
+    return run_dir
+
+
+def _read(path: Path, load, fix: str):
+    """load(path), or one line naming the damaged file and what to do (exit 2)."""
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise CliError(f"{path} is missing; {fix}") from None
+    except Exception as exc:  # truncated, empty, foreign or hostile (weights_only refuses pickled code)
+        from kgtag.embed.checkpoint import first_line
+
+        raise CliError(f"{path} is damaged ({first_line(exc)}); {fix}") from None
+
+
+def _load_tensors(path: Path):
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+RUN_KEYS = {"id", "created", "variant", "base", "modalities", "preset", "device", "seed", "split", "counts",
+            "model_config", "train_config"}
+GRAPH_KEYS = {"entities", "relations", "is_video", "train", "valid", "test"}
+
+
 def _run_files(store, run_id: str, runs_dir: Path):
     node = run_node(store, run_id)
-    run_dir = Path(node.get("checkpoint") or runs_dir / run_id)
+    run_dir = run_dir_of(runs_dir, run_id)
     if not (run_dir / "run.json").is_file():
-        alt = runs_dir / run_id
-        if (alt / "run.json").is_file():
-            run_dir = alt.resolve()
-        else:
-            raise CliError(f"run {run_id}'s files are not at {run_dir} (nor {alt}); was the runs directory moved?")
-    meta = json.loads((run_dir / "run.json").read_text())
-    saved = torch.load(run_dir / "graph.pt", weights_only=True)
+        where = f" (its Run node says {node['checkpoint']})" if node.get("checkpoint") else ""
+        raise CliError(f"run {run_id}'s files are not in {run_dir}{where}; "
+                       "give the runs directory it was trained in with --runs-dir")
+    fix = "the run cannot be used: train a new one with `kgtag train`"
+    meta = _read(run_dir / "run.json", lambda p: json.loads(p.read_text()), fix)
+    saved = _read(run_dir / "graph.pt", _load_tensors, fix)
+    if not isinstance(meta, dict) or not RUN_KEYS <= meta.keys() or not isinstance(saved, dict) \
+            or not GRAPH_KEYS <= saved.keys():
+        raise CliError(f"{run_dir} holds no complete kgtag run files (run.json, graph.pt); {fix}")
     return run_dir, meta, saved
 
 
@@ -398,12 +444,14 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     from kgtag.embed.model import build_model
 
     run_dir, meta, saved = _run_files(store, run_id, runs_dir)
-    if not (run_dir / "model.pt").is_file():
+    # a model.pt whose run never reached 'done' (Neo4j failed while storing it) is not a result yet
+    if not (run_dir / "model.pt").is_file() or run_node(store, run_id).get("status") != "done":
         raise CliError(f"run {run_id} has not finished training; continue it with `kgtag train --resume {run_id}`")
     features = pull_features(store, meta["modalities"], saved["entities"])
     mconf, _ = _configs_from(meta)
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
-    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
+    fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"
+    _read(run_dir / "model.pt", lambda p: model.load_state_dict(_load_tensors(p)), fix)
     model = model.to(resolve_device(device)).eval()
     return LoadedRun(run_id, run_dir, meta, model, saved["entities"], saved["relations"], saved["is_video"],
                      saved["train"], saved["valid"], saved["test"])

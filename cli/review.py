@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from .options import connection_options, json_option
 from .output import CliError, console, emit, info, table
@@ -49,14 +50,16 @@ EDGE_COLUMNS = ["edge", "video", "title", "relation", "tag", "score", "confidenc
 
 
 def show_edge(e, n: int, total: int) -> None:
-    console.rule(f"[bold]{n}/{total}[/]  confidence {e.confidence:.3f}")
-    console.print(f"[bold]{e.video}[/] {e.title or ''}")
-    console.print(f"  inferred  [bold]{e.relation} -> {e.tag}[/]  (score {e.score:.3f}, rank {e.rank}, run {e.run})")
+    """One edge for the curator; names from the graph are Text, never markup."""
+    console.rule(Text(f"{n}/{total}  confidence {e.confidence:.3f}", style="bold"))
+    console.print(Text.assemble((e.video, "bold"), " ", e.title or ""))
+    console.print(Text.assemble("  inferred  ", (f"{e.relation} -> {e.tag}", "bold"),
+                                f"  (score {e.score:.3f}, rank {e.rank}, run {e.run})"))
     if e.tags:
         more = f" (+{e.n_tags - len(e.tags)} more)" if e.n_tags > len(e.tags) else ""
-        console.print("  has       " + ", ".join(f"{r}: {t}" for r, t in e.tags) + more)
+        console.print(Text("  has       " + ", ".join(f"{r}: {t}" for r, t in e.tags) + more))
     if e.attention:
-        console.print("  attention " + "  ".join(f"{k} {w:.2f}" for k, w in e.attention.items()))
+        console.print(Text("  attention " + "  ".join(f"{k} {w:.2f}" for k, w in e.attention.items())))
 
 
 @click.command()
@@ -117,7 +120,7 @@ def _interactive(store, edges, curator) -> None:
             continue
         result = rv.decide(store, [e.id], "accept" if choice == "a" else "reject", curator)
         for c in result.already_decided:
-            console.print(f"  [yellow]{c.message()}[/]")
+            console.print(Text(f"  {c.message()}", style="yellow"))
         counts[result.decision] += len(result.decided)
     info(f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['skipped']} skipped (curator {curator})")
 

@@ -5,7 +5,9 @@ sampler and shuffling RNG states, the epoch, early-stopping state) plus the call
 (id maps, run id, ...). Writes go to a temporary file that replaces the old one in one rename, so
 an interrupted run (Ctrl-C, a crash, a full disk) always leaves the previous checkpoint readable.
 Frozen modality features are not saved (they are inputs, re-read from the store): `load_model`
-takes them again.
+takes them again. Everything in a checkpoint is tensors or plain types (dict, list, str, numbers), so it
+loads with `weights_only=True`: a file someone swapped for a pickle of arbitrary objects is refused,
+never executed.
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ def load(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file: say which
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated, foreign or hostile file: say which, in one line
+        raise CheckpointError(f"cannot read checkpoint {path} ({first_line(exc)})") from exc
     if not isinstance(state, dict) or state.get("version") != VERSION:
         raise CheckpointError(f"{path} is not a kgtag checkpoint (version {VERSION})")
     return state
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's can run to dozens of lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def model_state(model: KGModel) -> dict:
@@ -63,7 +71,7 @@ def load_weights(model: KGModel, state: dict) -> None:
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint does not fit this model: {exc}") from exc
+        raise CheckpointError(f"checkpoint does not fit this model ({first_line(exc)})") from exc
 
 
 def load_model(path: str | os.PathLike, features=None, map_location="cpu") -> tuple[KGModel, dict]:

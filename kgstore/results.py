@@ -93,8 +93,13 @@ def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, sco
     with store.session() as session:
         for start in range(0, len(groups), GROUPS_PER_BATCH):
             batch = groups[start:start + GROUPS_PER_BATCH]
-            session.execute_write(lambda tx: tx.run(cypher("results_inferred"), groups=batch, run=run_id).consume())
+            session.execute_write(_write_inferred_batch, batch, run_id)
     return len(frame)
+
+
+def _write_inferred_batch(tx, groups: list[dict], run_id: str) -> None:
+    tx.run(cypher("results_inferred_lock"), videos=sorted({g["video"] for g in groups})).consume()
+    tx.run(cypher("results_inferred"), groups=groups, run=run_id).consume()
 
 
 def write_modality_attention(store: Store, run_id: str, video_ids, segment_names: Sequence[str], weights) -> None:

@@ -26,6 +26,7 @@ from .store import Store, cypher
 
 DECISIONS = {"accept": "accepted", "accepted": "accepted", "reject": "rejected", "rejected": "rejected"}
 MAX_TAGS = 12  # existing tags shown per video in the queue
+MAX_CURATOR = 64  # characters in a curator name
 
 
 class ReviewError(InputError):
@@ -196,6 +197,19 @@ def filters(store: Store) -> dict[str, list]:
     return {"runs": sorted(runs.items()), "relations": sorted(relations.items())}
 
 
+def check_curator(name: str | None) -> str:
+    """A curator name fit to record: 1..MAX_CURATOR printable characters (no control characters or
+    line breaks that could forge log lines or terminal output), surrounding spaces stripped."""
+    name = (name or "").strip()
+    if not name:
+        raise ReviewError("a curator name is needed to record who decided")
+    if len(name) > MAX_CURATOR:
+        raise ReviewError(f"curator name too long ({len(name)} characters, at most {MAX_CURATOR})")
+    if not name.isprintable():
+        raise ReviewError(f"curator name {name!r} holds control characters; use printable ones only")
+    return name
+
+
 def decide(store: Store, edge_ids: Iterable[str] | str, decision: str, curator: str) -> DecideResult:
     """Accept or reject inferred edges, once: returns which ids this call actually decided.
 
@@ -207,9 +221,7 @@ def decide(store: Store, edge_ids: Iterable[str] | str, decision: str, curator: 
     status = DECISIONS.get(str(decision).strip().lower())
     if status is None:
         raise ReviewError(f"decision must be 'accept' or 'reject', got {decision!r}")
-    curator = (curator or "").strip()
-    if not curator:
-        raise ReviewError("a curator name is needed to record who decided")
+    curator = check_curator(curator)
     ids = sorted({edge_ids} if isinstance(edge_ids, str) else {str(i) for i in edge_ids})
     if not ids:
         return DecideResult(status, [], [], [])

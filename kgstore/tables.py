@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from .errors import InputError
 
 TRIPLE_COLUMNS = ("head", "relation", "tail")
+MAX_ID = 2000  # characters in an id or relation name: Neo4j cannot index a value over ~8 KB (UTF-8)
+MAX_BLOCK = 1 << 30  # pyarrow block size cap (an int32); a longer line is refused, naming it
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -90,7 +92,10 @@ def read_triples(path: str | Path) -> pd.DataFrame:
     try:
         table = pcsv.read_csv(
             io.BytesIO(data),
-            read_options=pcsv.ReadOptions(column_names=list(TRIPLE_COLUMNS), use_threads=False),
+            # one block for the whole file (it is in memory already): a long but valid line never
+            # straddles pyarrow's default 1 MB blocks
+            read_options=pcsv.ReadOptions(column_names=list(TRIPLE_COLUMNS), use_threads=False,
+                                          block_size=min(max(len(data), 1 << 20), MAX_BLOCK)),
             parse_options=pcsv.ParseOptions(
                 delimiter="\t" if fmt == "tsv" else ",",
                 quote_char=False if fmt == "tsv" else '"',
@@ -104,6 +109,9 @@ def read_triples(path: str | Path) -> pd.DataFrame:
             ),
         )
     except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):  # only past MAX_BLOCK: name the line and the limit
+            line = _first_line_longer(data, MAX_BLOCK)
+            raise InputError(path, line, f"line longer than {MAX_BLOCK >> 20} MB, the most a line may hold") from None
         raise InputError(path, None, f"cannot parse as {fmt.upper()}: {exc}") from None
     if bad:
         line, got = bad[0]
@@ -119,6 +127,14 @@ def read_triples(path: str | Path) -> pd.DataFrame:
     frame = frame[~blank.to_numpy()]
     _check_not_empty(frame, path, "line")
     return frame.reset_index(drop=True)
+
+
+def _first_line_longer(data: bytes, limit: int) -> int | None:
+    """1-based number of the first line longer than `limit` bytes."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    lengths = np.diff(np.concatenate([[-1], ends, [len(data)]])) - 1
+    long = np.flatnonzero(lengths > limit)
+    return int(long[0]) + 1 if len(long) else None
 
 
 def _read_parquet_triples(path: Path) -> pd.DataFrame:
@@ -149,9 +165,15 @@ def _read_parquet_triples(path: Path) -> pd.DataFrame:
 
 
 def _check_not_empty(frame: pd.DataFrame, path, unit: str) -> None:
+    """No empty and no over-long id or relation name (the first one found is named with its line)."""
     for column in TRIPLE_COLUMNS:
+        what = "relation name" if column == "relation" else f"{column} id"
         empty = (frame[column] == "").to_numpy()
         if empty.any():
             first = int(frame["line"].to_numpy()[empty.argmax()])
-            what = "relation name" if column == "relation" else f"{column} id"
             raise InputError(path, first, f"empty {what} ({int(empty.sum())} {unit}s with an empty {what} in this file)")
+        long = (frame[column].str.len() > MAX_ID).to_numpy()
+        if long.any():
+            first = int(frame["line"].to_numpy()[long.argmax()])
+            raise InputError(path, first, f"{what} of {len(frame[column].iloc[long.argmax()]):,} characters; "
+                                          f"at most {MAX_ID:,} fit Neo4j's index (a long text belongs in a property)")

@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError
 from .ingest import BATCH_SIZE, IngestReport, upsert_entities, write_triple_table
 from .store import Store, cypher
-from .tables import check_utf8, read_bytes
+from .tables import MAX_ID, check_utf8, read_bytes
 
 NORMALIZE = ("none", "lower", "title")
 UNMAPPED = ("relation", "drop", "error")
@@ -146,6 +146,8 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
         if not isinstance(vid, str) or not vid.strip():
             raise InputError(path, number, f"missing or empty id field {mapping.id_field!r}")
         vid = vid.strip()
+        if len(vid) > MAX_ID:
+            raise InputError(path, number, f"video id of {len(vid):,} characters; at most {MAX_ID:,} fit Neo4j's index")
         if vid in first_line:
             raise InputError(path, number, f"video {vid!r} already appears on line {first_line[vid]}")
         first_line[vid] = number
@@ -166,6 +168,9 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
                     continue
                 if isinstance(v, bool) or not isinstance(v, (str, int, float)):
                     raise InputError(path, number, f"attribute {attribute!r}: values must be strings or numbers, found {type(v).__name__}")
+                if len(str(v)) > MAX_ID:  # it becomes a tag id; long text belongs in `properties`
+                    raise InputError(path, number, f"attribute {attribute!r}: a value of {len(str(v)):,} characters; "
+                                                   f"at most {MAX_ID:,} fit Neo4j's index (long text belongs in properties)")
                 cells.append((vid, attribute, str(v), number))
         ids.append(vid)
         props.append(kept)

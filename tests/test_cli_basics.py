@@ -150,8 +150,10 @@ def test_guide_is_served_with_cors_and_real_ids(runner, neo4j_driver_clean, stor
     server = serve(guide_html(params), 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/kgtag.html") as resp:
-            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        browser = {"Origin": "http://localhost:7474"}  # Neo4j Browser's origin only, never "*"
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/kgtag.html",
+                                                           headers=browser)) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:7474"
             page = resp.read().decode()
         # Browser's fetch sends no-cache headers, so Chromium sends a CORS preflight first
         preflight = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/kgtag.html", method="OPTIONS",
@@ -219,3 +221,40 @@ def test_split_option_errors(value, error):
 
     with pytest.raises(CliError, match=error):
         parse_split(value)
+
+
+# ---------------------------------------------------------------------- issue 10, item 6: secrets
+def test_config_with_a_password_readable_by_others_is_warned_about(runner, neo4j_settings, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from kgtag.cli.main import cli as main
+
+    monkeypatch.delenv("NEO4J_PASSWORD")
+    config = Path("kgtag.toml")
+    config.write_text(f'[neo4j]\npassword = "{neo4j_settings["password"]}"\n')
+    os.chmod(config, 0o644)
+    result = runner.invoke(main, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "other users can read it: chmod 600 kgtag.toml" in " ".join(result.stderr.split())
+    os.chmod(config, 0o600)
+    result = runner.invoke(main, ["status", "--json"])
+    assert result.exit_code == 0 and "chmod" not in result.stderr
+
+
+def test_password_can_be_asked_for_instead_of_shown_in_ps(runner, neo4j_settings, monkeypatch):
+    from kgtag.cli.main import cli as main
+
+    monkeypatch.delenv("NEO4J_PASSWORD")
+    assert "shows in `ps`" in " ".join(runner.invoke(main, ["status", "--help"]).output.split())
+    result = runner.invoke(main, ["status", "--json", "--password", "-"], input=neo4j_settings["password"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert neo4j_settings["password"] not in result.output
+
+
+def test_kgtag_toml_is_ignored_by_git():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run(["git", "-C", str(root), "check-ignore", "-q", "kgtag.toml"]).returncode == 0

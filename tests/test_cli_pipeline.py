@@ -157,7 +157,7 @@ def test_interrupted_training_resumes(runner, loaded, tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod, "train", real)
     node = ok(runner.invoke(cli, ["train", "--resume", run_id, "--runs-dir", runs, "--quiet", "--json"]))
     assert node["id"] == run_id and node["status"] == "done" and node["mrr"] > 0
-    state = torch.load(tmp_path / "runs" / run_id / "checkpoints" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "runs" / run_id / "checkpoints" / "last.pt", weights_only=True)
     assert state["result"]["epochs"] == 3
 
 

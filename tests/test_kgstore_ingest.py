@@ -151,3 +151,37 @@ def test_emoji_spaces_backticks_and_injection_names_are_plain_data(store, tmp_pa
     assert triples_in_db(store) == set(rows)
     assert count(store, "(:Bystander)") == 1
     assert {r["name"] for r in store.driver.execute_query("MATCH (r:Relation) RETURN r.name AS name").records} == {r[1] for r in rows}
+
+
+# ---------------------------------------------------------------------- issue 10, item 7: long lines
+def test_a_long_line_parses_and_an_over_long_id_names_file_line_and_limit(store, tmp_path, runner):
+    """A 10 MB line no longer trips pyarrow's 1 MB blocks; an id too long for Neo4j's index is refused
+    before any write, naming the file, the line and the limit."""
+    from kgtag.cli.main import cli
+    from kgtag.kgstore.tables import MAX_ID, read_triples
+
+    fine = tmp_path / "fine.tsv"
+    fine.write_text("a\tr\tb\n" + "v1\tr\t" + "x" * MAX_ID + "\n" + ("c\tr\td\n" * 400_000) + "e\tr\tf\n")
+    frame = read_triples(fine)  # over 1 MB: what were several pyarrow blocks
+    assert len(frame) == 400_003 and len(frame["tail"].iloc[1]) == MAX_ID and frame["line"].iloc[-1] == 400_003
+    long = tmp_path / "long.tsv"
+    long.write_text("a\tr\tb\n" + "v1\tdescribed_as\t" + "x" * 10_000_000 + "\n" + "c\tr\td\n")
+    with pytest.raises(InputError) as err:
+        read_triples(long)
+    assert err.value.line == 2 and f"{MAX_ID:,}" in str(err.value)
+    result = runner.invoke(cli, ["ingest", "triples", str(long)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().startswith(f"Error: {long}:2: tail id of 10,000,000 characters")
+    assert count(store, "(n:Entity)") == 0  # nothing written
+
+
+def test_a_long_video_record_names_the_line(store, tmp_path, runner):
+    from kgtag.cli.main import cli
+
+    records = tmp_path / "videos.jsonl"
+    records.write_text('{"id": "v1", "title": "' + "t" * 10_000_000 + '", "tag": "ok"}\n'
+                       '{"id": "v2", "tag": "' + "x" * 10_000 + '"}\n')
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('id_field = "id"\nproperties = ["title"]\n[relations.tag]\nrelation = "has_tag"\n')
+    result = runner.invoke(cli, ["ingest", "videos", str(records), "--mapping", str(mapping)])
+    assert result.exit_code == 2 and f"{records}:2:" in result.stderr and "Traceback" not in result.output

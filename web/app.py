@@ -3,29 +3,44 @@
 Server-rendered HTML (Flask + Jinja) with a little JavaScript for decisions and keyboard shortcuts.
 Every decision goes through `kgstore.review.decide`, the same code as `kgtag review`.
 
-There is no authentication: the app is meant for loopback. Two guards keep other web pages out:
-requests whose Host header is not an allowed host are refused (DNS rebinding), and decisions only
-come as JSON POSTs from the same origin (a cross-site form cannot send them).
+Guards, as in Jupyter: every request needs the per-launch access token (`?token=` in the URL that
+`kgtag serve` prints, then an HttpOnly SameSite=Strict cookie), so another local user or process cannot
+decide edges under any name; requests whose Host header is not an allowed host are refused (DNS
+rebinding); decisions only come as JSON POSTs from the same origin; the pages may not be framed
+(X-Frame-Options, CSP frame-ancestors) and run no inline script or style. Errors under /api/ are JSON.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import hmac
+import secrets
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, abort, jsonify, render_template, request
+import neo4j
+from flask import Flask, abort, jsonify, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from kgtag.kgstore import review
 from kgtag.kgstore.store import Store
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAGE_SIZES = (25, 50, 100, 200)
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
-def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str] | None = LOOPBACK_NAMES) -> Flask:
+def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str] | None = LOOPBACK_NAMES,
+               token: str | None = None) -> Flask:
     """The app over `store`. `curator`: the name recorded with decisions unless the page gives another.
-    `allowed_hosts`: host names accepted in the Host header (None accepts any, for --allow-remote)."""
+    `allowed_hosts`: host names accepted in the Host header (None accepts any). `token`: the access
+    token every request must carry (a fresh random one when not given: see app.config["KGTAG_TOKEN"])."""
     app = Flask(__name__)
-    app.config.update(KGTAG_CURATOR=(curator or "").strip(), KGTAG_ALLOWED_HOSTS=allowed_hosts)
+    app.config.update(KGTAG_CURATOR=(curator or "").strip(), KGTAG_ALLOWED_HOSTS=allowed_hosts,
+                      KGTAG_TOKEN=token or secrets.token_urlsafe(24))
 
     @app.before_request
     def _guard_host():
@@ -34,11 +49,46 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
         if allowed is not None and host not in {h.strip("[]") for h in allowed}:
             abort(400, description=f"host {request.host!r} is not served here")
 
+    @app.before_request
+    def _guard_token():
+        expected = app.config["KGTAG_TOKEN"]
+        given = request.args.get("token")
+        if given is not None and request.method == "GET" and hmac.compare_digest(given, expected):
+            # first visit from the printed link: keep the token in a cookie, drop it from the address bar
+            rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+            resp = redirect(request.path + ("?" + rest if rest else ""))
+            resp.set_cookie(cookie_name(), expected, httponly=True, samesite="Strict")
+            return resp
+        if not hmac.compare_digest(request.cookies.get(cookie_name(), ""), expected):
+            abort(403, description="open the review page with the link `kgtag serve` printed (it holds the access token)")
+
+    @app.after_request
+    def _security_headers(resp):
+        resp.headers.update(SECURITY_HEADERS)
+        return resp
+
+    def _error(message: str, code: int):
+        if request.path.startswith("/api/"):
+            return jsonify(error=message), code
+        return render_template("error.html", message=message), code
+
     @app.errorhandler(review.ReviewError)
     def _review_error(exc):
-        if request.path.startswith("/api/"):
-            return jsonify(error=str(exc)), 400
-        return render_template("error.html", message=str(exc)), 400
+        return _error(str(exc), 400)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        return _error(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(neo4j.exceptions.DriverError)
+    def _neo4j_down(exc):
+        app.logger.error("Neo4j does not answer: %s", exc)
+        return _error("Neo4j does not answer; nothing was saved: try again once it is back", 503)
+
+    @app.errorhandler(Exception)
+    def _bug(exc):
+        app.logger.exception("internal error")
+        return _error(f"internal error ({type(exc).__name__}); see the kgtag serve log", 500)
 
     @app.get("/")
     def queue():
@@ -98,6 +148,11 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
         return {"ok": True}
 
     return app
+
+
+def cookie_name() -> str:
+    """One cookie per port: two `kgtag serve` on one host keep their own tokens."""
+    return f"kgtag_token_{urlsplit('//' + (request.host or '')).port or 80}"
 
 
 def _message(result: review.DecideResult, conflicts: list[dict]) -> str:

@@ -60,14 +60,16 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def review_server(review_graph):
-    """`kgtag serve`'s app and server on a free loopback port over the test Neo4j; yields its base URL."""
+    """`kgtag serve`'s app and server on a free loopback port over the test Neo4j; yields a function that
+    starts one and returns the link `kgtag serve` prints (with the access token)."""
     from kgtag.web import create_app, make_server
 
     def start(curator: str | None = "curator-a") -> str:
-        server = make_server(create_app(review_graph, curator=curator), "127.0.0.1", 0)
+        app = create_app(review_graph, curator=curator)
+        server = make_server(app, "127.0.0.1", 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return f"http://127.0.0.1:{server.port}"
+        return f"http://127.0.0.1:{server.port}/?token={app.config['KGTAG_TOKEN']}"
 
     servers = []
     yield start

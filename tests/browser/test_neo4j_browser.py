@@ -76,7 +76,8 @@ def test_guide_opens_and_its_query_runs(page_factory, browser_url, neo4j_setting
     port = _free_port()
     env = {**os.environ, "NEO4J_URI": neo4j_settings["uri"], "NEO4J_USER": neo4j_settings["user"],
            "NEO4J_PASSWORD": neo4j_settings["password"]}
-    guide = subprocess.Popen([sys.executable, "-c", "from kgtag.cli.main import cli; cli()", "guide", "--port", str(port)], env=env,
+    guide = subprocess.Popen([sys.executable, "-c", "from kgtag.cli.main import cli; cli()", "guide", "--port", str(port),
+                              "--browser", browser_url], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
         for _ in range(200):

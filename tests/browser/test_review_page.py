@@ -15,9 +15,9 @@ def row(page, video: str, tag: str):
 
 def test_curator_accepts_rejects_and_sees_the_summary(page_factory, review_server, review_graph, artifacts):
     drv = review_graph.driver
-    base = review_server(curator="curator-a")
+    link = review_server(curator="curator-a")
     page = page_factory()
-    page.goto(base + "/")
+    page.goto(link)
     rows = page.locator("tr.edge")
     expect(rows).to_have_count(len(g.INFERRED))
     # lowest confidence first, and the first row has the keyboard focus
@@ -77,10 +77,10 @@ def test_curator_accepts_rejects_and_sees_the_summary(page_factory, review_serve
 
 def test_second_curator_is_told_already_decided(page_factory, review_server, review_graph):
     drv = review_graph.driver
-    base = review_server(curator=None)  # each curator types a name on the page
+    link = review_server(curator=None)  # each curator types a name on the page
     ann, ben = page_factory(), page_factory()
     for page, name in ((ann, "ann"), (ben, "ben")):
-        page.goto(base + "/")
+        page.goto(link)
         page.locator("#curator").fill(name)
         page.locator("#curator").press("Tab")
     expect(ben.locator("tr.edge")).to_have_count(len(g.INFERRED))  # ben's page is loaded before ann decides
@@ -107,3 +107,34 @@ def test_second_curator_is_told_already_decided(page_factory, review_server, rev
     row(ben, "v003", "Travel").get_by_role("button", name="Accept").click()
     expect(ben.locator("#toast")).to_contain_text("Enter your name")
     assert g.edge_state(drv, "v003", "has_subject", "Travel")["status"] is None
+
+
+def test_page_works_under_its_csp_and_refuses_to_be_framed(page_factory, review_server, review_graph):
+    """The CSP allows no inline script or style: the page must still draw its bars and decide; and
+    another site cannot frame it to click Accept through the curator (issue 10, items 4-5)."""
+    link = review_server(curator="curator-a")
+    page = page_factory()
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(link)
+    expect(page).to_have_url(re.compile(r"/$"))  # the token moved from the address bar to a cookie
+    expect(page.locator("tr.edge")).to_have_count(len(g.INFERRED))
+    bar = page.locator("td.conf .confbar span").first
+    assert bar.evaluate("e => e.getBoundingClientRect().width") > 0
+    row(page, "v001", "Pets").get_by_role("button", name="Accept").click()
+    expect(row(page, "v001", "Pets")).to_have_class(re.compile("decided-accepted"))
+    page.get_by_role("link", name="Summary").click()
+    assert page.locator("td.stack .s-pen").first.evaluate("e => e.getBoundingClientRect().width") > 0
+    assert blocked == []
+
+    stranger = page_factory()  # no token: refused
+    assert stranger.goto(link.split("?")[0]).status == 403
+
+    framer = page_factory()
+    refused = []
+    framer.on("console", lambda m: refused.append(m.text))
+    framer.set_content(f'<iframe id="f" src="{link}" width="800" height="600"></iframe>')
+    framer.wait_for_timeout(1500)
+    frame = framer.frames[1]
+    assert frame.url.startswith("chrome-error:") or frame.locator("tr.edge").count() == 0
+    assert any("frame-ancestors" in t or "X-Frame-Options" in t for t in refused), refused

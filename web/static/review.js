@@ -1,6 +1,9 @@
 // Review queue: decisions over fetch, keyboard shortcuts, the curator's name kept in localStorage.
+// No inline script or style anywhere (the CSP forbids them): bar widths come from data-w here.
 (function () {
   "use strict";
+  document.querySelectorAll("[data-w]").forEach((el) => { el.style.width = Number(el.dataset.w) + "%"; });
+  document.querySelectorAll("select[data-autosubmit]").forEach((el) => el.addEventListener("change", () => el.form.submit()));
   const curatorInput = document.getElementById("curator");
   const toast = document.getElementById("toast");
   const stored = localStorage.getItem("kgtag-curator");
