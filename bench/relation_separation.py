@@ -25,11 +25,10 @@ from kgtag.embed.train import model_preset, preset, train
 
 GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 SETTINGS = {
-    "before: all-entity negatives, margin 0.5": ({"side_constrained": False}, {"margin": 0.5}),
-    "side-constrained negatives, margin 0.5": ({}, {"margin": 0.5}),
-    "fast preset": ({}, {}),
-    "fast preset, fused norm": ({}, {"fused_norm": True}),
-    "fast preset, literal segments": ({}, {"segment_norm": False, "segment_scale": False}),
+    "all-entity negatives, no fused norm": ({"side_constrained": False}, {"fused_norm": False}),
+    "side-constrained negatives, no fused norm": ({}, {"fused_norm": False}),
+    "all-entity negatives, fused norm": ({"side_constrained": False}, {}),
+    "fast preset (side-constrained, fused norm)": ({}, {}),
 }
 
 

@@ -154,6 +154,22 @@ def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, 
     return ece, table
 
 
+def ece_noise_floor(confidence: torch.Tensor, bins: int = 15, draws: int = 200, seed: int = 0) -> float:
+    """Mean ECE of a perfectly calibrated predictor with these confidences (outcomes drawn as
+    Bernoulli(confidence)): what sampling noise alone makes the ECE of this many queries read."""
+    confidence = confidence.double().reshape(-1).clamp(0, 1)
+    if len(confidence) == 0:
+        return float("nan")
+    g = torch.Generator().manual_seed(seed)
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    which = torch.bucketize(confidence, edges[1:-1], right=True)
+    outcomes = (torch.rand(draws, len(confidence), generator=g, dtype=torch.float64) < confidence).double()
+    count = torch.bincount(which, minlength=bins).double()
+    conf_sum = torch.bincount(which, weights=confidence, minlength=bins)
+    hit_sum = torch.zeros(draws, bins, dtype=torch.float64).index_add_(1, which, outcomes)
+    return float((hit_sum - conf_sum).abs().sum(1).mean() / len(confidence))
+
+
 @dataclass
 class Calibrator:
     """Temperature-scaled softmax over the candidate set, fitted on validation triples.
@@ -167,7 +183,9 @@ class Calibrator:
     ``log_partition`` at ``temperatures_for(r)`` (what ``predict`` uses). Attributes after ``fit``:
     ``temperature``, ``relation_temperature``, ``log_loss`` (per top-k edge of the fitting half), and, measured on
     held-out validation queries that the fit did not see: ``ece`` (top-1), ``ece_topk`` (all top-k
-    edges), ``top1_accuracy``, ``reliability`` (the top-1 reliability table), ``held_out`` (queries).
+    edges), ``ece_floor`` (what sampling noise alone reads on that many queries, see
+    ``ece_noise_floor``), ``top1_accuracy``, ``reliability`` (the top-1 reliability table),
+    ``held_out`` (queries).
     """
 
     temperature: float = 1.0
@@ -175,6 +193,7 @@ class Calibrator:
     log_loss: float = float("nan")
     ece: float = float("nan")
     ece_topk: float = float("nan")
+    ece_floor: float = float("nan")
     top1_accuracy: float = float("nan")
     held_out: int = 0
     reliability: list = field(default_factory=list)
@@ -315,6 +334,7 @@ class Calibrator:
         truth = torch.unique(qkey * E + valid[:, 2])
         correct = torch.isin((queries[:, None] * E + tails), truth) & (tails >= 0)
         self.ece, self.reliability = expected_calibration_error(conf[:, 0], correct[:, 0])
+        self.ece_floor = ece_noise_floor(conf[:, 0])
         live = tails >= 0
         self.ece_topk, _ = expected_calibration_error(conf[live], correct[live])
         self.top1_accuracy = correct[:, 0].double().mean().item()
@@ -326,6 +346,7 @@ class Calibrator:
             "log_loss": self.log_loss,
             "ece": self.ece,
             "ece_topk": self.ece_topk,
+            "ece_floor": self.ece_floor,
             "top1_accuracy": self.top1_accuracy,
             "held_out": self.held_out,
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kgtag.embed.infer import Calibrator, expected_calibration_error, predict, top_k
+from kgtag.embed.infer import Calibrator, ece_noise_floor, expected_calibration_error, predict, top_k
 from test_evaluate import TableModel
 
 
@@ -82,3 +82,15 @@ def test_each_relation_gets_its_own_temperature():
     cal = Calibrator().fit(TableModel(table), valid, candidates=torch.arange(N, N + E), max_queries=2 * N)
     for r in (0, 1):
         assert abs(cal.relation_temperature[r] - temps[r].item()) / temps[r].item() < 0.15, cal.report()
+
+
+def test_ece_noise_floor_is_what_a_calibrated_predictor_reads():
+    g = torch.Generator().manual_seed(3)
+    conf = torch.rand(400, generator=g)
+    floor = ece_noise_floor(conf, draws=400)
+    # simulated calibrated outcomes land around the floor; outcomes from a skewed predictor do not
+    fresh = [expected_calibration_error(conf, torch.rand(400, generator=g) < conf)[0] for _ in range(50)]
+    assert abs(sum(fresh) / len(fresh) - floor) < 0.01
+    skewed = expected_calibration_error(conf, torch.rand(400, generator=g) < conf**3)[0]
+    assert skewed > 3 * floor
+    assert ece_noise_floor(torch.full((10_000,), 0.5)) < 0.01  # more queries, less noise
