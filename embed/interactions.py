@@ -107,7 +107,7 @@ class Interaction:
         return pe + rel["r"] if side == "tail" else pe - rel["r"]
 
     def distance_to(self, a: torch.Tensor, rel: dict[str, torch.Tensor], c: Entities) -> torch.Tensor:
-        """[B, C] distances between queries a [B, D] (rel rows [B, ...]) and projected candidates c [C, D]."""
+        """[B, C] distances between queries a [B, D] (rel rows [B, ...]) and candidates c [C, D], projected here."""
         raise NotImplementedError
 
     def score_candidates(self, anchor: Entities, r: Relations, c: Entities, side: str) -> torch.Tensor:

@@ -204,8 +204,9 @@ class KGModel(nn.Module):
         return -self.interaction.distance(heads, self._relations(r), tails)
 
     def _score_side(self, anchor, r, candidates, side):
+        query, rel = self.represent(anchor), self._relations(r)
         c = self._all_entities() if candidates is None else self.represent(candidates)
-        return self.interaction.score_candidates(self.represent(anchor), self._relations(r), c, side)
+        return self.interaction.score_candidates(query, rel, c, side)
 
     def score_tails(self, h: torch.Tensor, r: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         """Scores [B, C] of (h_b, r_b, c) for candidate ids c (all entities when None)."""
@@ -256,8 +257,9 @@ class KGModel(nn.Module):
         e, ep = self._represent_unique(uniq, constrain=self.training)
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
         # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
-        ht = Entities(e.index_select(0, inv).view(2, n, -1), None if ep is None else ep.index_select(0, inv).view(2, n, -1))
-        d = self.interaction.pair_distance(ht, self._relations(trip[:, 1]))
+        ht = e.index_select(0, inv).view(2, n, -1)
+        htp = None if ep is None else ep.index_select(0, inv).view(2, n, -1)
+        d = self.interaction.pair_distance(Entities(ht, htp), self._relations(trip[:, 1]))
         d_pos, d_neg = d.split([b, n - b])
         d_neg = d_neg.view(b, k)
         if self.config.loss == "softplus":
