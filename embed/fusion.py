@@ -31,6 +31,7 @@ from torch import nn
 
 from .attention import Energy
 from .rows import RowTable, renorm_, transe_bound, uniform_
+from .variants import KNOWLEDGE
 
 MODES = ("plain", "attention", "concat", "sum")
 _CHUNK = 65536
@@ -59,7 +60,7 @@ class EntityRepresentation(nn.Module):
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
-        self.segment_names = (["knowledge"] if knowledge else []) + list(self.modalities)
+        self.segment_names = ([KNOWLEDGE] if knowledge else []) + list(self.modalities)
 
         present = torch.zeros(num_entities, len(self.modalities), dtype=torch.bool)
         for i, m in enumerate(self.modalities):

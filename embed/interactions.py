@@ -1,28 +1,50 @@
-"""Translation scorers (TransE, TransH, TransR, TransD) as interchangeable interactions.
+"""Translation scorers (TransE, TransH, TransR, TransD) as stateless interactions of (h, r, t).
 
-Following PyKEEN's split, an interaction owns the relation parameters (and, for TransD, the entity
-projection vectors) and turns entity representations into distances; where the entity
-representation comes from (a plain embedding or TransFusion's fused video vector, eq. 3) is not
-its business. Every scorer is written as "translate a query, then compare it with projected
-candidates": for a tail query `a = proj_r(h) + r`, for a head query `a = proj_r(t) - r`, and the
-distance is `||a - proj_r(c)||_p` for each candidate c. Scores are minus distances (eq. 6 uses d).
+Following PyKEEN's split, an interaction holds no parameters: it turns representations it is given
+into distances. Entity representations (a trainable row, or TransFusion's fused video vector of
+eq. 3; `fusion.py`), TransD's entity projection vectors and the relation parameters
+(`relations.py`) are all arguments. Every scorer is written as "translate a query, then compare it
+with projected candidates": for a tail query `a = proj_r(h) + r`, for a head query
+`a = proj_r(t) - r`, and the distance is `d = ||a - proj_r(c)||_p` for each candidate c. Scores are
+minus distances; eq. 6's loss uses d.
 
-Relation parameters live in `RowTable`s so a batch updates only the relations it used.
-Entity norm constraints (Algorithm 1 line 7 for TransE; the soft `||e|| <= 1` constraints of
-TransH/R/D, enforced as a projection) are named by `entity_constraint` and applied by the model to
-the entity rows a batch touches.
+Each base also names the norm constraint its entity rows keep (`entity_constraint`: Algorithm 1
+line 7 for TransE; the soft `||e|| <= 1` of TransH/R/D, enforced as a projection); the model
+applies it to the rows a batch touches.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar, NamedTuple
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .rows import RowTable, transe_bound, uniform_
+from .variants import BASES
 
 # Bound on elements materialised at once when a distance cannot be written with matrix products.
 _CHUNK_ELEMS = 1 << 24
+
+
+class Entities(NamedTuple):
+    """Entity representations: vectors e [..., D] and TransD's projection vectors e_p (None otherwise)."""
+
+    e: torch.Tensor
+    p: torch.Tensor | None = None
+
+
+class Relations(NamedTuple):
+    """Relation parameters for a batch of query rows, without gathering one copy per row.
+
+    `rows[name]` [U, ...] holds the parameters of the U unique relations of the call (see
+    `relations.RelationRepresentation.rows`); `inv` [N] gives each query row's relation in them.
+    """
+
+    rows: dict[str, torch.Tensor]
+    inv: torch.Tensor
+
+    def per_row(self) -> dict[str, torch.Tensor]:
+        return {k: v.index_select(0, self.inv) for k, v in self.rows.items()}
 
 
 def _dist(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -52,90 +74,66 @@ def _chunked(fn, num_candidates: int, per_candidate: int):
     return torch.cat([fn(slice(i, min(i + step, num_candidates))) for i in range(0, num_candidates, step)], dim=1)
 
 
-class Interaction(nn.Module):
-    """Base class. Subclasses define relation tables and the three geometric steps."""
+class Interaction:
+    """A translation scorer d(h, r, t) = ||proj_r(h) + r - proj_r(t)||_p; subclasses define proj_r.
 
-    name = "base"
-    entity_constraint = "max1"  # "unit": renormalise rows to norm 1; "max1": clamp norms to <= 1
+    Holds only the distance's order p (1 or 2). Methods take `Entities` and `Relations`.
+    """
 
-    def __init__(self, num_relations: int, num_entities: int, dim: int, p_norm: int):
-        super().__init__()
+    name: ClassVar[str] = "base"
+    entity_constraint: ClassVar[str] = "max1"  # "unit": rows renormalised to norm 1; "max1": norms clamped to <= 1
+
+    def __init__(self, p_norm: int):
         if p_norm not in (1, 2):
             raise ValueError(f"p_norm must be 1 or 2, got {p_norm}")
-        self.num_relations, self.num_entities, self.dim, self.p_norm = num_relations, num_entities, dim, p_norm
-        self.entity_extra: RowTable | None = None
+        self.p_norm = p_norm
 
-    # -- relation parameters ---------------------------------------------------------------
-    def relation_tables(self) -> dict[str, RowTable]:
-        return {n: m for n, m in self.named_children() if isinstance(m, RowTable) and n != "entity_extra"}
-
-    def relation_rows(self, r: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Relation parameters for unique relation ids r (trainable leaves while training)."""
-        return {n: t.rows(r) for n, t in self.relation_tables().items()}
-
-    def relation_all(self) -> dict[str, torch.Tensor]:
-        return {n: t.all() for n, t in self.relation_tables().items()}
-
-    def translation(self, rel: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The vector r that eq. 5's relation attention reads: the relation's translation."""
-        return rel["r"]
-
-    # -- geometry ----------------------------------------------------------------------------
-    # Relation parameters arrive as (rel_u, inv): rows for the unique relations of a call and, per
-    # entity row, the index of its relation in rel_u. The default gathers one row per entity row;
-    # TransR, whose rows are D x D matrices, works relation by relation instead.
-    def project(self, e: torch.Tensor, ex: torch.Tensor | None, rel: dict[str, torch.Tensor]) -> torch.Tensor:
+    def project(self, e: torch.Tensor, ep: torch.Tensor | None, rel: dict[str, torch.Tensor]) -> torch.Tensor:
+        """proj_r(e) for rows e [N, D] with their relation's parameters `rel` gathered per row."""
         return e
 
-    def distance(self, h, hx, rel_u, inv, t, tx) -> torch.Tensor:
-        """d(proj_r(h) + r, proj_r(t)) for aligned rows h, t [N, D]."""
-        rel = {k: v.index_select(0, inv) for k, v in rel_u.items()}
-        return _dist(self.project(h, hx, rel) + rel["r"] - self.project(t, tx, rel), self.p_norm)
+    def distance(self, h: Entities, r: Relations, t: Entities) -> torch.Tensor:
+        """d(h, r, t) [N] for aligned rows h, t [N, D]."""
+        rel = r.per_row()
+        return _dist(self.project(h.e, h.p, rel) + rel["r"] - self.project(t.e, t.p, rel), self.p_norm)
 
-    def pair_distance(self, ht, htx, rel_u, inv) -> torch.Tensor:
-        """`distance` for heads and tails stacked as ht [2, N, D] (htx likewise, or None)."""
-        h, t = ht.unbind(0)
-        hx, tx = (None, None) if htx is None else htx.unbind(0)
-        return self.distance(h, hx, rel_u, inv, t, tx)
+    def pair_distance(self, ht: Entities, r: Relations) -> torch.Tensor:
+        """`distance` for heads and tails stacked as ht.e [2, N, D] (ht.p likewise, or None): the loss's layout."""
+        (h, t), (hp, tp) = ht.e.unbind(0), ((None, None) if ht.p is None else ht.p.unbind(0))
+        return self.distance(Entities(h, hp), r, Entities(t, tp))
 
-    def query(self, e, ex, rel, side: str) -> torch.Tensor:
-        pe = self.project(e, ex, rel)
+    def query(self, e: Entities, rel: dict[str, torch.Tensor], side: str) -> torch.Tensor:
+        pe = self.project(e.e, e.p, rel)
         return pe + rel["r"] if side == "tail" else pe - rel["r"]
 
-    def distance_to(self, a, rel, c, cx) -> torch.Tensor:
-        """[B, C] distances between queries a [B, D] (rel rows [B, ...]) and projected candidates c [C, D]."""
+    def distance_to(self, a: torch.Tensor, rel: dict[str, torch.Tensor], c: Entities) -> torch.Tensor:
+        """[B, C] distances between queries a [B, D] (rel rows [B, ...]) and candidates c [C, D], projected here."""
         raise NotImplementedError
 
-    def score_candidates(self, e, ex, rel_u, inv, c, cx, side: str) -> torch.Tensor:
-        """Scores [B, C] of (e, r, c) for side="tail", or of (c, r, e) for side="head"."""
-        rel = {k: v.index_select(0, inv) for k, v in rel_u.items()}
-        return -self.distance_to(self.query(e, ex, rel, side), rel, c, cx)
-
-    def init_relations_(self) -> None:
-        for t in self.relation_tables().values():
-            uniform_(t.weight, transe_bound(self.dim))
+    def score_candidates(self, anchor: Entities, r: Relations, c: Entities, side: str) -> torch.Tensor:
+        """Scores [B, C] = -d of (anchor, r, c) for side="tail", or of (c, r, anchor) for side="head"."""
+        rel = r.per_row()
+        return -self.distance_to(self.query(anchor, rel, side), rel, c)
 
 
 class TransE(Interaction):
-    """f_r(h, t) = -||h + r - t||_p (Bordes et al., 2013); Algorithm 1 keeps entities at unit L2 norm."""
+    """TransE (Bordes et al., 2013, "Translating Embeddings for Modeling Multi-relational Data").
+
+        d(h, r, t) = ||h + r - t||_p
+
+    Algorithm 1 line 7 keeps entity rows at unit L2 norm (`entity_constraint = "unit"`).
+    """
 
     name = "transe"
     entity_constraint = "unit"
 
-    def __init__(self, num_relations, num_entities, dim, p_norm):
-        super().__init__(num_relations, num_entities, dim, p_norm)
-        self.r = RowTable(num_relations, dim)
-        self.init_relations_()
-        with torch.no_grad():  # Bordes et al. normalise relations once, at initialisation
-            self.r.weight.copy_(F.normalize(self.r.weight, dim=-1))
-
-    def pair_distance(self, ht, htx, rel_u, inv):
+    def pair_distance(self, ht, r):
         if self.p_norm != 1:
-            return super().pair_distance(ht, htx, rel_u, inv)
-        return _TransEL1.apply(ht, rel_u["r"].index_select(0, inv))
+            return super().pair_distance(ht, r)
+        return _TransEL1.apply(ht.e, r.rows["r"].index_select(0, r.inv))
 
-    def distance_to(self, a, rel, c, cx):
-        return _cdist(a, c, self.p_norm)
+    def distance_to(self, a, rel, c):
+        return _cdist(a, c.e, self.p_norm)
 
 
 class _TransEL1(torch.autograd.Function):
@@ -158,21 +156,20 @@ class _TransEL1(torch.autograd.Function):
 
 
 class TransH(Interaction):
-    """Translation on a relation hyperplane (Wang et al., 2014): e_perp = e - (w_r.e) w_r, ||w_r|| = 1."""
+    """TransH (Wang et al., 2014, "Knowledge Graph Embedding by Translating on Hyperplanes").
+
+        e_perp = e - (w_r . e) w_r,  with w_r normalised to ||w_r|| = 1
+        d(h, r, t) = ||h_perp + r - t_perp||_p
+    """
 
     name = "transh"
 
-    def __init__(self, num_relations, num_entities, dim, p_norm):
-        super().__init__(num_relations, num_entities, dim, p_norm)
-        self.r = RowTable(num_relations, dim)
-        self.w = RowTable(num_relations, dim)
-        self.init_relations_()
-
-    def project(self, e, ex, rel):
+    def project(self, e, ep, rel):
         w = F.normalize(rel["w"], dim=-1)
         return e - (e * w).sum(-1, keepdim=True) * w
 
-    def distance_to(self, a, rel, c, cx):
+    def distance_to(self, a, rel, c):
+        c = c.e
         w = F.normalize(rel["w"], dim=-1)  # [B, D]
         if self.p_norm == 2:
             # ||a - c + (w.c) w||^2 = ||a||^2 - 2 a.c + 2 (w.c)(a.w) + ||c||^2 - (w.c)^2
@@ -190,33 +187,33 @@ class TransH(Interaction):
 
 
 class TransR(Interaction):
-    """Relation-specific spaces (Lin et al., 2015): e_r = e M_r, M_r in R^{D x D}, initialised to I."""
+    """TransR (Lin et al., 2015, "Learning Entity and Relation Embeddings for Knowledge Graph Completion").
+
+        e_r = e M_r,  M_r in R^{D x D} (square: entities and relations share the width)
+        d(h, r, t) = ||h_r + r - t_r||_p
+    """
 
     name = "transr"
 
-    def __init__(self, num_relations, num_entities, dim, p_norm):
-        super().__init__(num_relations, num_entities, dim, p_norm)
-        self.r = RowTable(num_relations, dim)
-        self.init_relations_()
-        self.m = RowTable(num_relations, dim, dim, init=torch.eye(dim).expand(num_relations, dim, dim).contiguous())
-
-    def project(self, e, ex, rel):
+    def project(self, e, ep, rel):
         return torch.bmm(e.unsqueeze(1), rel["m"]).squeeze(1)
 
     # Gathering a D x D matrix per row would cost N*D*D memory: work one relation at a time.
-    def distance(self, h, hx, rel_u, inv, t, tx):
+    def distance(self, h, r, t):
+        h, t, rel_u = h.e, t.e, r.rows
         out = h.new_empty(h.shape[0])
         for j in range(rel_u["r"].shape[0]):
-            rows = (inv == j).nonzero().squeeze(1)
+            rows = (r.inv == j).nonzero().squeeze(1)
             m = rel_u["m"][j]
             out[rows] = _dist(h[rows] @ m + rel_u["r"][j] - t[rows] @ m, self.p_norm)
         return out
 
-    def score_candidates(self, e, ex, rel_u, inv, c, cx, side):
+    def score_candidates(self, anchor, r, c, side):
+        e, c, rel_u = anchor.e, c.e, r.rows
         out = e.new_empty(e.shape[0], c.shape[0])
         sign = 1.0 if side == "tail" else -1.0
         for j in range(rel_u["r"].shape[0]):
-            rows = (inv == j).nonzero().squeeze(1)
+            rows = (r.inv == j).nonzero().squeeze(1)
             if rows.numel() == 0:
                 continue
             m = rel_u["m"][j]
@@ -226,26 +223,23 @@ class TransR(Interaction):
 
 
 class TransD(Interaction):
-    """Dynamic mapping (Ji et al., 2015): e_perp = e + (e_p.e) r_p (M = r_p e_p^T + I, equal widths)."""
+    """TransD (Ji et al., 2015, "Knowledge Graph Embedding via Dynamic Mapping Matrix").
+
+        M_re = r_p e_p^T + I, so e_perp = M_re e = e + (e_p . e) r_p  (equal entity and relation widths)
+        d(h, r, t) = ||h_perp + r - t_perp||_p
+
+    e_p is the entity's projection vector (`Entities.p`), r_p the relation's (`rows["rp"]`).
+    """
 
     name = "transd"
 
-    def __init__(self, num_relations, num_entities, dim, p_norm):
-        super().__init__(num_relations, num_entities, dim, p_norm)
-        self.r = RowTable(num_relations, dim)
-        self.rp = RowTable(num_relations, dim)
-        self.init_relations_()
-        self.entity_extra = RowTable(num_entities, dim)
-        # Projection vectors start small (Xavier bounds, as OpenKE), so projections start near identity.
-        uniform_(self.rp.weight, (6.0 / (num_relations + dim)) ** 0.5)
-        uniform_(self.entity_extra.weight, (6.0 / (num_entities + dim)) ** 0.5)
+    def project(self, e, ep, rel):
+        return e + (ep * e).sum(-1, keepdim=True) * rel["rp"]
 
-    def project(self, e, ex, rel):
-        return e + (ex * e).sum(-1, keepdim=True) * rel["rp"]
-
-    def distance_to(self, a, rel, c, cx):
+    def distance_to(self, a, rel, c):
+        c, cp = c.e, c.p
         rp = rel["rp"]  # [B, D]
-        s = (cx * c).sum(-1)  # [C] the candidates' own scalar e_p.e (relation independent)
+        s = (cp * c).sum(-1)  # [C] the candidates' own scalar e_p.e (relation independent)
         if self.p_norm == 2:
             # ||a - c - s rp||^2 = ||a - c||^2 - 2 s (rp.a) + 2 s (rp.c) + s^2 ||rp||^2
             d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ c.T + (c * c).sum(-1)
@@ -261,11 +255,12 @@ class TransD(Interaction):
 
 
 INTERACTIONS = {cls.name: cls for cls in (TransE, TransH, TransR, TransD)}
+assert tuple(INTERACTIONS) == BASES
 
 
-def make_interaction(base: str, num_relations: int, num_entities: int, dim: int, p_norm: int) -> Interaction:
+def make_interaction(base: str, p_norm: int) -> Interaction:
     try:
         cls = INTERACTIONS[base]
     except KeyError:
-        raise ValueError(f"unknown base {base!r}; choose one of {sorted(INTERACTIONS)}") from None
-    return cls(num_relations, num_entities, dim, p_norm)
+        raise ValueError(f"unknown base {base!r}; choose one of {', '.join(BASES)}") from None
+    return cls(p_norm)

@@ -1,8 +1,9 @@
 """One knowledge-graph embedding model for TransE, TransFusion and the paper's baselines.
 
 `ModelConfig.variant` picks the entity representation (see `fusion.py`) and the default for
-relation attention (eq. 5); `ModelConfig.base` picks the translation scorer (see
-`interactions.py`). Every combination composes (paper Table 5):
+relation attention (eq. 5); `ModelConfig.base` picks the translation scorer (the stateless
+`interactions.py`) and its relation parameters (`relations.py`). Every combination composes
+(paper Table 5; the table itself is `variants.VARIANT_SPECS`):
 
 =============  ==========================  ==================  ============================
 variant        video representation        width               relation attention (default)
@@ -30,12 +31,12 @@ from torch import nn
 
 from .attention import RelationAttention
 from .fusion import EntityRepresentation
-from .interactions import INTERACTIONS, make_interaction
+from .interactions import Entities, Relations, make_interaction
+from .relations import RelationRepresentation, entity_projections
 from .rows import unique_ids
+from .variants import BASES, VARIANT_SPECS, VARIANTS, check_modalities, fusion_mode
 
-VARIANTS = ("transe", "transfusion", "transfusion0", "b1", "b2", "b3")
-_MODE = {"transe": "plain", "transfusion0": "plain", "transfusion": "attention", "b1": "concat", "b2": "sum", "b3": "attention"}
-_REL_ATT_DEFAULT = {"transe": False, "transfusion0": True, "transfusion": True, "b1": False, "b2": False, "b3": True}
+__all__ = ["BASES", "VARIANTS", "KGModel", "ModelConfig", "build_model"]
 
 
 @dataclass
@@ -77,16 +78,16 @@ class ModelConfig:
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
-        if self.base not in INTERACTIONS:
-            raise ValueError(f"unknown base {self.base!r}; choose one of {', '.join(INTERACTIONS)}")
+        if self.base not in BASES:
+            raise ValueError(f"unknown base {self.base!r}; choose one of {', '.join(BASES)}")
         if isinstance(self.modalities, str):
             self.modalities = tuple(m for m in self.modalities.split(",") if m)
         self.modalities = tuple(self.modalities)
-        if len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(f"modalities repeat: {self.modalities}")
-        if self.variant in ("transe", "transfusion0") and self.modalities:
+        check_modalities(self.modalities)
+        spec = VARIANT_SPECS[self.variant]
+        if spec.modalities == "none" and self.modalities:
             raise ValueError(f"variant {self.variant!r} uses no modalities, got {self.modalities}")
-        if self.variant in ("b1", "b2", "b3") and not self.modalities:
+        if spec.modalities == "required" and not self.modalities:
             raise ValueError(f"variant {self.variant!r} needs at least one modality")
         if self.p_norm not in (1, 2):
             raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
@@ -101,42 +102,52 @@ class ModelConfig:
         if self.feature_dims is not None and self.feature_dims < 1:
             raise ValueError(f"feature_dims must be positive or None, got {self.feature_dims}")
         if self.relation_attention is None:
-            self.relation_attention = _REL_ATT_DEFAULT[self.variant]
+            self.relation_attention = spec.relation_attention
 
     @property
     def width(self) -> int:
         """Width of entity and relation vectors (see the module docstring)."""
-        mode = _MODE[self.variant] if self.modalities or self.variant in ("transe", "transfusion0") else "plain"
-        if mode in ("plain", "sum"):
+        if fusion_mode(self.variant, self.modalities) in ("plain", "sum"):
             return self.dim
-        return self.dim * (len(self.modalities) + (self.variant != "b3"))
+        return self.dim * (len(self.modalities) + VARIANT_SPECS[self.variant].knowledge)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class KGModel(nn.Module):
-    """Entity representation + translation interaction + optional relation attention (eq. 5-6)."""
+    """Representations (entities, relations) + a stateless interaction + optional relation attention (eq. 5-6).
+
+    Parameters live in the representations: `entities` (trainable rows and the fused video vector,
+    eq. 1-4), `relations` (the base's relation tables), `entity_proj` (TransD's e_p, else None) and
+    `rel_attention` (eq. 5). `interaction` (TransE/H/R/D) only computes distances.
+    """
 
     def __init__(self, config: ModelConfig, num_entities: int, num_relations: int, features=None):
         super().__init__()
         features = features or {}
         self.config = config
         self.num_entities, self.num_relations = num_entities, num_relations
-        mode = _MODE[config.variant] if config.modalities else "plain"
+        self.interaction = make_interaction(config.base, config.p_norm)
+        constraint = self.interaction.entity_constraint
         self.entities = EntityRepresentation(
-            num_entities, config.dim, config.hidden, mode, config.variant != "b3", config.modalities, features,
+            num_entities, config.dim, config.hidden, fusion_mode(config.variant, config.modalities),
+            VARIANT_SPECS[config.variant].knowledge, config.modalities, features,
             feature_dims=config.feature_dims,
-            segment_norm=INTERACTIONS[config.base].entity_constraint if config.segment_norm else None,
+            segment_norm=constraint if config.segment_norm else None,
             segment_scale=config.segment_scale,
-            fused_norm=INTERACTIONS[config.base].entity_constraint if config.fused_norm else None,
+            fused_norm=constraint if config.fused_norm else None,
         )
         width = self.entities.width
         assert width == config.width
-        self.interaction = make_interaction(config.base, num_relations, num_entities, width, config.p_norm)
+        # Created in this order (entities, relations, entity_proj, attention): it fixes the random
+        # draws at init and the optimiser's table order, so seeded runs and checkpoints stay as before.
+        self.relations = RelationRepresentation(config.base, num_relations, width)
+        self.entity_proj = entity_projections(config.base, num_entities, width)
         self.rel_attention = RelationAttention(width, config.hidden) if config.relation_attention else None
-        self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self.entities.constrain_all_(self.interaction.entity_constraint)
+        self._cache: Entities | None = None
+        self.entities.constrain_all_(constraint)
+        self._register_load_state_dict_pre_hook(_rename_old_keys)
 
     # -- representations ------------------------------------------------------------------------
     @property
@@ -148,29 +159,27 @@ class KGModel(nn.Module):
         """BoolTensor[E]: entities represented by fusion (videos with at least one modality)."""
         return self.entities.fused
 
-    def _represent_unique(self, uniq: torch.Tensor, constrain: bool = False):
+    def _represent_unique(self, uniq: torch.Tensor, constrain: bool = False) -> Entities:
         if self._cache is not None and not torch.is_grad_enabled():
-            e, ex = self._cache
-            return e[uniq], None if ex is None else ex[uniq]
-        extra = self.interaction.entity_extra
+            e, ep = self._cache
+            return Entities(e[uniq], None if ep is None else ep[uniq])
         kind = self.interaction.entity_constraint if constrain else None
-        return self.entities(uniq, kind), None if extra is None else extra.rows(uniq)
+        return Entities(self.entities(uniq, kind), None if self.entity_proj is None else self.entity_proj.rows(uniq))
 
-    def represent(self, ids: torch.Tensor):
-        """(vectors [n, width], extra [n, width] or None) for entity ids, duplicates allowed."""
+    def represent(self, ids: torch.Tensor) -> Entities:
+        """(vectors [n, width], TransD's projection vectors [n, width] or None) for entity ids, duplicates allowed."""
         uniq, inv = torch.unique(ids, return_inverse=True)
-        e, ex = self._represent_unique(uniq)
-        return e[inv], None if ex is None else ex[inv]
+        e, ep = self._represent_unique(uniq)
+        return Entities(e[inv], None if ep is None else ep[inv])
 
-    def _all_entities(self):
+    def _all_entities(self) -> Entities:
         if self._cache is not None:
             return self._cache
-        extra = self.interaction.entity_extra
-        return self.entities.all(), None if extra is None else extra.all()
+        return Entities(self.entities.all(), None if self.entity_proj is None else self.entity_proj.all())
 
-    def _relations(self, r: torch.Tensor):
+    def _relations(self, r: torch.Tensor) -> Relations:
         uniq, inv = unique_ids(r, self.num_relations)
-        return self.interaction.relation_rows(uniq), inv
+        return Relations(self.relations.rows(uniq), inv)
 
     @contextlib.contextmanager
     def cached_entities(self):
@@ -189,19 +198,15 @@ class KGModel(nn.Module):
     # -- scoring (higher = more plausible = minus the distance) ----------------------------------
     def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = h.shape[0]
-        e, ex = self.represent(torch.cat([h, t]))
-        rel_u, inv = self._relations(r)
-        exh, ext = (None, None) if ex is None else (ex[:n], ex[n:])
-        return -self.interaction.distance(e[:n], exh, rel_u, inv, e[n:], ext)
+        e, ep = self.represent(torch.cat([h, t]))
+        heads = Entities(e[:n], None if ep is None else ep[:n])
+        tails = Entities(e[n:], None if ep is None else ep[n:])
+        return -self.interaction.distance(heads, self._relations(r), tails)
 
     def _score_side(self, anchor, r, candidates, side):
-        e, ex = self.represent(anchor)
-        rel_u, inv = self._relations(r)
-        if candidates is None:
-            c, cx = self._all_entities()
-        else:
-            c, cx = self.represent(candidates)
-        return self.interaction.score_candidates(e, ex, rel_u, inv, c, cx, side)
+        query, rel = self.represent(anchor), self._relations(r)
+        c = self._all_entities() if candidates is None else self.represent(candidates)
+        return self.interaction.score_candidates(query, rel, c, side)
 
     def score_tails(self, h: torch.Tensor, r: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         """Scores [B, C] of (h_b, r_b, c) for candidate ids c (all entities when None)."""
@@ -216,8 +221,7 @@ class KGModel(nn.Module):
         """q [R] of eq. 5 (with gradients while training); ones when relation attention is off."""
         if self.rel_attention is None:
             return torch.ones(self.num_relations, device=self.entities.local.device)
-        rel = self.interaction.relation_all()
-        return self.rel_attention(self.interaction.translation(rel))
+        return self.rel_attention(self.relations.translations())
 
     @torch.no_grad()
     def relation_attention(self) -> torch.Tensor:
@@ -250,13 +254,12 @@ class KGModel(nn.Module):
         trip = torch.cat([pos, neg.reshape(-1, 3)])
         n = trip.shape[0]
         uniq, inv = unique_ids(torch.cat([trip[:, 0], trip[:, 2]]), self.num_entities)
-        e, ex = self._represent_unique(uniq, constrain=self.training)
+        e, ep = self._represent_unique(uniq, constrain=self.training)
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
         # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
         ht = e.index_select(0, inv).view(2, n, -1)
-        htx = None if ex is None else ex.index_select(0, inv).view(2, n, -1)
-        rel_u, rinv = self._relations(trip[:, 1])
-        d = self.interaction.pair_distance(ht, htx, rel_u, rinv)
+        htp = None if ep is None else ep.index_select(0, inv).view(2, n, -1)
+        d = self.interaction.pair_distance(Entities(ht, htp), self._relations(trip[:, 1]))
         d_pos, d_neg = d.split([b, n - b])
         d_neg = d_neg.view(b, k)
         if self.config.loss == "softplus":
@@ -275,6 +278,19 @@ class KGModel(nn.Module):
             scale = self.config.relation_entropy * loss.detach() / self.num_relations
             loss = loss + scale * (p * torch.log(p.clamp_min(1e-12))).sum()
         return loss
+
+
+# Keys of checkpoints written while `interaction` held the relation tables (before 2026-11-30).
+_OLD_PREFIXES = (("interaction.entity_extra.", "entity_proj."), ("interaction.", "relations."))
+
+
+def _rename_old_keys(state_dict, prefix, *args) -> None:
+    """load_state_dict pre-hook: map the old keys onto `relations.*` and `entity_proj.*`."""
+    for key in [k for k in state_dict if k.startswith(prefix + "interaction.")]:
+        for old, new in _OLD_PREFIXES:
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+                break
 
 
 def build_model(

@@ -29,7 +29,7 @@ no edges at all (Figure 1's "video 4"); their true tags are only in ``test_cold`
 
 ``generate(seed, n_videos)`` returns a :class:`SyntheticKG` holding the tensors (triples, splits,
 features with masks) and able to ``write(folder)`` the sample files of the contracts (videos.jsonl,
-mapping.toml, tags.tsv, features_<modality>.parquet). ``python -m kgtag.embed.synthetic OUT`` writes them.
+mapping.toml, tags.tsv, features_<modality>.parquet); ``bench/make_sample.py`` writes the bundled sample.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 CATEGORIES = {
@@ -152,9 +154,6 @@ class SyntheticKG:
     # ------------------------------------------------------------------------------ sample files
     def write(self, folder) -> list[Path]:
         """Write videos.jsonl, mapping.toml, tags.tsv and features_<modality>.parquet into ``folder``."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
@@ -407,20 +406,3 @@ def generate(
         seed=seed,
     )
 
-
-def main(argv=None) -> None:
-    """``python -m kgtag.embed.synthetic OUT [--seed S] [--videos N]``: write the sample files."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Write a seeded synthetic video KG as kgtag sample files.")
-    parser.add_argument("out", help="folder to write videos.jsonl, mapping.toml, tags.tsv, features_*.parquet into")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--videos", type=int, default=3000)
-    args = parser.parse_args(argv)
-    kg = generate(seed=args.seed, n_videos=args.videos)
-    for path in kg.write(args.out):
-        print(f"{path}  ({path.stat().st_size / 1024:.0f} KiB)")
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import checkpoint as ckpt
 from .model import KGModel
@@ -259,8 +260,6 @@ class _Progress:
         self.every = 0.25
         self.last = 0.0
         if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
             self.progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
                 BarColumn(),

@@ -8,9 +8,13 @@ Each test that takes `neo4j_driver_clean` gets an empty database and leaves one 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from neo4j import GraphDatabase
+
+# The benchmark data sets live beside the repository (../shared/data from its root), never in it.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # Tests wipe their database. This marker node says the database is a test database, so a run
 # pointed by mistake at a database holding real data stops instead of deleting it.
@@ -31,6 +35,14 @@ def _docker_answers() -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of the public data sets (fb15k-237/, kuai16k/, ...), found from the repository root."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data sets are not at {SHARED_DATA} (../shared/data from the repository root)", pytrace=False)
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from kgtag.cli.guide import DEFAULT_PARAMS, QUERIES, graph_params, guide_html, serve, shipped_guide
 from kgtag.cli.main import cli
 
 COMMANDS = [
@@ -132,16 +133,12 @@ def test_status_counts(runner, neo4j_driver_clean):
 
 # ------------------------------------------------------------------------------------------ guide
 def test_shipped_guide_matches_the_cypher_files():
-    from kgtag.cli.guide import QUERIES, guide_html, shipped_guide
-
     assert shipped_guide() == guide_html(), "regenerate cypher/browser/kgtag.html with `kgtag guide --write`"
     for name, _ in QUERIES:
         assert f"cypher/{name}.cypher" in shipped_guide()
 
 
 def test_guide_is_served_with_cors_and_real_ids(runner, neo4j_driver_clean, store):
-    from kgtag.cli.guide import graph_params, guide_html, serve
-
     neo4j_driver_clean.execute_query(
         "CREATE (r:Run {id: 'run-1', created: datetime()}), "
         "(v:Entity:Video {id: 'v42'})-[:INFERRED {relation: 'r', run: 'run-1', confidence: 0.9, rank: 1}]->(:Entity:Tag {id: 'Dogs'})")
@@ -166,12 +163,33 @@ def test_guide_is_served_with_cors_and_real_ids(runner, neo4j_driver_clean, stor
     assert "&quot;v42&quot;" in page and page.count("<slide>") == 9 and 'class="code runnable"' in page
 
 
-def test_guide_queries_run_with_the_guide_parameters(store):
-    """Every query of the guide runs with the one :params line the guide sets."""
-    from kgtag.cli.guide import DEFAULT_PARAMS, QUERIES
+def test_guide_queries_answer_with_the_guide_parameters(review_graph):
+    """Every query of the guide, with the :params line the guide fills from the graph, returns the rows it should."""
+    store = review_graph  # runs run-a (older) and run-b; run-b's best edge is v001 -has_subject-> Pets (0.91)
+    store.driver.execute_query(
+        "MATCH (a:Run {id: 'run-a'}), (b:Run {id: 'run-b'}) "
+        "SET a.created = datetime('2026-01-01T00:00:00Z'), b.created = datetime('2026-01-02T00:00:00Z'), b.mrr = 0.5 "
+        "WITH a, b MATCH (rel:Relation) "
+        "CREATE (a)-[:RELATION_ATTENTION {weight: 1.5}]->(rel), (b)-[:RELATION_ATTENTION {weight: 1.25}]->(rel)")
+    params = {**DEFAULT_PARAMS, **graph_params(store)}
+    assert (params["video"], params["tag"], params["run"], params["a"], params["b"]) == ("v001", "Pets", "run-b", "run-a", "run-b")
+    rows = {name: [r.data() for r in store.query(name, **params)] for name, _ in QUERIES}
+    assert all(rows.values()), [name for name, got in rows.items() if not got]
 
-    for name, _ in QUERIES:
-        store.query(name, **DEFAULT_PARAMS)
+    assert [(r["tag"], r["confidence"]) for r in rows["video_top_tags"]] == [("Pets", 0.91), ("Pop", 0.12)]
+    assert {(r["relation"], r["tag"]) for r in rows["video_tags"]} == {
+        ("has_subject", "Cats"), ("has_subject", "Dogs"), ("uploaded_by", "u_anna")}
+    assert len(rows["video_graph"]) == 3 + 3  # v001's known tags and its inferred edges of both runs
+    assert [(r["video"], r["how"]) for r in rows["tag_videos"]] == [("v001", "inferred")]
+    queue = [r["confidence"] for r in rows["review_queue"] if r["run"] == "run-b"]
+    assert queue == sorted(queue) and len(queue) == 7  # run-b's pending edges, least confident first
+    assert {r["run"] for r in rows["relations_by_attention"]} == {"run-b"}
+    assert {r["attention"] for r in rows["relations_by_attention"]} == {1.25}
+    avg = {r["segment"]: r["attention"] for r in rows["modality_attention_avg"]}
+    assert avg["vision"] == pytest.approx((0.3 + 0.1 + 0.45 + 0.7) / 4)
+    diff = {(r["kind"], r["name"]): r for r in rows["run_diff"]}
+    assert diff[("metric", "mrr")]["in_b"] == 0.5 and diff[("metric", "mrr")]["in_a"] is None
+    assert (diff[("inferred edges", "pending")]["in_a"], diff[("inferred edges", "pending")]["in_b"]) == (2, 7)
 
 
 # ------------------------------------------------------------------------------------------ split

@@ -4,12 +4,17 @@ infer, status, review, a rejected edge as a known negative of the next training,
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
+import kgtag.cli.ingest as ingest_mod
+import kgtag.embed.train as train_mod
 from kgtag.cli.main import cli
 from kgtag.embed.synthetic import generate
+from kgtag.kgstore.store import Store
 
 MODS = ("vision", "audio", "text")
 
@@ -95,8 +100,6 @@ def test_train_eval_infer_review_and_known_negatives(runner, loaded, tmp_path, m
     ok(runner.invoke(cli, ["review", "--decisions", str(decisions), "--json"]))
 
     # the next training gets the rejected edge as a known negative (spy on the real trainer)
-    import kgtag.embed.train as train_mod
-
     real, seen = train_mod.train, {}
 
     def spy(model, triples, config, **kwargs):
@@ -124,23 +127,23 @@ def test_train_eval_infer_review_and_known_negatives(runner, loaded, tmp_path, m
     assert (rejected["video"], rejected["relation"], rejected["tag"]) not in pairs
     assert (accepted["video"], accepted["relation"], accepted["tag"]) not in pairs
 
-    diff = query(driver, "RETURN 1 AS one")  # run_diff between the two runs runs and reports the metrics
-    from kgtag.kgstore.store import Store
-
-    rows = Store(driver).query("run_diff", a=run_id, b=second["id"])
-    assert {r["name"] for r in rows if r["kind"] == "metric"} == {"mr", "mrr", "hits1", "hits3", "hits10"}
-    assert diff
+    # run_diff between the two runs reports each run's stored metrics and its reviewed edges
+    rows = [r.data() for r in Store(driver).query("run_diff", a=run_id, b=second["id"])]
+    metrics = {r["name"]: r for r in rows if r["kind"] == "metric"}
+    assert set(metrics) == {"mr", "mrr", "hits1", "hits3", "hits10"}
+    second_mrr = query(driver, "MATCH (r:Run {id: $id}) RETURN r.mrr AS mrr", id=second["id"])[0]["mrr"]
+    assert second_mrr is not None
+    assert (metrics["mrr"]["in_a"], metrics["mrr"]["in_b"]) == (stored["mrr"], second_mrr)
+    assert metrics["mrr"]["change"] == pytest.approx(second_mrr - stored["mrr"])
+    edges = {r["name"]: r for r in rows if r["kind"] == "inferred edges"}
+    assert edges["rejected"]["in_a"] == 1 and edges["rejected"]["in_b"] == 0
 
 
 def test_interrupted_training_resumes(runner, loaded, tmp_path, monkeypatch):
-    import kgtag.embed.train as train_mod
-
     runs = str(tmp_path / "runs")
     real = train_mod.train
 
     def one_epoch_then_ctrl_c(model, triples, config, **kwargs):
-        from dataclasses import replace
-
         real(model, triples, replace(config, epochs=1), **kwargs)
         raise KeyboardInterrupt
 
@@ -164,10 +167,6 @@ def test_interrupted_training_resumes(runner, loaded, tmp_path, monkeypatch):
 def test_text_features_from_titles(runner, loaded, monkeypatch):
     """`kgtag features text` stores one vector per titled video as a modality (the encoder is stubbed:
     the MiniLM extra is optional; the path from titles to stored features is what is tested)."""
-    import numpy as np
-
-    import kgtag.cli.ingest as ingest_mod
-
     def fake_encoder(device=None):
         def encode(texts, batch_size=256):
             return np.stack([np.random.default_rng(len(t)).standard_normal(8) for t in texts]).astype("float32")

@@ -84,7 +84,7 @@ def test_scores_agree_across_entry_points(base, p_norm, variant):
 def test_transe_score_is_minus_translation_distance():
     model = make("transe", p_norm=1)
     e = model.entities.plain.weight
-    r = model.interaction.r.weight
+    r = model.relations.r.weight
     h, rel, t = torch.tensor([3]), torch.tensor([1]), torch.tensor([7])
     expected = -(e[3] + r[1] - e[7]).abs().sum()
     assert torch.allclose(model.score_triples(h, rel, t), expected.unsqueeze(0))
@@ -94,7 +94,7 @@ def test_transe_score_is_minus_translation_distance():
 
 def test_transh_projects_onto_the_hyperplane():
     model = make("transe", "transh")
-    rel = {k: v[:1] for k, v in model.interaction.relation_all().items()}
+    rel = {k: v[:1] for k, v in model.relations.all().items()}
     x = torch.randn(5, model.config.width)
     proj = model.interaction.project(x, None, {k: v.expand(5, -1) for k, v in rel.items()})
     w = torch.nn.functional.normalize(rel["w"], dim=-1)
@@ -107,8 +107,8 @@ def test_transr_and_transd_start_as_transe():
     models = {b: make("transe", b, p_norm=2) for b in ["transe", "transr", "transd"]}
     for b in ("transr", "transd"):
         models[b].entities.plain.weight.data.copy_(models["transe"].entities.plain.weight)
-        models[b].interaction.r.weight.data.copy_(models["transe"].interaction.r.weight)
-    models["transd"].interaction.rp.weight.data.zero_()
+        models[b].relations.r.weight.data.copy_(models["transe"].relations.r.weight)
+    models["transd"].relations.rp.weight.data.zero_()
     ref = models["transe"].score_triples(*tr.T)
     for b in ("transr", "transd"):
         assert torch.allclose(models[b].score_triples(*tr.T), ref, atol=1e-5)
@@ -284,7 +284,7 @@ def test_only_rows_the_batch_used_change():
     used = torch.unique(torch.cat([tr[:, 0], tr[:, 2], neg[:, 0, 2]]))
     plain0 = model.entities.plain.weight.clone()
     zk0 = model.entities.z_k.weight.clone()
-    rel0 = model.interaction.r.weight.clone()
+    rel0 = model.relations.r.weight.clone()
     opt = Optimizer(model, lr=0.1)
     loss = model.loss(tr, neg)
     loss.backward()
@@ -297,7 +297,7 @@ def test_only_rows_the_batch_used_change():
     assert torch.equal(ent.plain.weight[plain_rows], plain0[plain_rows])
     assert torch.equal(ent.z_k.weight[fused_rows], zk0[fused_rows])
     unused_rel = torch.tensor([r for r in range(R) if r not in tr[:, 1].tolist()], dtype=torch.long)
-    assert torch.equal(model.interaction.r.weight[unused_rel], rel0[unused_rel])
+    assert torch.equal(model.relations.r.weight[unused_rel], rel0[unused_rel])
     assert not torch.equal(ent.plain.weight, plain0)
 
 

@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import TableModel
 from kgtag.embed.evaluate import evaluate, metrics_from_ranks
-
-
-class TableModel(torch.nn.Module):
-    """Scores come from a fixed table ``S[h, r, t]`` (the unit a ranking function works on)."""
-
-    def __init__(self, table: torch.Tensor):
-        super().__init__()
-        self.register_buffer("table", table)
-        self.num_entities, self.num_relations = table.shape[0], table.shape[1]
-        self.cached_calls = 0
-
-    def score_triples(self, h, r, t):
-        return self.table[h, r, t]
-
-    def score_tails(self, h, r, candidates=None):
-        rows = self.table[h, r]
-        return rows if candidates is None else rows[:, candidates]
-
-    def score_heads(self, r, t, candidates=None):
-        cols = self.table[:, r, t].T
-        return cols if candidates is None else cols[:, candidates]
-
-    def cached_entities(self):
-        import contextlib
-
-        self.cached_calls += 1
-        return contextlib.nullcontext()
 
 
 def reference_rank(table, h, r, t, side, known, candidates, allowed):
@@ -157,7 +132,6 @@ def test_filtering_removes_other_known_answers_only():
 
 def test_bad_input_is_a_clear_error():
     model = TableModel(torch.zeros(3, 1, 3))
-    import pytest
 
     with pytest.raises(ValueError, match=r"\[N, 3\]"):
         evaluate(model, torch.zeros(4, 2, dtype=torch.long))

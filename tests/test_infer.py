@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from helpers import TableModel
 from kgtag.embed.infer import Calibrator, ece_noise_floor, expected_calibration_error, predict, top_k
-from test_evaluate import TableModel
 
 
 def test_top_k_matches_sort_with_exclusions_and_candidates():

@@ -12,8 +12,6 @@ from kgtag.kgstore import ingest, schema
 from kgtag.kgstore.errors import InputError
 from kgtag.kgstore.read import read_graph
 
-KUAI = "/work/shared/data/kuai16k/train.txt.gz"
-
 
 def triples_in_db(store) -> set[tuple[str, str, str]]:
     records, _, _ = store.driver.execute_query(
@@ -122,8 +120,8 @@ def test_missing_file_and_unknown_type(store, tmp_path):
         ingest.ingest_triples(store, odd)
 
 
-def test_chinese_names_from_kuai16k_round_trip(store, tmp_path):
-    with gzip.open(KUAI, "rt", encoding="utf-8") as f:
+def test_chinese_names_from_kuai16k_round_trip(store, tmp_path, shared_data):
+    with gzip.open(shared_data / "kuai16k" / "train.txt.gz", "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(300)]
     path = tmp_path / "kuai.tsv"
     path.write_text("".join(lines), encoding="utf-8")

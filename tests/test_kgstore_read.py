@@ -8,19 +8,18 @@ import numpy as np
 
 from kgtag.kgstore import ingest, read
 
-FB = "/work/shared/data/fb15k-237/valid.txt.gz"
 
-
-def sample(tmp_path, n=2000):
-    with gzip.open(FB, "rt", encoding="utf-8") as f:
+def sample(tmp_path, data, n=2000):
+    """The first n triples of FB15k-237's validation split as a TSV file, and the set of them."""
+    with gzip.open(data / "fb15k-237" / "valid.txt.gz", "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(n)]
     path = tmp_path / "fb.tsv"
     path.write_text("".join(lines), encoding="utf-8")
     return path, {tuple(line.rstrip("\n").split("\t")) for line in lines}
 
 
-def test_read_graph_matches_the_input(store, tmp_path):
-    path, expected = sample(tmp_path)
+def test_read_graph_matches_the_input(store, tmp_path, shared_data):
+    path, expected = sample(tmp_path, shared_data)
     ingest.ingest_triples(store, path, batch_size=700)
     store.driver.execute_query("CREATE (:Entity:Video {id: 'lonely video'})")
     snap = read.read_graph(store)
@@ -37,8 +36,8 @@ def test_empty_graph(store):
     assert snap.triples.shape == (0, 3) and snap.entities == [] and snap.relations == []
 
 
-def test_paged_reader_covers_every_triple_once(store, tmp_path):
-    path, expected = sample(tmp_path, 800)
+def test_paged_reader_covers_every_triple_once(store, tmp_path, shared_data):
+    path, expected = sample(tmp_path, shared_data, 800)
     ingest.ingest_triples(store, path)
     pages = list(read.iter_triples(store, heads_per_page=50))
     assert len(pages) > 3

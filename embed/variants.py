@@ -1,0 +1,61 @@
+"""The paper's model variants, translation bases and segment names, as data: the one table the rest reads.
+
+A variant (paper Table 5 and section 5.2) is an entity representation plus a default for relation
+attention (eq. 5); a base is a translation scorer (section 5.3). `ModelConfig` validates against
+these tables, `KGModel` builds from them, and the CLI's choices should come from `VARIANTS` and
+`BASES`. Which scorer a base name means lives in `interactions.INTERACTIONS` (checked against
+`BASES` there).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How a variant represents a fused entity (a video) and what it needs.
+
+    mode: "plain" (a trainable row), "attention" (eq. 3-4), "concat" (B1) or "sum" (B2), see fusion.py.
+    knowledge: whether a fused entity has the trainable knowledge segment z_K (all but B3).
+    relation_attention: eq. 5 on by default.
+    modalities: "none" (must have none), "optional" or "required" (at least one).
+    """
+
+    mode: str
+    knowledge: bool
+    relation_attention: bool
+    modalities: str
+
+
+# Order: what `--model` lists; the paper's name for each is in docs/method.md ("Variants").
+VARIANT_SPECS: dict[str, Variant] = {
+    "transe": Variant("plain", True, False, "none"),  # the base method alone
+    "transfusion": Variant("attention", True, True, "optional"),  # TransFusion-V/A/T/...; none = TransFusion-0
+    "transfusion0": Variant("plain", True, True, "none"),  # TransFusion-0
+    "b1": Variant("concat", True, False, "required"),  # Baseline1: concatenation, no attention
+    "b2": Variant("sum", True, False, "required"),  # Baseline2: summation
+    "b3": Variant("attention", False, True, "required"),  # Baseline3: eq. 3 without z_K
+}
+VARIANTS = tuple(VARIANT_SPECS)
+BASES = ("transe", "transh", "transr", "transd")
+
+# Segment names: the knowledge segment, then one per modality (the order of h_vid in eq. 3).
+KNOWLEDGE = "knowledge"
+# A modality name is also a segment name, a Neo4j property suffix and a file-name part.
+MODALITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def check_modalities(modalities: tuple[str, ...]) -> None:
+    """Raise ValueError for a repeated, malformed or reserved modality name."""
+    if len(set(modalities)) != len(modalities):
+        raise ValueError(f"modalities repeat: {modalities}")
+    for m in modalities:
+        if not MODALITY_NAME.fullmatch(m) or m == KNOWLEDGE:
+            raise ValueError(f"modality name {m!r} must match [a-z][a-z0-9_]* and not be {KNOWLEDGE!r}")
+
+
+def fusion_mode(variant: str, modalities: tuple[str, ...]) -> str:
+    """The fusion mode of a variant with these modalities (no modalities: plain rows, TransFusion-0)."""
+    return VARIANT_SPECS[variant].mode if modalities else "plain"

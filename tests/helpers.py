@@ -1,0 +1,32 @@
+"""Shared test helpers that are not fixtures: models with known scores."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+class TableModel(torch.nn.Module):
+    """Scores come from a fixed table ``S[h, r, t]`` (the unit a ranking function works on)."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.register_buffer("table", table)
+        self.num_entities, self.num_relations = table.shape[0], table.shape[1]
+        self.cached_calls = 0
+
+    def score_triples(self, h, r, t):
+        return self.table[h, r, t]
+
+    def score_tails(self, h, r, candidates=None):
+        rows = self.table[h, r]
+        return rows if candidates is None else rows[:, candidates]
+
+    def score_heads(self, r, t, candidates=None):
+        cols = self.table[:, r, t].T
+        return cols if candidates is None else cols[:, candidates]
+
+    def cached_entities(self):
+        self.cached_calls += 1
+        return contextlib.nullcontext()
