@@ -19,11 +19,11 @@ from pathlib import Path
 import neo4j
 import torch
 
+from kgtag.embed.variants import BASES, VARIANTS  # noqa: F401  (the one table; re-exported for the CLI)
+
 from .output import EXIT_ENV, EXIT_INPUT, CliError, info
 from .split import holdout, parse_split, split_from_files
 
-VARIANTS = ("transfusion", "transe", "transfusion0", "b1", "b2", "b3")
-BASES = ("transe", "transh", "transr", "transd")
 LETTERS = {"vision": "V", "audio": "A", "text": "T"}
 
 
