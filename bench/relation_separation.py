@@ -35,10 +35,9 @@ SETTINGS = {
 @torch.no_grad()
 def norms(model, kg) -> tuple[float, float, float]:
     """Mean L2 norm of fused videos, of tags, and of relation translation vectors."""
-    with model.cached_entities():
-        e, _ = model._all_entities()
+    e = model.entities.all()
     videos = kg.is_video & model.is_fused
-    r = model.interaction.translation(model.interaction.relation_all())
+    r = model.relations.translations()
     return e[videos].norm(dim=1).mean().item(), e[~kg.is_video].norm(dim=1).mean().item(), r.norm(dim=1).mean().item()
 
 

@@ -96,10 +96,12 @@ def run_one(job: dict) -> dict:
     split = getattr(kg, job["split"])
     known = kg.all_triples()
     tags = torch.nonzero(~kg.is_video).squeeze(1)
-    rng = evaluate(model, split, filter_triples=known, candidates="relation", constraint_triples=kg.train)
+    rng = evaluate(model, split, filter_triples=known, candidates="relation", constraint_triples=kg.train,
+                   per_relation=True, relation_names=kg.relations)
     tag = evaluate(model, split, filter_triples=known, candidates=tags)
     inr = top1_in_range(model, kg.train, kg.is_video, tags, max_videos=500, seed=job["seed"])
-    return {**job, "range": rng["filtered"], "tags": tag["filtered"], "in_range": inr, "seconds": seconds}
+    return {**job, "range": {**rng["filtered"], "per_relation": rng["per_relation"]}, "tags": tag["filtered"],
+            "in_range": inr, "seconds": seconds}
 
 
 def main() -> None:
@@ -112,6 +114,7 @@ def main() -> None:
     p.add_argument("--split", default="valid", choices=("valid", "test"))
     p.add_argument("--jobs", type=int, default=2, help="processes (one thread each)")
     p.add_argument("--out", default=None, help="append one JSON line per row to this file")
+    p.add_argument("--per-relation", action="store_true", help="also print the range MRR of each relation")
     a = p.parse_args()
     names = [s.strip() for s in a.only.split(",") if s.strip()] or list(SETTINGS)
     jobs = [dict(graph=g, seed=int(s), videos=a.videos, setting=n, variant=v, split=a.split)
@@ -125,6 +128,9 @@ def main() -> None:
             print(f"{r['setting']:22s} {r['graph']:8s} s{r['seed']} {r['variant']:12s} range {g['mrr']:.3f} {g['hits1']:.3f} "
                   f"{g['hits10']:.3f} | tags {t['mrr']:.3f} {t['hits1']:.3f} | in-range {r['in_range']:.3f} | {r['seconds']:4.0f}s",
                   flush=True)
+            if a.per_relation:
+                print("    range MRR per relation: " + ", ".join(
+                    f"{rel} {m['filtered']['mrr']:.3f}" for rel, m in r["range"]["per_relation"].items()))
             if a.out:
                 with open(a.out, "a") as f:
                     f.write(json.dumps(r) + "\n")
