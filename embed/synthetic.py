@@ -212,6 +212,24 @@ relation = "uploaded_by"
 """
 
 
+def observed(rng: np.random.Generator, signal: np.ndarray, noise: float, n_entities: int, missing: float,
+             always: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A modality as the generators hand it out: (features [E, d], present [E]) for the videos, which
+    are the first ``len(signal)`` entities. Features = signal + Gaussian noise (``noise`` times the
+    signal's spread), scaled to unit spread; a share ``missing`` of the videos lacks the modality
+    (never those marked in ``always``); absent rows and non-videos are zero."""
+    n_videos = signal.shape[0]
+    x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
+    matrix = np.zeros((n_entities, signal.shape[1]), dtype=np.float32)
+    matrix[:n_videos] = x / x.std()
+    mask = np.zeros(n_entities, dtype=bool)
+    mask[:n_videos] = rng.random(n_videos) >= missing
+    if always is not None:
+        mask[:n_videos] |= always
+    matrix[~mask] = 0.0
+    return torch.from_numpy(matrix), torch.from_numpy(mask)
+
+
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     x = rng.standard_normal((n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -365,7 +383,6 @@ def generate(
     E = len(entities)
     features = {}
     for name, d in dims.items():
-        matrix = np.zeros((E, d), dtype=np.float32)
         if name == "vision":
             topic_vec, object_vec = _unit(rng, T, d), _unit(rng, D, d)
             signal = topic_vec[topic_of] + np.stack([object_vec[objs_of[v]].mean(0) for v in range(n_videos)])
@@ -379,14 +396,7 @@ def generate(
         else:  # any other modality: a random view of content and music
             a, b = _unit(rng, T, d), _unit(rng, M, d)
             signal = a[topic_of] + b[music_of]
-        x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
-        matrix[:n_videos] = (x / x.std()).astype(np.float32)
-        mask = np.zeros(E, dtype=bool)
-        mask[:n_videos] = rng.random(n_videos) >= missing.get(name, 0.0)
-        if name == "vision":
-            mask[:n_videos] |= cold
-        matrix[~mask] = 0.0
-        features[name] = (torch.from_numpy(matrix), torch.from_numpy(mask))
+        features[name] = observed(rng, signal, noise, E, missing.get(name, 0.0), cold if name == "vision" else None)
 
     is_video = torch.zeros(E, dtype=torch.bool)
     is_video[:n_videos] = True

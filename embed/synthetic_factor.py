@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .synthetic import SyntheticKG, _unit
+from .synthetic import SyntheticKG, _unit, observed
 from .synthetic_topic import _split, _zipf
 
 #: factor -> number of values
@@ -113,15 +113,8 @@ def generate(
     for name, d in dims.items():
         seen = SEES.get(name, ("genre", "region"))
         signal = sum(_unit(rng, FACTORS[f], d)[value[f]] for f in seen)
-        x = signal + NOISE.get(name, 1.5) * noise_scale * signal.std() * rng.standard_normal(signal.shape)
-        matrix = np.zeros((E, d), dtype=np.float32)
-        matrix[:n_videos] = x / x.std()
-        mask = np.zeros(E, dtype=bool)
-        mask[:n_videos] = rng.random(n_videos) >= missing.get(name, 0.0)
-        if name == "vision":
-            mask[:n_videos] |= cold
-        matrix[~mask] = 0.0
-        features[name] = (torch.from_numpy(matrix), torch.from_numpy(mask))
+        features[name] = observed(rng, signal, NOISE.get(name, 1.5) * noise_scale, E, missing.get(name, 0.0),
+                                  cold if name == "vision" else None)
 
     is_video = torch.zeros(E, dtype=torch.bool)
     is_video[:n_videos] = True

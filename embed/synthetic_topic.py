@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .synthetic import SyntheticKG, _unit
+from .synthetic import SyntheticKG, _unit, observed
 
 RELATIONS = [
     "category_1", "category_2", "category_3", "contains", "has_characters", "bgm_style", "language",
@@ -169,15 +169,7 @@ def generate(
             vocab = sorted({w for ws in title_words for w in ws})
             vec = dict(zip(vocab, rng.standard_normal((len(vocab), d))))
             signal = np.stack([np.mean([vec[w] for w in ws], 0) for ws in title_words])
-        x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
-        matrix = np.zeros((E, d), dtype=np.float32)
-        matrix[:n_videos] = x / x.std()
-        mask = np.zeros(E, dtype=bool)
-        mask[:n_videos] = rng.random(n_videos) >= missing.get(name, 0.0)
-        if name == "vision":
-            mask[:n_videos] |= cold
-        matrix[~mask] = 0.0
-        features[name] = (torch.from_numpy(matrix), torch.from_numpy(mask))
+        features[name] = observed(rng, signal, noise, E, missing.get(name, 0.0), cold if name == "vision" else None)
 
     is_video = torch.zeros(E, dtype=torch.bool)
     is_video[:n_videos] = True

@@ -6,6 +6,9 @@ import contextlib
 
 import torch
 
+from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.train import model_preset, preset, train
+
 
 class TableModel(torch.nn.Module):
     """Scores come from a fixed table ``S[h, r, t]`` (the unit a ranking function works on)."""
@@ -30,3 +33,12 @@ class TableModel(torch.nn.Module):
     def cached_entities(self):
         self.cached_calls += 1
         return contextlib.nullcontext()
+
+
+def fit_fast(kg, variant: str, modalities=()):
+    """A model of ``variant`` trained on a synthetic KG's train split with the default `fast` preset, seed 0."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(variant=variant, modalities=modalities, **model_preset("fast")),
+                        kg.num_entities, kg.num_relations, kg.features)
+    train(model, kg.train, preset("fast", device="cpu", num_threads=1), progress=False)
+    return model

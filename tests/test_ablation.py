@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import fit_fast as fit
 
 from kgtag.embed.evaluate import evaluate
 from kgtag.embed.infer import modality_attention, top_k
-from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.synthetic import generate
-from kgtag.embed.train import model_preset, preset, train
 
 VAT = ("vision", "audio", "text")
-
-
-def fit(kg, variant, modalities=()):
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(variant=variant, modalities=modalities, **model_preset("fast")),
-                        kg.num_entities, kg.num_relations, kg.features)
-    train(model, kg.train, preset("fast", device="cpu", num_threads=1), progress=False)
-    return model
 
 
 def score(model, kg) -> dict:

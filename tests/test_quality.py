@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import fit_fast as fit
 
 from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
 from kgtag.embed.evaluate import ConstraintIndex, evaluate, top1_in_range
 from kgtag.embed.infer import Calibrator
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
 
 GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 VAT = ("vision", "audio", "text")
-
-
-def fit(kg, variant, modalities=()):
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(variant=variant, modalities=modalities, **model_preset("fast")),
-                        kg.num_entities, kg.num_relations, kg.features)
-    train(model, kg.train, preset("fast", device="cpu", num_threads=1), progress=False)
-    return model
 
 
 @pytest.fixture(scope="module", params=list(GRAPHS))
