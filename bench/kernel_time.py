@@ -4,10 +4,12 @@
 
 TransFusion-VAT (vision, audio, text) on `synthetic_topic.generate(seed=0, n_videos)`, preset 'fast',
 with the CLI's per-epoch validation (filtered MRR, range candidates, 1,000 sampled validation
-triples), then the CLI's final evaluation of the test split. Prints, per part, wall, user and sys
+triples), then the CLI's final evaluation of the test split and its confidence calibration
+(`Calibrator.fit` on the validation split, as `kgtag train` and `kgtag infer` run it). Prints, per part, wall, user and sys
 seconds (resource.getrusage of this process) and minor page faults. Run it twice with a different
 environment (e.g. `MALLOC_TRIM_THRESHOLD_=-1`, or `KGTAG_BARE_MALLOC=1`) to compare: the machine is
 shared, so compare the ratios of runs made one after the other, not absolute seconds.
+Figures in docs/method.md "Kernel time".
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import time
 import torch
 
 from kgtag.embed import synthetic_topic
-from kgtag.embed.evaluate import evaluate
+from kgtag.embed.evaluate import ConstraintIndex, evaluate
+from kgtag.embed.infer import Calibrator
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import model_preset, preset, train
 
@@ -43,15 +46,17 @@ class Meter:
         self.user, self.sys = r.ru_utime - self.r.ru_utime, r.ru_stime - self.r.ru_stime
         self.faults = r.ru_minflt - self.r.ru_minflt
         print(f"{self.name:<18} wall {self.wall:7.1f} s  user {self.user:7.1f} s  sys {self.sys:7.1f} s  "
-              f"sys/user {self.sys / max(self.user, 1e-9):5.2f}  minor faults {self.faults:>10,}", flush=True)
+              f"sys/user {self.sys / max(self.user, 1e-9):5.2f}  minor faults {self.faults:>10,}  "
+              f"peak RSS so far {r.ru_maxrss / 2**20:5.2f} GB", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--part", choices=("all", "train", "valid"), default="all",
-                        help="train: epochs without validation; valid: validation calls only")
+    parser.add_argument("--part", choices=("all", "train", "valid", "calibrate"), default="all",
+                        help="train: epochs without validation; valid: validation calls only; "
+                             "calibrate: the confidence fit only (untrained model)")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_", "GLIBC_", "KGTAG_"))}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, environment {env or '{}'}")
@@ -68,8 +73,15 @@ def main() -> None:
 
     validate = (lambda m: evaluate(m, valid, **ranking)["filtered"]["mrr"]) if args.part != "train" else None
     config = preset("fast", epochs=args.epochs, device="cpu")
+    def calibrate():  # what `kgtag train` does after the final evaluation (cli calibrate(), range candidates)
+        constraint = ConstraintIndex(kg.train, "tail", kg.num_entities, len(kg.relations), tags)
+        Calibrator().fit(model, kg.valid, exclude=known, candidates=tags, constraint=constraint, seed=0)
+
     with Meter("total"):
-        if args.part == "valid":
+        if args.part == "calibrate":
+            with Meter("calibration"):
+                calibrate()
+        elif args.part == "valid":
             with Meter(f"validation x{args.epochs}"):
                 for _ in range(args.epochs):
                     validate(model)
@@ -79,6 +91,8 @@ def main() -> None:
             if args.part == "all":
                 with Meter("final evaluation"):
                     evaluate(model, kg.test, per_relation=True, relation_names=kg.relations, **ranking)
+                with Meter("calibration"):
+                    calibrate()
 
 
 if __name__ == "__main__":
