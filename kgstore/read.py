@@ -1,9 +1,10 @@
 """Reading the graph for training: integer triples, id maps, feature matrices with presence masks.
 
-`read_graph` pulls every triple in a handful of records (one per relation) and turns names into
-integer ids with pandas index look-ups: no per-triple Python. Entities and relations are sorted by
-name, so the same graph always gives the same ids. `iter_triples` pages through a graph too large to
-hold, by head-id range (keyset paging on the uniqueness index), optionally for one relation.
+`read_graph` and `read_features` read in keyset pages on the Entity.id uniqueness index (entities,
+triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
+names into integer ids with pandas index look-ups: no per-triple Python. Entities and relations are
+sorted by name, so the same graph always gives the same ids. `iter_triples` pages through a graph too
+large to hold, optionally for one relation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 
 from .features import decode, property_key
-from .store import Store, StoreError, cypher
+from .store import Store, StoreError
 
 
 @dataclass
@@ -33,37 +34,54 @@ class GraphSnapshot:
         return pd.Index(self.entities)
 
 
-def read_graph(store: Store) -> GraphSnapshot:
-    """Every entity, relation and TRIPLE, in one read transaction."""
+ENTITIES_PER_PAGE = 50_000
+HEADS_PER_PAGE = 10_000   # ~100k triples a page on a video graph with ~10 tags per video
+VECTORS_PER_PAGE = 4_096  # 8 MB of 512-d float32 a page
 
-    def work(tx):
-        entities = tx.run(cypher("read_entities")).single()
-        relations = tx.run(cypher("read_relations")).single()["names"]
-        groups = [(r["relation"], r["heads"], r["tails"]) for r in tx.run(cypher("read_triples"))]
-        return entities, relations, groups
 
-    with store.session() as session:
-        entities, relation_names, groups = session.execute_read(work)
-    ids = np.array(entities["ids"], dtype=object)
-    order = np.argsort(ids.astype(str), kind="stable")
-    ids, video = ids[order], np.array(entities["video"], dtype=bool)[order]
-    rel_names = np.array(sorted(set(relation_names) | {g[0] for g in groups}), dtype=object)
-    if groups:
-        counts = np.array([len(g[1]) for g in groups], dtype=np.int64)
-        heads = np.concatenate([np.array(g[1], dtype=object) for g in groups])
-        tails = np.concatenate([np.array(g[2], dtype=object) for g in groups])
-        rels = np.repeat(pd.Index(rel_names).get_indexer([g[0] for g in groups]), counts)
-        index = pd.Index(ids)
-        triples = np.stack([index.get_indexer(heads), rels, index.get_indexer(tails)], axis=1).astype(np.int64)
+def iter_entities(store: Store, per_page: int = ENTITIES_PER_PAGE) -> Iterator[tuple[list, list]]:
+    """(ids, is_video) of every entity, `per_page` at a time in id order (keyset on Entity.id)."""
+    after = ""
+    while True:
+        page = store.query("read_entities_page", routing="r", after=after, limit=per_page)[0]
+        if not page["ids"]:
+            return
+        yield page["ids"], page["video"]
+        after = page["ids"][-1]
+
+
+def read_graph(store: Store, heads_per_page: int = HEADS_PER_PAGE, entities_per_page: int = ENTITIES_PER_PAGE) -> GraphSnapshot:
+    """Every entity, relation and TRIPLE, read in keyset pages (one transaction each), so no record
+    grows with the graph. A triple naming an entity that was not there when the entities were read
+    (an ingest running meanwhile) fails the read rather than giving a half-consistent snapshot."""
+    pages = list(iter_entities(store, entities_per_page))
+    ids = np.array([i for p in pages for i in p[0]], dtype=object)
+    video = np.array([v for p in pages for v in p[1]], dtype=bool)
+    order = np.argsort(ids.astype(str), kind="stable")  # Cypher's string order may differ from Python's
+    ids, video = ids[order], video[order]
+    relation_names = store.query("read_relations", routing="r")[0]["names"]
+    index = pd.Index(ids)
+    codes, seen = [], set(relation_names)
+    for page in iter_triples(store, heads_per_page):
+        seen.update(page.relations.tolist())
+        codes.append((index.get_indexer(page.heads), page.relations, index.get_indexer(page.tails)))
+    rel_names = np.array(sorted(seen), dtype=object)
+    if codes:
+        rel_index = pd.Index(rel_names)
+        triples = np.concatenate([np.stack([h, rel_index.get_indexer(r), t], axis=1) for h, r, t in codes]).astype(np.int64)
+        if (triples < 0).any():
+            raise StoreError("the graph changed while it was being read (a triple names an entity read after it); read it again")
         triples = triples[np.lexsort((triples[:, 2], triples[:, 1], triples[:, 0]))]
     else:
         triples = np.zeros((0, 3), dtype=np.int64)
     return GraphSnapshot(torch.from_numpy(triples), ids.tolist(), rel_names.tolist(), torch.from_numpy(video))
 
 
-def read_features(store: Store, modalities: Sequence[str], entities: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def read_features(store: Store, modalities: Sequence[str], entities: Sequence[str],
+                  per_page: int = VECTORS_PER_PAGE) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per modality, `(FloatTensor[E, d], BoolTensor[E])` aligned with `entities`: the vectors (zeros
-    where missing) and the presence mask (paper eq. 3-4 mask a missing modality out of the attention)."""
+    where missing) and the presence mask (paper eq. 3-4 mask a missing modality out of the attention).
+    Vectors come `per_page` at a time in id order (keyset on Entity.id), never a modality in one record."""
     index = pd.Index(list(entities))
     out = {}
     for modality in modalities:
@@ -72,14 +90,18 @@ def read_features(store: Store, modalities: Sequence[str], entities: Sequence[st
         if not found:
             raise StoreError(f"no modality {modality!r} in the graph; ingest it with `kgtag ingest features --modality {modality} FILE`")
         dim = int(found[0]["dim"])
-        record = store.query("read_features", routing="r", key=key)[0]
-        vectors = decode(record["vectors"], dim)
-        rows = index.get_indexer(record["ids"])
-        keep = rows >= 0
         matrix = np.zeros((len(index), dim), dtype=np.float32)
         mask = np.zeros(len(index), dtype=bool)
-        matrix[rows[keep]] = vectors[keep]
-        mask[rows[keep]] = True
+        after = ""
+        while True:
+            page = store.query("read_features_page", routing="r", key=key, after=after, limit=per_page)[0]
+            if not page["ids"]:
+                break
+            rows = index.get_indexer(page["ids"])
+            keep = rows >= 0
+            matrix[rows[keep]] = decode(page["vectors"], dim)[keep]
+            mask[rows[keep]] = True
+            after = page["ids"][-1]
         out[modality] = (torch.from_numpy(matrix), torch.from_numpy(mask))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from helpers import TableModel
-from kgtag.embed.infer import Calibrator, ece_noise_floor, expected_calibration_error, predict, top_k
+from kgtag.embed.infer import Calibrator, ece_noise_floor, expected_calibration_error, log_partition, predict, top_k
 
 
 def test_top_k_matches_sort_with_exclusions_and_candidates():
@@ -94,3 +94,18 @@ def test_ece_noise_floor_is_what_a_calibrated_predictor_reads():
     skewed = expected_calibration_error(conf, torch.rand(400, generator=g) < conf**3)[0]
     assert skewed > 3 * floor
     assert ece_noise_floor(torch.full((10_000,), 0.5)) < 0.01  # more queries, less noise
+
+
+def test_log_partition_equals_the_direct_sum():
+    """Over several query batches and candidate chunks, with exclusions and per-row temperature grids."""
+    g = torch.Generator().manual_seed(3)
+    E, R = 30, 2
+    table = torch.randn(E, R, E, generator=g)
+    heads, rels = torch.arange(11), torch.randint(0, R, (11,), generator=g)
+    temps = torch.rand(11, 4, generator=g, dtype=torch.float64) * 3 + 0.1
+    exclude = torch.stack([heads[:5], rels[:5], (heads[:5] + 1) % E], 1)
+    got = log_partition(TableModel(table), heads, rels, temps, exclude=exclude, batch_size=5, chunk=13)
+    for i, (h, r) in enumerate(zip(heads.tolist(), rels.tolist())):
+        keep = [c for c in range(E) if c != h and (i >= 5 or c != (h + 1) % E)]
+        want = torch.logsumexp(table[h, r, keep].double()[:, None] / temps[i], dim=0)
+        assert torch.allclose(got[i], want)

@@ -92,3 +92,24 @@ def test_bad_names_and_ids(graph, tmp_path):
         features.ingest_features(graph, "vision", dup)
     with pytest.raises(Exception, match="no modality 'smell'"):
         read_features(graph, ["smell"], ["v0"])
+
+
+def test_paged_read_equals_one_record_read(store, tmp_path):
+    """Vectors come in pages of a few; the result equals the one-record query's, bit for bit."""
+    rng = np.random.default_rng(1)
+    ids = [f"v{i:03d}" for i in range(250)]
+    path = tmp_path / "g.tsv"
+    path.write_text("".join(f"{v}\tr\tt{i % 7}\n" for i, v in enumerate(ids)), encoding="utf-8")
+    ingest.ingest_triples(store, path)
+    x = rng.standard_normal((200, 6)).astype(np.float32)
+    features.ingest_features(store, "audio", parquet(tmp_path / "f.parquet", ids[50:], x))  # v000-v049 have none
+    entities = ["t3", "nobody"] + ids[::-1]
+    small, small_mask = read_features(store, ["audio"], entities, per_page=7)["audio"]
+    whole, whole_mask = read_features(store, ["audio"], entities, per_page=10**6)["audio"]
+    assert np.array_equal(small.numpy(), whole.numpy()) and small_mask.tolist() == whole_mask.tolist()
+    record = store.query("read_features", routing="r", key="feat_audio")[0]  # the old, one-record read
+    old = dict(zip(record["ids"], features.decode(record["vectors"], 6)))
+    assert len(old) == 200 and small_mask.sum().item() == 200
+    for row, entity in enumerate(entities):
+        assert np.array_equal(small.numpy()[row], old.get(entity, np.zeros(6, np.float32)))
+    assert np.array_equal(small.numpy()[2:202], x[::-1])  # ids reversed: v249 .. v050

@@ -48,3 +48,22 @@ def test_paged_reader_covers_every_triple_once(store, tmp_path, shared_data):
     assert set(only) == {t for t in expected if t[1] == relation}
     heads = np.concatenate([p.heads for p in pages])
     assert (heads[:-1] <= heads[1:]).all()  # pages follow the id order
+
+
+def one_record_graph(store):
+    """What read_graph returned before paging: triples grouped per relation in one record each."""
+    records = store.query("read_triples", routing="r")
+    return {(h, r["relation"], t) for r in records for h, t in zip(r["heads"], r["tails"])}
+
+
+def test_paged_read_graph_equals_one_record_read(store, tmp_path, shared_data):
+    path, expected = sample(tmp_path, shared_data, 1500)
+    ingest.ingest_triples(store, path)
+    store.driver.execute_query("CREATE (:Entity:Video {id: 'lonely video'}), (:Relation {name: 'unused relation'})")
+    small = read.read_graph(store, heads_per_page=37, entities_per_page=101)  # dozens of pages
+    whole = read.read_graph(store, heads_per_page=10**6, entities_per_page=10**6)  # one page each
+    assert len(small.entities) > 5 * 101 and small.entities == whole.entities
+    assert small.relations == whole.relations and "unused relation" in small.relations
+    assert small.triples.tolist() == whole.triples.tolist() and small.is_video.tolist() == whole.is_video.tolist()
+    got = {(small.entities[h], small.relations[r], small.entities[t]) for h, r, t in small.triples.tolist()}
+    assert got == one_record_graph(store) == expected
