@@ -148,6 +148,10 @@ def rank_side(
     device = model_device(model)
     test = test.to(device)
     E = num_entities
+    if candidates is None and constraint is not None:
+        # only entities in some relation's range can be counted: scoring the rest (every video, for
+        # tail queries) would make evaluation grow with videos x test triples
+        candidates = torch.nonzero(constraint.allowed.any(0)).squeeze(1)
     cand = torch.arange(E, device=device) if candidates is None else candidates.to(device)
     C = len(cand)
     positions_of = torch.full((E,), -1, dtype=torch.long, device=device)
