@@ -6,7 +6,7 @@ Trains TransFusion-VAT on the topic-correlated generator under settings that dif
 suspects (the scale of the fused video vector against unit-norm tags, and which entities the
 negatives are drawn from) and prints, per setting: the mean norm of fused videos, tags and relation
 vectors, and the share of (video, relation) pairs whose top-1 among all tags lies in the relation's
-range (500 videos x every video relation, validation graph = train split). Under TransE's L2 score,
+range (500 videos x every video relation; ranges from the train split). Under TransE's L2 score,
 ||h + r - t||^2 = ||h + r||^2 + ||t||^2 - 2 <h + r, t>, so with unit tags the ranking of tails is by
 <h, t> + <r, t>: when ||h|| is several times ||r||, the video's own direction picks the tags and r
 barely changes them.
