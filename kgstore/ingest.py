@@ -107,6 +107,7 @@ def upsert_entities(store: Store, ids: np.ndarray, batch_size: int = BATCH_SIZE)
     ids = np.asarray(ids, dtype=object)
     eids = np.empty(len(ids), dtype=object)
     created = 0
+    # not store.write_batches: a batch that lost a race with another writer's CREATE is redone here
     with store.session() as session:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
@@ -154,12 +155,8 @@ def write_triples(store: Store, eids: np.ndarray, heads: np.ndarray, relation_na
     order = np.argsort(heads, kind="stable")
     heads, relations, tails = heads[order], relations[order], tails[order]
     context = (eids, pd.Index(eids), relation_names, pd.Index(relation_names))
-    created = 0
-    with store.session() as session:
-        for start in range(0, len(heads), batch_size):
-            stop = start + batch_size
-            created += session.execute_write(_write_triple_batch, context, heads[start:stop], relations[start:stop], tails[start:stop])
-    return created
+    return sum(store.write_batches(len(heads), batch_size, lambda tx, a, b: _write_triple_batch(
+        tx, context, heads[a:b], relations[a:b], tails[a:b])))
 
 
 def _write_triple_batch(tx, context, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray) -> int:
