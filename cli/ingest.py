@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kgtag.names import MODALITY_NAME
+from kgtag.conventions import MODALITY_NAME
 
 from .options import connection_options, json_option
 from .output import CliError, console, emit, info, table

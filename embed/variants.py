@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kgtag.names import MODALITY_NAME
+from kgtag.conventions import MODALITY_NAME
 
 
 @dataclass(frozen=True)

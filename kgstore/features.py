@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from kgtag.names import MODALITY_NAME
+from kgtag.conventions import MODALITY_NAME
 
 from .errors import InputError
 from .ingest import IngestReport, upsert_entities

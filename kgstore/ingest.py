@@ -27,6 +27,8 @@ import neo4j
 import numpy as np
 import pandas as pd
 
+from kgtag.conventions import triple_key
+
 from .store import Store, StoreError, cypher
 from .tables import read_triples
 
@@ -184,5 +186,5 @@ def _write_triple_batch(tx, context, heads: np.ndarray, relations: np.ndarray, t
 def _keys(h: np.ndarray, r: np.ndarray, t: np.ndarray, n_entities: int, n_relations: int) -> np.ndarray:
     """One int64 per (head, relation, tail) code triple; -1 codes (not in this ingest) never match."""
     h, r, t = (np.asarray(x, dtype=np.int64) for x in (h, r, t))
-    keys = (h * n_relations + r) * n_entities + t
+    keys = triple_key(h, r, t, n_entities, n_relations)
     return np.where((h < 0) | (r < 0) | (t < 0), -1, keys)

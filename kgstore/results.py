@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from kgtag.names import MODALITY_NAME
+from kgtag.conventions import MODALITY_NAME
 
 from .store import Store, StoreError, cypher
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from kgtag.embed import checkpoint as ckpt
+from kgtag.embed import train as embed_train
 from kgtag.embed.infer import relation_attention
 from kgtag.embed.model import build_model
-from kgtag.embed.train import train as train_model
 from kgtag.kgstore.results import write_relation_attention, write_run
 from kgtag.kgstore.store import StoreUnavailable
 
@@ -82,7 +82,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     if len(negatives):
         note(f"{len(negatives)} rejected edges used as known negatives")
     try:
-        train_model(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
+        embed_train.train(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
                     valid=validator(train, valid, test, is_video, meta["seed"]),
                     known_negatives=negatives if len(negatives) else None,
                     progress=progress, metadata={"run": meta["id"]})
