@@ -14,23 +14,22 @@ import socket
 import subprocess
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
 
 import click
 import torch
+from rich.text import Text
 
+from kgtag.kgstore.overview import modality_attention_avg, relations_by_attention, video_tags
 from kgtag.kgstore.store import Settings
+from kgtag.runs import RunPlan, infer_run, load_run, select_videos, train_run, write_inferred
+from kgtag.runs.sample import MODALITIES, ingest_sample, sample_dir
 
 from .guide import edit_link
 from .options import connection_options
-from rich.text import Text
-
 from .output import EXIT_ENV, CliError, console, info, table
-from .pipeline import RunPlan, infer_run, load_run, select_videos, train_run, write_inferred
 
-MODALITIES = ("vision", "audio", "text")
 EXAMPLES = 3
 
 
@@ -70,37 +69,6 @@ def ensure_neo4j(settings: Settings) -> Settings:
     values = {k: shlex.split(v)[0] if v else "" for k, v in values.items()}
     return Settings(uri=values["NEO4J_URI"], user=values.get("NEO4J_USER", "neo4j"),
                     password=values.get("NEO4J_PASSWORD", ""), database=settings.database)
-
-
-def sample_dir(n_videos: int | None, tmp: Path) -> Path:
-    """The bundled sample, or a smaller one generated with the same seeded generator."""
-    if n_videos is None:
-        folder = Path(str(resources.files("kgtag").joinpath("sample")))
-        if not (folder / "videos.jsonl").is_file():
-            raise CliError(f"the bundled sample is missing from {folder}; reinstall kgtag")
-        return folder
-    from kgtag.embed.synthetic import generate
-
-    generate(seed=0, n_videos=n_videos).write(tmp)
-    return tmp
-
-
-def ingest_sample(store, folder: Path, force: bool) -> None:
-    from kgtag.kgstore.features import ingest_features
-    from kgtag.kgstore.ingest import ingest_triples
-    from kgtag.kgstore.videos import ingest_videos
-
-    ids = [json.loads(line)["id"] for line in (folder / "videos.jsonl").open(encoding="utf-8") if line.strip()]
-    others = store.query("demo_other_videos", routing="r", ids=ids)[0]["n"]
-    if others and not force:
-        raise CliError(f"the database holds {others} videos that are not in the demo sample; run the demo on an "
-                       "empty database (or pass --force to mix the sample in)")
-    t0 = time.perf_counter()
-    ingest_videos(store, folder / "videos.jsonl", folder / "mapping.toml")
-    ingest_triples(store, [folder / "tags.tsv"])
-    for modality in MODALITIES:
-        ingest_features(store, modality, folder / f"features_{modality}.parquet")
-    info(f"ingested {len(ids)} videos, tag triples and {len(MODALITIES)} modalities in {time.perf_counter() - t0:.1f} s")
 
 
 def pick_examples(run, relation: str, n: int, seed: int = 0) -> list[str]:
@@ -182,19 +150,19 @@ def report(store, te, tf, calibration) -> None:
     console.print(table("Link prediction (video, r, ?) on held-out tags (paper Table 3)",
                         ["model", "MR", "MRR", "Hits@1", "Hits@10", "run"], rows))
     console.print(f"protocol: {tf.meta['metrics']['protocol']}", markup=False, highlight=False)
-    att = store.query("modality_attention_avg", routing="r", run=tf.run_id)
+    att = modality_attention_avg(store, tf.run_id)
     console.print(table(f"{tf.name}: average modality attention (paper Table 7)", ["segment", "attention"],
-                        [[r["segment"], r["attention"]] for r in att]))
-    rel = store.query("relations_by_attention", routing="r", run=tf.run_id, limit=5)
+                        [[r.segment, r.attention] for r in att]))
+    rel = relations_by_attention(store, tf.run_id, limit=5)
     console.print(table(f"{tf.name}: top relations by attention (paper Table 7)", ["relation", "attention"],
-                        [[r["relation"], r["attention"]] for r in rel]))
+                        [[r.relation, r.attention] for r in rel]))
     relation = main_relation(tf)
     videos = pick_examples(tf, relation, EXAMPLES)
     inferred = {run.name: top5(run, videos, relation) for run in (te, tf)}
     for v in videos:
         held = set(tags_of(tf, tf.test, v, relation))
-        title = store.query("video_tags", routing="r", video=v)
-        t = table(f"{v}: {title[0]['title'] if title else ''} (paper Table 8; bold = a held-out true tag)",
+        title = video_tags(store, v)
+        t = table(f"{v}: {title[0].title if title else ''} (paper Table 8; bold = a held-out true tag)",
                   ["", "tags"], [])
         t.add_row("training tags", Text(", ".join(f"{tf.relations[r]}: {tf.entities[x]}" for _, r, x in
                                                   tf.train[tf.train[:, 0] == tf.entities.index(v)].tolist())))

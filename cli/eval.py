@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, load_run, score_run
+
 from .options import connection_options, json_option
 from .output import console, emit, table
-from .pipeline import CANDIDATES, DEFAULT_CANDIDATES, evaluate_run, load_run
 
 COLUMNS = ["", "MR", "MRR", "Hits@1", "Hits@3", "Hits@10", "triples"]
 KEYS = ("mr", "mrr", "hits1", "hits3", "hits10", "count")
@@ -38,7 +39,7 @@ def eval_(run_id, candidates, device, runs_dir, conn, as_json):
     """
     with conn.open(schema=False) as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-    metrics = evaluate_run(run.model, run.relations, run.is_video, run.train, run.valid, run.test, candidates)
+    metrics = score_run(run, candidates)
 
     def render():
         console.print(table(f"{run.name} ({run_id}): test tail prediction", COLUMNS,

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import quote, urlsplit
 
 import click
 
+from kgtag.kgstore.overview import guide_ids
 from kgtag.kgstore.store import cypher
 
 from .options import connection_options
@@ -86,8 +88,8 @@ def shipped_guide() -> str:
 
 def graph_params(store) -> dict:
     """Ids from the graph for the guide's parameters: a video with inferred tags, its best tag, the two latest runs."""
-    rows = store.query("guide_params", routing="r")
-    return {k: v for k, v in (rows[0].data() if rows else {}).items() if v is not None}
+    ids = guide_ids(store)
+    return {k: v for k, v in (asdict(ids) if ids else {}).items() if v is not None}
 
 
 def browser_link(browser_url: str, guide_url: str) -> str:

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import click
 
+from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, infer_run, inferred_rows, load_run, select_videos, write_inferred
+
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, info, table
-from .pipeline import CANDIDATES, DEFAULT_CANDIDATES, infer_run, load_run, select_videos, write_inferred
 
 SHOWN_VIDEOS = 3  # the printed table: a few videos, the best SHOWN_TAGS per relation
 SHOWN_TAGS = 5
-
-
-def rows_of(run, inferred, videos=None, per_pair: int | None = None) -> list[dict]:
-    """Flat rows (video, relation, rank, tag, score, confidence) for printing or JSON."""
-    out = []
-    for q, (video, relation) in enumerate(zip(inferred.videos, inferred.relations)):
-        if videos is not None and video not in videos:
-            continue
-        for j, t in enumerate(inferred.tails[q].tolist()[:per_pair]):
-            if t >= 0:
-                out.append({"video": video, "relation": relation, "rank": int(inferred.rank[q, j]),
-                            "tag": run.entities[t], "score": float(inferred.scores[q, j]),
-                            "confidence": float(inferred.confidence[q, j])})
-    return out
 
 
 @click.command()
@@ -68,9 +55,9 @@ def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, r
     shown = set(chosen[:SHOWN_VIDEOS])
 
     def render():
-        rows = rows_of(run, inferred, shown, SHOWN_TAGS)
+        rows = inferred_rows(run, inferred, shown, SHOWN_TAGS)
         console.print(table(f"{run.name}: inferred tags ({min(len(chosen), SHOWN_VIDEOS)} of {len(chosen)} videos)",
                             ["video", "relation", "rank", "tag", "score", "confidence"],
                             [list(r.values()) for r in rows]))
 
-    emit({"run": run_id, "written": written, "calibration": cal, "edges": rows_of(run, inferred)}, as_json, render)
+    emit({"run": run_id, "written": written, "calibration": cal, "edges": inferred_rows(run, inferred)}, as_json, render)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 
 import click
+
+from kgtag.conventions import MODALITY_NAME
 
 from .options import connection_options, json_option
 from .output import CliError, console, emit, info, table
@@ -79,11 +80,8 @@ def ingest_videos(records, mapping, conn, as_json):
     show_report("videos", report, as_json)
 
 
-MODALITY = re.compile(r"[a-z][a-z0-9_]*")
-
-
 def check_modality(ctx, param, value: str) -> str:
-    if not MODALITY.fullmatch(value):
+    if not MODALITY_NAME.fullmatch(value):
         raise click.BadParameter(f"{value!r}: use lower-case letters, digits and _ (e.g. vision, audio, text)")
     return value
 
@@ -170,15 +168,15 @@ def features_text(prop, modality, batch_size, conn, as_json):
 
     encode = text_encoder()  # first: without the extra, say so before anything else
 
-    from kgtag.kgstore.features import ingest_features
+    from kgtag.kgstore.features import ingest_features, video_texts
 
     with conn.open() as store:
-        rows = store.query("video_texts", routing="r", property=prop)
+        rows = video_texts(store, prop)
         if not rows:
             raise CliError(f"no video has a {prop!r} property")
-        ids = [r["id"] for r in rows]
+        ids = [r.id for r in rows]
         info(f"embedding {len(ids)} {prop}s with MiniLM")
-        vectors = encode([r["text"] for r in rows], batch_size=batch_size)
+        vectors = encode([r.text for r in rows], batch_size=batch_size)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"features_{modality}.parquet"
             vector_type = pa.list_(pa.float32())

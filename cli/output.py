@@ -19,8 +19,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kgtag.embed.checkpoint import CheckpointError
+from kgtag.kgstore.errors import InputError
+from kgtag.kgstore.store import NoSuchDatabase, StoreError
+from kgtag.runs.errors import RunError
+from kgtag.runs.notes import note
+
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 EXIT_INPUT = 2  # the user's input is wrong: fix the command or the file
 EXIT_ENV = 1  # the environment is wrong: Neo4j down, wrong password
@@ -34,26 +39,22 @@ class CliError(click.ClickException):
         self.exit_code = exit_code
 
 
+# the run service's error kinds (kgtag.runs.errors) as exit codes
+EXIT_CODES = {"input": EXIT_INPUT, "env": EXIT_ENV, "interrupted": 130}
+
+
 def describe(exc: BaseException) -> CliError | None:
     """The user-facing message for an expected exception, or None for a bug (which keeps its traceback)."""
-    import neo4j
-
-    from kgtag.embed.checkpoint import CheckpointError
-    from kgtag.kgstore.errors import InputError, StoreError
-
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, RunError):
+        return CliError(exc.message, EXIT_CODES[exc.kind])
     if isinstance(exc, CheckpointError):  # a damaged or foreign run file: it names the file
         return CliError(f"{exc}; start a new run with `kgtag train`", EXIT_INPUT)
+    if isinstance(exc, NoSuchDatabase):  # a wrong setting, not a server down
+        return CliError(str(exc), EXIT_INPUT)
     if isinstance(exc, StoreError):
         return CliError(str(exc), EXIT_ENV)
-    if isinstance(exc, neo4j.exceptions.AuthError):
-        return CliError(f"Neo4j refused the credentials: {exc.message}", EXIT_ENV)
-    if isinstance(exc, (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)):
-        return CliError(f"Neo4j stopped answering ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                        "start it again and rerun", EXIT_ENV)
-    if isinstance(exc, neo4j.exceptions.ClientError) and exc.code == "Neo.ClientError.Database.DatabaseNotFound":
-        return CliError(f"Neo4j has no such database: {exc.message}", EXIT_INPUT)
     if isinstance(exc, InputError):  # it already names the file, line or id at fault
         return CliError(str(exc), EXIT_INPUT)
     if isinstance(exc, FileNotFoundError):
@@ -127,8 +128,8 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 
 
 def info(message: str) -> None:
-    """Progress and notes go to stderr so that --json output stays clean; printed as text, not markup."""
-    err_console.print(Text(message))
+    """Progress and notes go to stderr so that --json output stays clean (the run service's `note`)."""
+    note(message)
 
 
 def serve_until_interrupted(server) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from kgtag.embed.train import PRESETS
+from kgtag.embed.variants import BASES, VARIANTS
+from kgtag.runs import RunPlan, resume_run, train_run
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, table
-from .pipeline import BASES, VARIANTS, RunPlan, resume_run, train_run
 
 METRICS = ("mr", "mrr", "hits1", "hits3", "hits10")
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from kgtag.conventions import triple_key
+
 STRATEGIES = ("uniform", "bernoulli", "tail")
 
 
@@ -33,7 +35,7 @@ def triple_keys(triples: torch.Tensor, num_entities: int, num_relations: int) ->
     if num_entities * num_entities * max(num_relations, 1) >= 2**63:
         raise ValueError(f"{num_entities} entities x {num_relations} relations overflow int64 triple keys")
     t = triples.long()
-    return (t[:, 0] * num_relations + t[:, 1]) * num_entities + t[:, 2]
+    return triple_key(t[:, 0], t[:, 1], t[:, 2], num_entities, num_relations)
 
 
 def _isin_sorted(keys: torch.Tensor, sorted_keys: torch.Tensor) -> torch.Tensor:

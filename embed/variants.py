@@ -9,8 +9,9 @@ these tables, `KGModel` builds from them, and the CLI's choices should come from
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from kgtag.conventions import MODALITY_NAME
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,6 @@ BASES = ("transe", "transh", "transr", "transd")
 
 # Segment names: the knowledge segment, then one per modality (the order of h_vid in eq. 3).
 KNOWLEDGE = "knowledge"
-# A modality name is also a segment name, a Neo4j property suffix and a file-name part.
-MODALITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def check_modalities(modalities: tuple[str, ...]) -> None:

@@ -9,8 +9,8 @@ both ways. A float list plus a vector index is only worth it where similarity se
 
 from __future__ import annotations
 
-import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kgtag.conventions import MODALITY_NAME
+
 from .errors import InputError
 from .ingest import IngestReport, upsert_entities
 from .store import Store, StoreError, cypher
 from .tables import check_utf8, read_bytes
 
-MODALITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 BATCH_SIZE = 2_000  # ~3 MB of 384-d vectors per transaction
 
 
@@ -168,11 +169,19 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
                              "ingest the videos first")
     report.entities_existing = len(ids) - report.entities_created
     store.query("ingest_features_modality", modality=modality, dim=dim)
-    with store.session() as session:
-        for start in range(0, len(ids), batch_size):
-            stop = start + batch_size
-            session.execute_write(lambda tx: tx.run(cypher("ingest_features_write"), eids=eids[start:stop].tolist(),
-                                                    key=key, vectors=encode(matrix[start:stop])).consume())
+    store.write_batches(len(ids), batch_size, lambda tx, a, b: tx.run(
+        cypher("ingest_features_write"), eids=eids[a:b].tolist(), key=key, vectors=encode(matrix[a:b])).consume())
     report.features_written = len(ids)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True)
+class VideoText:
+    id: str
+    text: str
+
+
+def video_texts(store: Store, prop: str) -> list[VideoText]:
+    """Every video's non-blank text property `prop` (e.g. its title), by id: input for text features."""
+    return [VideoText(r["id"], r["text"]) for r in store.query("video_texts", routing="r", property=prop)]

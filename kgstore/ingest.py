@@ -27,6 +27,8 @@ import neo4j
 import numpy as np
 import pandas as pd
 
+from kgtag.conventions import triple_key
+
 from .store import Store, StoreError, cypher
 from .tables import read_triples
 
@@ -107,6 +109,7 @@ def upsert_entities(store: Store, ids: np.ndarray, batch_size: int = BATCH_SIZE)
     ids = np.asarray(ids, dtype=object)
     eids = np.empty(len(ids), dtype=object)
     created = 0
+    # not store.write_batches: a batch that lost a race with another writer's CREATE is redone here
     with store.session() as session:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
@@ -154,12 +157,8 @@ def write_triples(store: Store, eids: np.ndarray, heads: np.ndarray, relation_na
     order = np.argsort(heads, kind="stable")
     heads, relations, tails = heads[order], relations[order], tails[order]
     context = (eids, pd.Index(eids), relation_names, pd.Index(relation_names))
-    created = 0
-    with store.session() as session:
-        for start in range(0, len(heads), batch_size):
-            stop = start + batch_size
-            created += session.execute_write(_write_triple_batch, context, heads[start:stop], relations[start:stop], tails[start:stop])
-    return created
+    return sum(store.write_batches(len(heads), batch_size, lambda tx, a, b: _write_triple_batch(
+        tx, context, heads[a:b], relations[a:b], tails[a:b])))
 
 
 def _write_triple_batch(tx, context, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray) -> int:
@@ -187,5 +186,5 @@ def _write_triple_batch(tx, context, heads: np.ndarray, relations: np.ndarray, t
 def _keys(h: np.ndarray, r: np.ndarray, t: np.ndarray, n_entities: int, n_relations: int) -> np.ndarray:
     """One int64 per (head, relation, tail) code triple; -1 codes (not in this ingest) never match."""
     h, r, t = (np.asarray(x, dtype=np.int64) for x in (h, r, t))
-    keys = (h * n_relations + r) * n_entities + t
+    keys = triple_key(h, r, t, n_entities, n_relations)
     return np.where((h < 0) | (r < 0) | (t < 0), -1, keys)

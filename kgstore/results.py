@@ -1,6 +1,6 @@
 """Writing the trainer's outputs back: runs, inferred edges, attention weights (graph-model.md).
 
-- `write_run`: a `(:Run)` with hyper-parameters and metrics (as JSON and as flat numbers).
+- `write_run`: a `(:Run)` with hyper-parameters and metrics (as JSON and as flat numbers); `read_run`.
 - `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run, status}]->(tag)`; a
   new run's edges for a (video, relation) replace that pair's *pending* edges atomically (one
   transaction per batch of whole groups); accepted/rejected edges are kept.
@@ -11,23 +11,23 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from kgtag.conventions import MODALITY_NAME
+
 from .store import Store, StoreError, cypher
 
-SEGMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 GROUPS_PER_BATCH = 2_000
 _RUN_FIELDS = ("created", "model", "base", "modalities", "params_json", "metrics_json", "checkpoint", "status")
 
 
 def write_run(store: Store, run: dict) -> str:
     """Create or update `(:Run {id})` from a dict: `id` (required), the fields of the contract, and
-    optionally `params` / `metrics` dicts (stored as JSON; numeric metrics also as flat properties,
-    e.g. `mrr`, `hits10`; a nested {"filtered": {...}} becomes `filtered_mrr`). Returns the id."""
+    optionally `params` / `metrics` dicts (stored as JSON; the headline figures also as numbers,
+    see `headline_metrics`). Returns the id."""
     if not run.get("id") or not isinstance(run["id"], str):
         raise ValueError("a run needs a string id")
     props = {}
@@ -43,20 +43,25 @@ def write_run(store: Store, run: dict) -> str:
         props["params_json"] = json.dumps(run["params"], sort_keys=True, default=str)
     if "metrics" in run:
         props["metrics_json"] = json.dumps(run["metrics"], sort_keys=True, default=str)
-        props.update(_flat_metrics(run["metrics"]))
+        props.update(headline_metrics(run["metrics"]))
     store.query("results_run", id=run["id"], props=props)
     return run["id"]
 
 
-def _flat_metrics(metrics: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flat_metrics(value, name + "_"))
-        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
+def read_run(store: Store, run_id: str) -> dict | None:
+    """The Run node's properties, or None when there is no such run."""
+    rows = store.query("status_run", routing="r", run=run_id)
+    return dict(rows[0]["run"]) if rows else None
+
+
+HEADLINE = ("mr", "mrr", "hits1", "hits3", "hits10")
+
+
+def headline_metrics(metrics: dict) -> dict:
+    """The figures a Run node carries as numbers (the rest stays in metrics_json): MR, MRR and Hits@k
+    of the filtered ranking, or of the raw one when there is no filtered."""
+    flat = metrics.get("filtered") or metrics.get("raw") or {}
+    return {key: float(flat[key]) for key in HEADLINE if key in flat}
 
 
 def _require_run(store: Store, run_id: str) -> None:
@@ -90,10 +95,7 @@ def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, sco
          "edges": g[["tag", "score", "confidence", "rank"]].to_dict("records")}
         for (video, relation), g in frame.groupby(["video", "relation"], sort=False)
     ]
-    with store.session() as session:
-        for start in range(0, len(groups), GROUPS_PER_BATCH):
-            batch = groups[start:start + GROUPS_PER_BATCH]
-            session.execute_write(_write_inferred_batch, batch, run_id)
+    store.write_batches(len(groups), GROUPS_PER_BATCH, lambda tx, a, b: _write_inferred_batch(tx, groups[a:b], run_id))
     return len(frame)
 
 
@@ -105,7 +107,7 @@ def _write_inferred_batch(tx, groups: list[dict], run_id: str) -> None:
 def write_modality_attention(store: Store, run_id: str, video_ids, segment_names: Sequence[str], weights) -> None:
     """Store each video's modality attention (weights[V, S], columns = `segment_names`)."""
     names = list(segment_names)
-    if bad := [n for n in names if not SEGMENT_NAME.fullmatch(n) or n == "run"]:
+    if bad := [n for n in names if not MODALITY_NAME.fullmatch(n) or n == "run"]:
         raise ValueError(f"segment names {bad} must match [a-z][a-z0-9_]* (and not be 'run')")
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (len(video_ids), len(names)):
@@ -113,10 +115,8 @@ def write_modality_attention(store: Store, run_id: str, video_ids, segment_names
     _require_run(store, run_id)
     _require_entities(store, video_ids)
     rows = [{"video": v, "weights": dict(zip(names, w))} for v, w in zip(list(video_ids), weights.tolist())]
-    with store.session() as session:
-        for start in range(0, len(rows), 5_000):
-            batch = rows[start:start + 5_000]
-            session.execute_write(lambda tx: tx.run(cypher("results_modality_attention"), rows=batch, run=run_id).consume())
+    store.write_batches(len(rows), 5_000, lambda tx, a, b: tx.run(cypher("results_modality_attention"),
+                                                                  rows=rows[a:b], run=run_id).consume())
 
 
 def write_relation_attention(store: Store, run_id: str, relations: Sequence[str], weights) -> None:

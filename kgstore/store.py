@@ -7,6 +7,8 @@ parameters; nothing is built by string concatenation.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -18,6 +20,30 @@ from neo4j import GraphDatabase
 
 class StoreError(Exception):
     """An expected failure talking to Neo4j, worded for the user."""
+
+
+class StoreUnavailable(StoreError):
+    """Neo4j stopped answering (or refused us) in the middle of the work."""
+
+
+class NoSuchDatabase(StoreError):
+    """The database named in the settings does not exist: the user's setting is wrong."""
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Driver errors the user can act on become StoreErrors with one line; the rest pass unchanged."""
+    try:
+        yield
+    except neo4j.exceptions.AuthError as exc:
+        raise StoreUnavailable(f"Neo4j refused the credentials: {exc.message}") from None
+    except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreUnavailable(f"Neo4j stopped answering ({first}); start it again and rerun") from None
+    except neo4j.exceptions.ClientError as exc:
+        if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+            raise NoSuchDatabase(f"Neo4j has no such database: {exc.message}") from None
+        raise
 
 
 @cache
@@ -88,11 +114,21 @@ class Store:
 
         `name` is positional-only so a query may take a `$name` parameter of its own.
         """
-        records, _, _ = self.driver.execute_query(
-            cypher(name), params, database_=self.database,
-            routing_=neo4j.RoutingControl.READ if routing == "r" else neo4j.RoutingControl.WRITE,
-        )
+        with translated():
+            records, _, _ = self.driver.execute_query(
+                cypher(name), params, database_=self.database,
+                routing_=neo4j.RoutingControl.READ if routing == "r" else neo4j.RoutingControl.WRITE,
+            )
         return records
 
-    def session(self, **kwargs) -> neo4j.Session:
-        return self.driver.session(database=self.database, **kwargs)
+    def write_batches(self, n: int, batch_size: int, work: Callable[..., Any]) -> list:
+        """`work(tx, start, stop)` for each slice of `n` rows, each slice its own write transaction (one
+        failed batch leaves the earlier ones stored and is retried whole by the driver); the results."""
+        with self.session() as session:
+            return [session.execute_write(work, start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+    @contextmanager
+    def session(self, **kwargs) -> Iterator[neo4j.Session]:
+        """A driver session whose driver errors leave as StoreErrors (see `translated`)."""
+        with translated(), self.driver.session(database=self.database, **kwargs) as session:
+            yield session

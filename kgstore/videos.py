@@ -223,14 +223,16 @@ def ingest_videos(store: Store, records_path: str | Path, mapping_path: str | Pa
     report.entities_created += created
     report.entities_existing += len(ids) - created
     props = [{k: v for k, v in p.items() if v is not None} for p in table.videos["props"]]
-    with store.session() as session:
-        for start in range(0, len(ids), batch_size):
-            stop = start + batch_size
-            session.execute_write(lambda tx: tx.run(cypher("ingest_videos_mark"), eids=eids[start:stop].tolist(),
-                                                    props=props[start:stop]).consume())
+    store.write_batches(len(ids), batch_size, lambda tx, a, b: tx.run(
+        cypher("ingest_videos_mark"), eids=eids[a:b].tolist(), props=props[a:b]).consume())
     write_triple_table(store, table.triples[["head", "relation", "tail"]], report, batch_size)
     touched = pd.unique(np.concatenate([ids, table.triples["tail"].to_numpy(dtype=object)]))
     report.entities_existing = len(touched) - report.entities_created  # videos were counted twice
     report.rows = len(table.videos)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def count_videos_outside(store: Store, ids: list[str]) -> int:
+    """How many videos in the database are not among `ids`."""
+    return int(store.query("demo_other_videos", routing="r", ids=list(ids))[0]["n"])

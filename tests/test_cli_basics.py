@@ -194,7 +194,7 @@ def test_guide_queries_answer_with_the_guide_parameters(review_graph):
 
 # ------------------------------------------------------------------------------------------ split
 def test_holdout_keeps_every_entity_in_train_and_holds_only_video_tag_triples():
-    from kgtag.cli.split import holdout
+    from kgtag.runs.split import holdout
 
     g = torch.Generator().manual_seed(0)
     n_videos, n_tags = 300, 40
@@ -223,7 +223,7 @@ def test_holdout_keeps_every_entity_in_train_and_holds_only_video_tag_triples():
 
 
 def test_holdout_never_takes_an_entity_last_triple():
-    from kgtag.cli.split import holdout
+    from kgtag.runs.split import holdout
 
     # each video has exactly one tag: nothing can be held out
     is_video = torch.tensor([True, True, False, False])
@@ -234,10 +234,10 @@ def test_holdout_never_takes_an_entity_last_triple():
 
 @pytest.mark.parametrize("value,error", [("1.5", "fractions"), ("0.6,0.6", "sum below 1"), ("a.tsv,b.tsv", "not found")])
 def test_split_option_errors(value, error):
-    from kgtag.cli.output import CliError
-    from kgtag.cli.split import parse_split
+    from kgtag.runs import BadInput
+    from kgtag.runs.split import parse_split
 
-    with pytest.raises(CliError, match=error):
+    with pytest.raises(BadInput, match=error):
         parse_split(value)
 
 

@@ -63,7 +63,7 @@ def test_bulk_decisions_round_trip(runner, queue, tmp_path):
     assert again["accepted"]["decided"] == [] and len(again["accepted"]["already_decided"]) == 1
 
     # the rejected edge is a known negative for the next training, in the run's id space
-    from kgtag.cli.pipeline import known_negatives
+    from kgtag.runs.graph import known_negatives
     from kgtag.kgstore.store import Store
 
     entities = ["v1", "v2", "tag1", "tag2"]

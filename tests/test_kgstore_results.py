@@ -28,9 +28,12 @@ def inferred(store, run=None):
 
 def test_write_run_with_metrics(graph):
     results.write_run(graph, {"id": "run1", "model": "transfusion", "base": "transe", "modalities": ["vision", "audio"],
-                              "params": {"dim": 64}, "metrics": {"filtered": {"mrr": 0.3, "hits10": 0.5}, "mr": 12}})
+                              "params": {"dim": 64},
+                              "metrics": {"filtered": {"mrr": 0.3, "hits10": 0.5}, "raw": {"mr": 12, "mrr": 0.2}}})
     r = graph.driver.execute_query("MATCH (r:Run {id: 'run1'}) RETURN r").records[0]["r"]
-    assert r["filtered_mrr"] == 0.3 and r["mr"] == 12.0 and r["modalities"] == ["vision", "audio"]
+    # the headline figures are the filtered ones; the raw ones stay in metrics_json only
+    assert r["mrr"] == 0.3 and r["hits10"] == 0.5 and r.get("mr") is None and r["modalities"] == ["vision", "audio"]
+    assert '"raw": {"mr": 12' in r["metrics_json"]
     assert '"dim": 64' in r["params_json"] and r["created"] is not None
 
 

@@ -21,7 +21,7 @@ from flask import Flask, abort, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kgtag.kgstore import review
-from kgtag.kgstore.store import Store
+from kgtag.kgstore.store import Store, StoreUnavailable
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAGE_SIZES = (25, 50, 100, 200)
@@ -80,6 +80,7 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
     def _http_error(exc):
         return _error(exc.description or exc.name, exc.code or 500)
 
+    @app.errorhandler(StoreUnavailable)  # kgstore's word for it
     @app.errorhandler(neo4j.exceptions.DriverError)
     def _neo4j_down(exc):
         app.logger.error("Neo4j does not answer: %s", exc)

@@ -1,4 +1,4 @@
-"""Hold out validation and test triples from the graph for `kgtag train`.
+"""Hold out validation and test triples from the graph for a training run.
 
 Only video -> tag triples are held out (the task is tag inference, (video, r, ?)), a fraction of each
 relation's, seeded, and never the last triple of an entity: every entity keeps at least one triple in
@@ -12,7 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .output import CliError
+from kgtag.embed.sampling import triple_keys
+from kgtag.kgstore.tables import read_triples
+
+from .errors import BadInput
+from .graph import index_of
 
 
 def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
@@ -22,16 +26,16 @@ def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
         fractions = [float(p) for p in parts]
     except ValueError:
         if len(parts) != 2:
-            raise CliError(f"--split {value!r}: give fractions like 0.1,0.1 or two files VALID,TEST") from None
+            raise BadInput(f"--split {value!r}: give fractions like 0.1,0.1 or two files VALID,TEST") from None
         paths = (Path(parts[0]), Path(parts[1]))
         for path in paths:
             if not path.is_file():
-                raise CliError(f"--split: file not found: {path}")
+                raise BadInput(f"--split: file not found: {path}")
         return paths
     if len(fractions) == 1:
         fractions *= 2
     if len(fractions) != 2 or any(not 0 <= f < 1 for f in fractions) or sum(fractions) >= 1:
-        raise CliError(f"--split {value!r}: give one or two fractions in [0, 1) that sum below 1")
+        raise BadInput(f"--split {value!r}: give one or two fractions in [0, 1) that sum below 1")
     return fractions[0], fractions[1]
 
 
@@ -87,29 +91,17 @@ def _occurrence(keys: np.ndarray) -> np.ndarray:
 def split_from_files(
     triples: torch.Tensor, entities: list[str], relations: list[str], valid_path: Path, test_path: Path
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Use given valid/test files (head<TAB>relation<TAB>tail); their triples must be in the graph."""
-    ent = {name: i for i, name in enumerate(entities)}
-    rel = {name: i for i, name in enumerate(relations)}
-    keyed = _keys(triples, len(entities), len(relations))
+    """Use given valid/test triple files (read by kgstore.tables); their triples must be in the graph."""
+    ent, rel = index_of(entities), index_of(relations)
     held = []
     for path in (valid_path, test_path):
         rows = []
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3:
-                    raise CliError(f"{path}:{line_no}: expected head<TAB>relation<TAB>tail")
-                h, r, t = parts
-                if h not in ent or t not in ent or r not in rel:
-                    raise CliError(f"{path}:{line_no}: triple ({h}, {r}, {t}) is not in the graph")
-                rows.append((ent[h], rel[r], ent[t]))
+        for h, r, t, line in read_triples(path).itertuples(index=False):
+            if h not in ent or t not in ent or r not in rel:
+                raise BadInput(f"{path}:{line}: triple ({h}, {r}, {t}) is not in the graph")
+            rows.append((ent[h], rel[r], ent[t]))
         held.append(torch.tensor(rows, dtype=torch.long).reshape(-1, 3))
     valid, test = held
-    out = torch.isin(keyed, _keys(torch.cat([valid, test]), len(entities), len(relations)))
+    n_e, n_r = len(entities), len(relations)
+    out = torch.isin(triple_keys(triples, n_e, n_r), triple_keys(torch.cat([valid, test]), n_e, n_r))
     return triples[~out], valid, test
-
-
-def _keys(triples: torch.Tensor, num_entities: int, num_relations: int) -> torch.Tensor:
-    return (triples[:, 0] * num_relations + triples[:, 1]) * num_entities + triples[:, 2]

@@ -1,0 +1,100 @@
+"""A run's two homes: its folder (runs_dir/<run-id>/) and its Run node in Neo4j.
+
+The folder holds what is too big for a node: `graph.pt` (the id maps and the train/valid/test split
+as id tensors), `model.pt` (the trained weights), `checkpoints/` (embed.train's per-epoch checkpoints,
+for a resume) and `run.json` (the configs). The Run node holds hyper-parameters, metrics and status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from kgtag.embed.checkpoint import first_line
+from kgtag.kgstore.results import headline_metrics, read_run
+
+from .errors import BadInput, RunNotFound
+from .plan import display_name
+
+RUN_KEYS = {"id", "created", "variant", "base", "modalities", "preset", "device", "seed", "split", "counts",
+            "model_config", "train_config"}
+GRAPH_KEYS = {"entities", "relations", "is_video", "train", "valid", "test"}
+
+
+def run_node(store, run_id: str) -> dict:
+    """The Run node's properties, or RunNotFound."""
+    node = read_run(store, run_id)
+    if node is None:
+        raise RunNotFound(run_id)
+    return node
+
+
+def node_of(meta: dict, run_dir: Path, status: str) -> dict:
+    """The Run node's properties for run.json's `meta`: names, JSON blobs, headline metrics, status."""
+    metrics = meta.get("metrics") or {}
+    params = {k: meta[k] for k in ("variant", "base", "modalities", "preset", "device", "seed", "split",
+                                   "model_config", "train_config", "counts")}
+    node = {
+        "id": meta["id"], "created": meta["created"],
+        "model": display_name(meta["variant"], meta["base"], meta["modalities"]),
+        "base": meta["base"], "modalities": meta["modalities"],
+        "params_json": json.dumps(params), "metrics_json": json.dumps(metrics),
+        "checkpoint": str(run_dir), "status": status,
+    }
+    if "protocol" in metrics:
+        node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
+    if "calibration" in meta:
+        node["calibration_json"] = json.dumps(meta["calibration"])
+    node.update(headline_metrics(metrics))
+    return node
+
+
+def run_dir_of(runs_dir: Path, run_id: str) -> Path:
+    """The run's folder: always runs_dir/<run-id>, never a path taken from the graph (the Run node's
+    `checkpoint` is only informative: whoever can write to Neo4j must not pick the files we load)."""
+    root = Path(runs_dir).resolve()
+    run_dir = (root / run_id).resolve()
+    if run_dir.parent != root:  # '..', '/', a symlink out: the id must name a folder right under root
+        raise BadInput(f"run id {run_id!r} does not name a folder in the runs directory {root}")
+    return run_dir
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+def save_graph(run_dir: Path, graph: dict) -> None:
+    torch.save(graph, run_dir / "graph.pt")
+
+
+def read_file(path: Path, load, fix: str):
+    """load(path), or one line naming the damaged file and what to do."""
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise BadInput(f"{path} is missing; {fix}") from None
+    except Exception as exc:  # truncated, empty, foreign or hostile (weights_only refuses pickled code)
+        raise BadInput(f"{path} is damaged ({first_line(exc)}); {fix}") from None
+
+
+def load_tensors(path: Path):
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def run_files(store, run_id: str, runs_dir: Path) -> tuple[Path, dict, dict]:
+    """(run folder, run.json, graph.pt) of a stored run, checked complete."""
+    node = run_node(store, run_id)
+    run_dir = run_dir_of(runs_dir, run_id)
+    if not (run_dir / "run.json").is_file():
+        where = f" (its Run node says {node['checkpoint']})" if node.get("checkpoint") else ""
+        raise BadInput(f"run {run_id}'s files are not in {run_dir}{where}; "
+                       "give the runs directory it was trained in with --runs-dir")
+    fix = "the run cannot be used: train a new one with `kgtag train`"
+    meta = read_file(run_dir / "run.json", lambda p: json.loads(p.read_text()), fix)
+    saved = read_file(run_dir / "graph.pt", load_tensors, fix)
+    if not isinstance(meta, dict) or not RUN_KEYS <= meta.keys() or not isinstance(saved, dict) \
+            or not GRAPH_KEYS <= saved.keys():
+        raise BadInput(f"{run_dir} holds no complete kgtag run files (run.json, graph.pt); {fix}")
+    return run_dir, meta, saved

@@ -1,0 +1,54 @@
+"""The graph as a run sees it: pulled from kgstore, named triples turned into the run's id space."""
+
+from __future__ import annotations
+
+import torch
+
+from kgtag.kgstore.read import read_features, read_graph
+from kgtag.kgstore.review import rejected_triples
+
+from .errors import BadInput
+
+
+def index_of(names: list[str]) -> dict[str, int]:
+    """name -> position: the inverse of an id map."""
+    return {name: i for i, name in enumerate(names)}
+
+
+def pull_graph(store):
+    graph = read_graph(store)
+    if len(graph.triples) == 0:
+        raise BadInput("the graph holds no triples yet: load some with `kgtag ingest` first")
+    return graph
+
+
+def pull_features(store, modalities, entities) -> dict:
+    if not modalities:
+        return {}
+    features = read_features(store, list(modalities), entities)
+    for m in modalities:
+        if m not in features or not bool(features[m][1].any()):
+            raise BadInput(f"no {m!r} features in the graph: load them with `kgtag ingest features --modality {m} FILE`")
+    return features
+
+
+def id_triples(rows, entities: list[str], relations: list[str]) -> torch.Tensor:
+    """Name triples (head, relation, tail) -> id tensor [N, 3]; rows naming unknown entities are dropped."""
+    ent, rel = index_of(entities), index_of(relations)
+    ids = [(ent[h], rel[r], ent[t]) for h, r, t in rows if h in ent and r in rel and t in ent]
+    return torch.tensor(ids, dtype=torch.long).reshape(-1, 3)
+
+
+def remap(graph, entities: list[str], relations: list[str]) -> torch.Tensor:
+    """A graph snapshot's triples in another id space (a run's); triples outside it are dropped."""
+    ent, rel = index_of(entities), index_of(relations)
+    emap = torch.tensor([ent.get(n, -1) for n in graph.entities] or [-1], dtype=torch.long)
+    rmap = torch.tensor([rel.get(n, -1) for n in graph.relations] or [-1], dtype=torch.long)
+    t = graph.triples
+    out = torch.stack([emap[t[:, 0]], rmap[t[:, 1]], emap[t[:, 2]]], 1)
+    return out[(out >= 0).all(1)]
+
+
+def known_negatives(store, entities: list[str], relations: list[str]) -> torch.Tensor:
+    """Edges curators rejected (kgstore.review), as ids: the sampler uses them as negatives."""
+    return id_triples(rejected_triples(store), entities, relations)

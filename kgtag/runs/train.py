@@ -1,0 +1,106 @@
+"""Train a new run, or resume an interrupted one: pull the graph, split, fit, evaluate, store.
+
+A run ends 'done' only once everything reached Neo4j; until then it stays 'training' and resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from kgtag.embed import checkpoint as ckpt
+from kgtag.embed import train as embed_train
+from kgtag.embed.infer import relation_attention
+from kgtag.embed.model import build_model
+from kgtag.kgstore.results import write_relation_attention, write_run
+from kgtag.kgstore.store import StoreUnavailable
+
+from .errors import BadInput, Interrupted, StoreLost
+from .evaluate import DEFAULT_CANDIDATES, calibrate, evaluate_run, validator
+from .files import node_of, run_files, save_graph, write_meta
+from .graph import known_negatives, pull_features, pull_graph
+from .notes import note
+from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
+from .split import holdout, parse_split, split_from_files
+
+
+def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None) -> dict:
+    """Pull the graph, split, train, evaluate and store a new run; returns the Run properties."""
+    device = resolve_device(plan.device)
+    graph = pull_graph(store)
+    features = pull_features(store, plan.modalities, graph.entities)
+    split = parse_split(plan.split)
+    if isinstance(split[0], Path):
+        train, valid, test = split_from_files(graph.triples, graph.entities, graph.relations, *split)
+    else:
+        train, valid, test = holdout(graph.triples, graph.is_video, split[0], split[1], plan.seed)
+    if len(test) == 0:
+        raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
+    mconf, tconf = configs(plan, device)
+    run_id = run_id or new_run_id(plan)
+    run_dir = (Path(runs_dir) / run_id).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_graph(run_dir, {"entities": graph.entities, "relations": graph.relations, "is_video": graph.is_video,
+                         "train": train, "valid": valid, "test": test})
+    meta = {
+        "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
+        "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
+        "model_config": plain(dataclasses.asdict(mconf)), "train_config": plain(dataclasses.asdict(tconf)),
+        "counts": {"entities": len(graph.entities), "relations": len(graph.relations),
+                   "train": len(train), "valid": len(valid), "test": len(test)},
+        "created": datetime.now(timezone.utc).isoformat(),
+    }
+    write_meta(run_dir, meta)
+    write_run(store, node_of(meta, run_dir, status="training"))
+    note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
+         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}")
+    return _fit(store, meta, run_dir, graph.entities, graph.relations, graph.is_video, features,
+                train, valid, test, resume=False, progress=progress)
+
+
+def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
+    """Continue an interrupted run from its last checkpoint."""
+    run_dir, meta, saved = run_files(store, run_id, runs_dir)
+    last = run_dir / "checkpoints" / ckpt.FILENAME
+    try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
+        ckpt.load(last)
+    except ckpt.CheckpointError as exc:
+        raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
+    features = pull_features(store, meta["modalities"], saved["entities"])
+    return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
+                saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
+
+
+def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress) -> dict:
+    mconf, tconf = configs_from(meta)
+    torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
+    model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
+    negatives = known_negatives(store, entities, relations)
+    if len(negatives):
+        note(f"{len(negatives)} rejected edges used as known negatives")
+    try:
+        embed_train.train(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
+                    valid=validator(train, valid, test, is_video, meta["seed"]),
+                    known_negatives=negatives if len(negatives) else None,
+                    progress=progress, metadata={"run": meta["id"]})
+    except KeyboardInterrupt:
+        write_run(store, node_of(meta, run_dir, status="interrupted"))
+        raise Interrupted(f"interrupted; continue with `kgtag train --resume {meta['id']}`") from None
+    torch.save(model.state_dict(), run_dir / "model.pt")
+    metrics = evaluate_run(model, relations, is_video, train, valid, test)
+    q = relation_attention(model)
+    meta["metrics"] = metrics
+    if len(valid):
+        meta["calibration"] = calibrate(model, is_video, train, valid, test, DEFAULT_CANDIDATES, meta["seed"])
+    write_meta(run_dir, meta)
+    node = node_of(meta, run_dir, status="done")
+    try:  # 'done' goes last: a run whose results did not all reach Neo4j stays 'training', resumable
+        write_relation_attention(store, meta["id"], relations, q.tolist())
+        write_run(store, node)
+    except StoreUnavailable:
+        raise StoreLost(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
+                        f"finish it with `kgtag train --resume {meta['id']}`") from None
+    return node
