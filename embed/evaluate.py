@@ -18,7 +18,7 @@ Choices the paper leaves open, written down here and in docs/method.md:
 * Hits@k is ``rank <= k`` on the realistic (possibly half-integer) rank; the answer's score is read
   from the same score row it is compared with, so exact ties count as ties.
 
-Memory stays bounded: a batch's score matrix holds at most ``_SCORE_BUDGET`` entries (fewer queries
+Memory stays bounded: a batch's score matrix holds at most ``SCORE_BUDGET`` entries (fewer queries
 per batch when there are many candidates), scored in chunks of ``chunk`` candidates. Known triples are
 found with sorted int64 keys and ``searchsorted`` (never a dense entity x entity mask).
 """
@@ -32,6 +32,8 @@ import torch
 
 HITS_AT = (1, 3, 10)
 SIDES = ("tail", "head")
+#: score-matrix elements held at once while ranking or inferring (fewer queries per batch for many candidates)
+SCORE_BUDGET = 1 << 24
 
 
 # --------------------------------------------------------------------------------------- utilities
@@ -53,6 +55,20 @@ def score_chunk(model, side: str, anchor: torch.Tensor, rel: torch.Tensor, cand:
     if side == "tail":
         return model.score_tails(anchor, rel, cand)
     return model.score_heads(rel, anchor, cand)
+
+
+def candidate_scores(model, side: str, anchor: torch.Tensor, rel: torch.Tensor, cand: torch.Tensor, chunk: int):
+    """Scores ``[B, C]`` of every candidate for each query, scored ``chunk`` candidates at a time: the
+    one candidate scan that ranking (``rank_side``) and inference (``infer.scan_tails``) share."""
+    if len(cand) == 0:
+        return torch.empty(len(anchor), 0, device=anchor.device)
+    return torch.cat([score_chunk(model, side, anchor, rel, cand[c0 : c0 + chunk]).float()
+                      for c0 in range(0, len(cand), chunk)], 1)
+
+
+def queries_per_batch(batch_size: int, num_candidates: int) -> int:
+    """``batch_size``, lowered so that one batch's score rows hold at most ``SCORE_BUDGET`` entries."""
+    return max(1, min(batch_size, SCORE_BUDGET // max(num_candidates, 1)))
 
 
 def _as_triples(triples, name: str) -> torch.Tensor:
@@ -121,8 +137,6 @@ class ConstraintIndex:
 
 
 # ------------------------------------------------------------------------------------------ ranking
-#: score-matrix elements held at once while ranking (queries per batch shrink for many candidates)
-_SCORE_BUDGET = 1 << 24
 
 
 @torch.no_grad()
@@ -142,7 +156,7 @@ def rank_side(
 
     Each batch's whole candidate row is scored (in chunks of ``chunk``) before counting, so the
     answer's score is read from the same row it is compared with (exact ties count as ties); a
-    batch holds at most ``_SCORE_BUDGET`` scores. The anchor itself is never a candidate.
+    batch holds at most ``SCORE_BUDGET`` scores. The anchor itself is never a candidate.
     Returns ``{"raw": FloatTensor[N], "filtered": FloatTensor[N]}`` on the CPU.
     """
     device = model_device(model)
@@ -156,7 +170,7 @@ def rank_side(
     C = len(cand)
     positions_of = torch.full((E,), -1, dtype=torch.long, device=device)
     positions_of[cand] = torch.arange(C, device=device)
-    batch_size = max(1, min(batch_size, _SCORE_BUDGET // max(C, 1)))
+    batch_size = queries_per_batch(batch_size, C)
 
     out = {"raw": [], "filtered": []}
     for b0 in range(0, len(test), batch_size):
@@ -165,8 +179,7 @@ def rank_side(
         anchor, answer = (h, t) if side == "tail" else (t, h)
         B = len(batch)
         rows_b = torch.arange(B, device=device)
-        scores = torch.cat([score_chunk(model, side, anchor, r, cand[c0 : c0 + chunk]).float()
-                            for c0 in range(0, C, chunk)], 1)
+        scores = candidate_scores(model, side, anchor, r, cand, chunk)
         target_pos = positions_of[answer]
         hit = target_pos >= 0
         true_score = torch.empty(B, device=device)

@@ -22,7 +22,8 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from .evaluate import ConstraintIndex, KnownIndex, model_device, scoring_context
+from .evaluate import (SCORE_BUDGET, ConstraintIndex, KnownIndex, candidate_scores, model_device,
+                       queries_per_batch, scoring_context)
 
 NEG_INF = float("-inf")
 
@@ -52,11 +53,10 @@ def scan_tails(
     model, heads, relations, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384,
     constraint: ConstraintIndex | None = None,
 ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-    """Yield ``(b0, b1, ids, scores)`` for query batch ``[b0, b1)`` and one candidate chunk.
-
-    ``scores`` is ``FloatTensor[b1 - b0, len(ids)]`` with -inf where a candidate may not answer:
-    a known triple (``exclude``), the head itself, or, with ``constraint``, a candidate outside the
-    relation's range. Memory stays at a few ``batch_size x chunk`` tensors whatever the entity count.
+    """Yield ``(b0, b1, ids, scores)`` for each query batch ``[b0, b1)``: ``ids`` the candidates and
+    ``scores`` ``FloatTensor[b1 - b0, len(ids)]`` (``evaluate.candidate_scores``), -inf where a
+    candidate may not answer: a known triple (``exclude``), the head itself, or, with ``constraint``, a
+    candidate outside the relation's range. A batch holds at most ``evaluate.SCORE_BUDGET`` scores.
     """
     device = model_device(model)
     heads, relations = _ids(heads, device), _ids(relations, device)
@@ -64,28 +64,22 @@ def scan_tails(
         raise ValueError(f"heads and relations differ in length ({len(heads)} vs {len(relations)})")
     index = _exclude_index(model, exclude, device)
     cand, C, positions_of = _positions(model, candidates, device)
+    cand = torch.arange(C, device=device) if cand is None else cand
     if constraint is not None:
         constraint = constraint.to(device)
-    for b0 in range(0, len(heads), batch_size):
-        h, r = heads[b0 : b0 + batch_size], relations[b0 : b0 + batch_size]
+    step = queries_per_batch(batch_size, C)
+    for b0 in range(0, len(heads), step):
+        h, r = heads[b0 : b0 + step], relations[b0 : b0 + step]
+        scores = candidate_scores(model, "tail", h, r, cand, chunk)
         if index is not None:
             k_rows, k_ent = index.answers(h * model.num_relations + r)
             k_pos = positions_of[k_ent]
             keep = k_pos >= 0
-            k_rows, k_pos = k_rows[keep], k_pos[keep]
-            order = torch.argsort(k_pos)
-            k_rows, k_pos = k_rows[order], k_pos[order]
-        for c0 in range(0, C, chunk):
-            c1 = min(c0 + chunk, C)
-            ids = torch.arange(c0, c1, device=device) if cand is None else cand[c0:c1]
-            scores = model.score_tails(h, r, ids).float()
-            if index is not None:
-                lo, hi = torch.searchsorted(k_pos, torch.tensor([c0, c1], device=device)).tolist()
-                scores[k_rows[lo:hi], k_pos[lo:hi] - c0] = NEG_INF
-            scores.masked_fill_(ids[None, :] == h[:, None], NEG_INF)
-            if constraint is not None:
-                scores.masked_fill_(~constraint.mask(r, ids), NEG_INF)
-            yield b0, b0 + len(h), ids, scores
+            scores[k_rows[keep], k_pos[keep]] = NEG_INF
+        scores.masked_fill_(cand[None, :] == h[:, None], NEG_INF)
+        if constraint is not None:
+            scores.masked_fill_(~constraint.mask(r, cand), NEG_INF)
+        yield b0, b0 + len(h), cand, scores
 
 
 @torch.no_grad()
@@ -132,7 +126,10 @@ def log_partition(model, heads, relations, temperatures, exclude=None, candidate
     lse = torch.full(temps.shape, NEG_INF, dtype=torch.float64, device=device)
     with scoring_context(model):
         for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
-            part = torch.logsumexp(scores.double()[:, :, None] / temps[b0:b1, None, :], dim=1)
+            s, t = scores.double(), temps[b0:b1]
+            per = max(1, SCORE_BUDGET // max(s.numel(), 1))  # temperatures per pass: [B, C, per] stays bounded
+            part = torch.cat([torch.logsumexp(s[:, :, None] / t[:, None, j : j + per], dim=1)
+                              for j in range(0, t.shape[1], per)], 1)
             lse[b0:b1] = torch.logaddexp(lse[b0:b1], part)
     return lse.cpu()
 
