@@ -173,7 +173,8 @@ def report(store, te, tf, calibration) -> None:
         console.print(t)
     console.print(f"confidence calibration (fitted on half the validation queries): temperature "
                   f"{calibration['temperature']:.3g}, ECE {calibration['ece']:.3f} on the other "
-                  f"{calibration.get('held_out', 0)} (candidates: {calibration.get('candidates', 'range')})")
+                  f"{calibration.get('held_out', 0)} (sampling noise alone reads "
+                  f"{calibration.get('ece_floor', float('nan')):.3f}; candidates: {calibration.get('candidates', 'range')})")
     query = ("MATCH p = (v:Video)-[:TRIPLE|INFERRED]->(:Entity)\n"
              f"WHERE v.id IN {json.dumps(videos)}\nRETURN p")
     console.print("\nOpen them in Neo4j Browser (http://localhost:7474/browser/), paste:\n")

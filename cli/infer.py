@@ -51,7 +51,8 @@ def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, r
     cal = inferred.calibration
     info(f"{written} inferred edges written for {len(chosen)} videos (run {run_id}); "
          f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
-         f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries")
+         f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries "
+         f"(sampling noise alone reads {cal.get('ece_floor', float('nan')):.3f})")
     shown = set(chosen[:SHOWN_VIDEOS])
 
     def render():
