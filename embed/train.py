@@ -70,7 +70,7 @@ MODEL_PRESETS = {
 
 
 def preset(name: str, **overrides) -> TrainConfig:
-    """TrainConfig of a named preset ("paper" | "fast"), with field overrides."""
+    """TrainConfig of a named preset (a key of PRESETS), with field overrides."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return replace(TrainConfig(**PRESETS[name]), **overrides)
