@@ -19,7 +19,7 @@ import argparse
 import torch
 
 from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
-from kgtag.embed.evaluate import top1_in_range
+from kgtag.embed.infer import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import model_preset, preset, train
 

@@ -30,7 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
-from kgtag.embed.evaluate import evaluate, top1_in_range
+from kgtag.embed.evaluate import evaluate
+from kgtag.embed.infer import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import PRESETS, MODEL_PRESETS, TrainConfig, train
 

@@ -119,16 +119,16 @@ class ConstraintIndex:
         answer = triples[:, 2] if side == "tail" else triples[:, 0]
         self.allowed = torch.zeros(num_relations, num_entities, dtype=torch.bool, device=triples.device)
         self.allowed[triples[:, 1], answer] = True
-        self.empty = ~self.allowed.any(1)  # relations without an observed range
+        empty = ~self.allowed.any(1)  # relations without an observed range
         if fallback is None:
-            self.allowed[self.empty] = True
+            self.allowed[empty] = True
         else:
             cols = torch.as_tensor(fallback, dtype=torch.long, device=triples.device)
-            rows = torch.nonzero(self.empty).squeeze(1)
+            rows = torch.nonzero(empty).squeeze(1)
             self.allowed[rows[:, None], cols[None, :]] = True
 
     def to(self, device) -> "ConstraintIndex":
-        self.allowed, self.empty = self.allowed.to(device), self.empty.to(device)
+        self.allowed = self.allowed.to(device)
         return self
 
     def mask(self, relations: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -330,39 +330,3 @@ def evaluate(
         result["ranks"] = ranks
     return result
 
-
-@torch.no_grad()
-def top1_in_range(model, train, is_video, candidates, max_videos: int = 500, seed: int = 0, batch_size: int = 256) -> float:
-    """Share of (video, relation) pairs whose best-scored candidate lies in the relation's range.
-
-    Pairs: up to ``max_videos`` videos (a seeded sample) x every relation that links videos to
-    non-videos in ``train``; the range of r = the tails seen with r in ``train``; ``candidates`` =
-    the entity ids ranked (normally every non-video entity). A model that answers every relation
-    with the same tags scores about (range size / candidates); one that separates relations, 1.
-    """
-    train = _as_triples(train, "train")
-    device = model_device(model)
-    E, R = int(is_video.shape[0]), int(train[:, 1].max()) + 1
-    in_range = torch.zeros(R, E, dtype=torch.bool)
-    in_range[train[:, 1], train[:, 2]] = True
-    video_rel = torch.unique(train[is_video[train[:, 0]] & ~is_video[train[:, 2]], 1])
-    videos = torch.nonzero(is_video).squeeze(1)
-    g = torch.Generator().manual_seed(seed)
-    videos = videos[torch.randperm(len(videos), generator=g)[:max_videos]]
-    heads, rels = videos.repeat(len(video_rel)), video_rel.repeat_interleave(len(videos))
-    cand = torch.as_tensor(candidates, dtype=torch.long).to(device)
-    best = []
-    was_training = model.training
-    model.eval()
-    try:
-        with scoring_context(model):
-            for b0 in range(0, len(heads), batch_size):
-                h, r = heads[b0 : b0 + batch_size].to(device), rels[b0 : b0 + batch_size].to(device)
-                scores = model.score_tails(h, r, cand).float()
-                scores[cand[None, :] == h[:, None]] = float("-inf")  # the head is never a candidate
-                best.append(cand[scores.argmax(1)].cpu())
-    finally:
-        model.train(was_training)
-    if not best:
-        return float("nan")
-    return in_range[rels, torch.cat(best)].float().mean().item()

@@ -134,11 +134,16 @@ def log_partition(model, heads, relations, temperatures, exclude=None, candidate
     return lse.cpu()
 
 
+def _bin_of(confidence: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bin edges [bins + 1], each confidence's equal-width bin): the binning every ECE here uses."""
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    return edges, torch.bucketize(confidence.clamp(0, 1), edges[1:-1], right=True)
+
+
 def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = 15):
     """ECE with equal-width bins, plus the reliability table ``[(lo, hi, count, mean_conf, accuracy)]``."""
     confidence, correct = confidence.double().reshape(-1), correct.double().reshape(-1)
-    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
-    which = torch.bucketize(confidence.clamp(0, 1), edges[1:-1], right=True)
+    edges, which = _bin_of(confidence, bins)
     table, ece = [], 0.0
     for b in range(bins):
         sel = which == b
@@ -158,10 +163,8 @@ def ece_noise_floor(confidence: torch.Tensor, bins: int = 15, draws: int = 200, 
     if len(confidence) == 0:
         return float("nan")
     g = torch.Generator().manual_seed(seed)
-    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
-    which = torch.bucketize(confidence, edges[1:-1], right=True)
+    _, which = _bin_of(confidence, bins)
     outcomes = (torch.rand(draws, len(confidence), generator=g, dtype=torch.float64) < confidence).double()
-    count = torch.bincount(which, minlength=bins).double()
     conf_sum = torch.bincount(which, weights=confidence, minlength=bins)
     hit_sum = torch.zeros(draws, bins, dtype=torch.float64).index_add_(1, which, outcomes)
     return float((hit_sum - conf_sum).abs().sum(1).mean() / len(confidence))
@@ -375,6 +378,34 @@ def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=Non
     rank = torch.arange(1, k + 1).expand(tails.shape).clone()
     # on the CPU: what callers do next is write them out (Neo4j, tables)
     return Predictions(tails.cpu(), scores.float().cpu(), conf.float().cpu(), rank)
+
+
+@torch.no_grad()
+def top1_in_range(model, train, is_video, candidates, max_videos: int = 500, seed: int = 0) -> float:
+    """Share of (video, relation) pairs whose best-scored candidate lies in the relation's range.
+
+    Pairs: up to ``max_videos`` videos (a seeded sample) x every relation that links videos to
+    non-videos in ``train``; the range of r = the tails seen with r in ``train``; ``candidates`` =
+    the entity ids ranked (normally every non-video entity; never the head itself). A model that
+    answers every relation with the same tags scores about (range size / candidates); one that
+    separates relations, 1.
+    """
+    train = torch.as_tensor(train, dtype=torch.long)
+    video_rel = torch.unique(train[is_video[train[:, 0]] & ~is_video[train[:, 2]], 1])
+    videos = torch.nonzero(is_video).squeeze(1)
+    videos = videos[torch.randperm(len(videos), generator=torch.Generator().manual_seed(seed))[:max_videos]]
+    if len(videos) == 0 or len(video_rel) == 0:
+        return float("nan")
+    heads, rels = videos.repeat(len(video_rel)), video_rel.repeat_interleave(len(videos))
+    was_training = model.training
+    model.eval()
+    try:
+        best, _ = top_k(model, heads, rels, 1, candidates=candidates)
+    finally:
+        model.train(was_training)
+    in_range = ConstraintIndex(train, "tail", model.num_entities, model.num_relations).allowed.cpu()
+    top = best[:, 0]
+    return ((top >= 0) & in_range[rels, top.clamp_min(0)]).float().mean().item()
 
 
 # ------------------------------------------------------------------------------------- attention

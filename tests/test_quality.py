@@ -14,8 +14,8 @@ import torch
 from helpers import fit_fast as fit
 
 from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
-from kgtag.embed.evaluate import ConstraintIndex, evaluate, top1_in_range
-from kgtag.embed.infer import Calibrator
+from kgtag.embed.evaluate import ConstraintIndex, evaluate
+from kgtag.embed.infer import Calibrator, top1_in_range
 
 GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 VAT = ("vision", "audio", "text")

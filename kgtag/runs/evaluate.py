@@ -71,11 +71,20 @@ def score_run(run, candidates: str = DEFAULT_CANDIDATES) -> dict:
     return evaluate_run(run.model, run.relations, run.is_video, run.train, run.valid, run.test, candidates)
 
 
+def ranking_scope(candidates: str, is_video: torch.Tensor, train: torch.Tensor, num_entities: int,
+                  num_relations: int) -> dict:
+    """``candidates`` / ``constraint`` keyword arguments of ``embed.infer``'s ``predict`` and
+    ``Calibrator.fit`` for a candidate setting: what inference ranks among (calibration must match)."""
+    if candidates not in CANDIDATES:
+        raise BadInput(f"--candidates must be one of {', '.join(CANDIDATES)}, got {candidates!r}")
+    tags = torch.nonzero(~is_video).reshape(-1)
+    range_ = ConstraintIndex(train, "tail", num_entities, num_relations, tags) if candidates == "range" else None
+    return {"candidates": None if candidates == "entities" else tags, "constraint": range_}
+
+
 def calibrate(model, is_video, train, valid, test, candidates: str, seed: int) -> dict:
     """Fit the confidence temperatures with the candidates and exclusions `infer` uses; the ECE is
     measured on validation queries held out of the fit. Returns the calibrator's report."""
-    tags = torch.nonzero(~is_video).reshape(-1)
-    constraint = ConstraintIndex(train, "tail", model.num_entities, model.num_relations, tags) if candidates == "range" else None
-    cal = Calibrator().fit(model, valid, exclude=torch.cat([train, valid, test]),
-                           candidates=tags if candidates != "entities" else None, constraint=constraint, seed=seed)
+    scope = ranking_scope(candidates, is_video, train, model.num_entities, model.num_relations)
+    cal = Calibrator().fit(model, valid, exclude=torch.cat([train, valid, test]), seed=seed, **scope)
     return {**cal.report(), "candidates": candidates}

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from kgtag.embed.evaluate import ConstraintIndex
 from kgtag.embed.infer import Calibrator, modality_attention, predict
 from kgtag.kgstore.read import read_graph
 from kgtag.kgstore.results import write_inferred as write_edges
 from kgtag.kgstore.results import write_modality_attention
 
 from .errors import BadInput
-from .evaluate import DEFAULT_CANDIDATES, calibrate, candidate_args, warn_rangeless
+from .evaluate import DEFAULT_CANDIDATES, calibrate, ranking_scope, warn_rangeless
 from .graph import known_negatives, remap
 from .load import LoadedRun
 from .notes import note
@@ -75,11 +74,7 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
         raise BadInput(f"unknown relation(s) for run {run.run_id}: {', '.join(unknown)}")
     current = remap(read_graph(store), run.entities, run.relations)
     exclude = torch.cat([run.known, current, known_negatives(store, run.entities, run.relations)])
-    candidate_args(candidates, run.is_video, run.train)  # checks the name
-    tags = torch.nonzero(~run.is_video).reshape(-1)
-    constraint = None
-    if candidates == "range":
-        constraint = ConstraintIndex(run.train, "tail", run.model.num_entities, run.model.num_relations, tags)
+    scope = ranking_scope(candidates, run.is_video, run.train, run.model.num_entities, run.model.num_relations)
     stored = run.meta.get("calibration")
     if stored and stored.get("candidates") == candidates:
         report = stored
@@ -96,8 +91,7 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
     heads = torch.tensor([ent[v] for v in q_videos], dtype=torch.long)
     rels = torch.tensor([rel[r] for r in q_rels], dtype=torch.long)
     warn_rangeless(candidates, run.train, rels, run.relations)
-    cand = None if candidates == "entities" else tags
-    pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, candidates=cand, constraint=constraint)
+    pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, **scope)
     return Inferred(q_videos, q_rels, pred.tails, pred.scores, pred.confidence, pred.rank, report)
 
 
