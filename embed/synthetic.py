@@ -43,6 +43,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .synthetic_parts import observed, split_held_out, unit_rows
+
 CATEGORIES = {
     "Animals": ["Cats", "Dogs", "Birds", "Aquarium"],
     "Food": ["Recipes", "Street Food", "Baking", "Mukbang"],
@@ -212,29 +214,6 @@ relation = "uploaded_by"
 """
 
 
-def observed(rng: np.random.Generator, signal: np.ndarray, noise: float, n_entities: int, missing: float,
-             always: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A modality as the generators hand it out: (features [E, d], present [E]) for the videos, which
-    are the first ``len(signal)`` entities. Features = signal + Gaussian noise (``noise`` times the
-    signal's spread), scaled to unit spread; a share ``missing`` of the videos lacks the modality
-    (never those marked in ``always``); absent rows and non-videos are zero."""
-    n_videos = signal.shape[0]
-    x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
-    matrix = np.zeros((n_entities, signal.shape[1]), dtype=np.float32)
-    matrix[:n_videos] = x / x.std()
-    mask = np.zeros(n_entities, dtype=bool)
-    mask[:n_videos] = rng.random(n_videos) >= missing
-    if always is not None:
-        mask[:n_videos] |= always
-    matrix[~mask] = 0.0
-    return torch.from_numpy(matrix), torch.from_numpy(mask)
-
-
-def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    x = rng.standard_normal((n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 def generate(
     seed: int = 0,
     n_videos: int = 3000,
@@ -368,13 +347,8 @@ def generate(
     tt = torch.tensor([(eid[h], rid[r], eid[t]) for h, r, t in tag_triples], dtype=torch.long)
 
     # --- splits: cold videos' edges -> test_cold; other held-out-able edges -> valid/test at random
-    cold_t = torch.from_numpy(cold)
-    is_cold_edge = cold_t[vt[:, 0]]
-    holdable = torch.isin(vt[:, 1], torch.tensor([rid[r] for r in HELD_OUT_RELATIONS])) & ~is_cold_edge
-    u = torch.from_numpy(rng.random(len(vt)))
-    to_test = holdable & (u < test_fraction)
-    to_valid = holdable & (u >= test_fraction) & (u < test_fraction + valid_fraction)
-    train = torch.cat([vt[~(to_test | to_valid | is_cold_edge)], tt])
+    train, valid, test, test_cold = split_held_out(rng, vt, tt, cold, [rid[r] for r in HELD_OUT_RELATIONS],
+                                                   valid_fraction, test_fraction)
 
     # --- features; title words get random vectors, drawn in sorted order so the seed fixes them
     words_of = [titles[v].lower().replace(":", " ").split() for v in range(n_videos)]
@@ -384,17 +358,17 @@ def generate(
     features = {}
     for name, d in dims.items():
         if name == "vision":
-            topic_vec, object_vec = _unit(rng, T, d), _unit(rng, D, d)
+            topic_vec, object_vec = unit_rows(rng, T, d), unit_rows(rng, D, d)
             signal = topic_vec[topic_of] + np.stack([object_vec[objs_of[v]].mean(0) for v in range(n_videos)])
         elif name == "audio":
-            music_vec, topic_vec = _unit(rng, M, d), _unit(rng, T, d)
+            music_vec, topic_vec = unit_rows(rng, M, d), unit_rows(rng, T, d)
             signal = music_vec[music_of] + 0.3 * topic_vec[topic_of]
         elif name == "text":
             vec = dict(zip(vocab, rng.standard_normal((len(vocab), d))))
             signal = np.stack([np.mean([vec[w] for w in words_of[v]], 0) for v in range(n_videos)])
             signal /= np.linalg.norm(signal, axis=1, keepdims=True) + 1e-9
         else:  # any other modality: a random view of content and music
-            a, b = _unit(rng, T, d), _unit(rng, M, d)
+            a, b = unit_rows(rng, T, d), unit_rows(rng, M, d)
             signal = a[topic_of] + b[music_of]
         features[name] = observed(rng, signal, noise, E, missing.get(name, 0.0), cold if name == "vision" else None)
 
@@ -405,11 +379,11 @@ def generate(
         relations=list(RELATIONS),
         is_video=is_video,
         train=train,
-        valid=vt[to_valid],
-        test=vt[to_test],
-        test_cold=vt[is_cold_edge],
+        valid=valid,
+        test=test,
+        test_cold=test_cold,
         features=features,
-        cold_videos=torch.nonzero(cold_t)[:, 0],
+        cold_videos=torch.nonzero(torch.from_numpy(cold))[:, 0],
         titles=dict(zip(video_names, titles)),
         records=records,
         tag_triples=tag_triples,

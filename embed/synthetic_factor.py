@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .synthetic import SyntheticKG, _unit, observed
-from .synthetic_topic import _split, _zipf
+from .synthetic import SyntheticKG
+from .synthetic_parts import observed, split_held_out, unit_rows, zipf
 
 #: factor -> number of values
 FACTORS = {"genre": 24, "style": 12, "region": 16, "audience": 6, "format": 10, "creator": 40}
@@ -66,7 +66,7 @@ def generate(
     dims = dict(DEFAULT_DIMS if dims is None else dims)
     missing = {**DEFAULT_MISSING, **(missing or {})}
     rng = np.random.default_rng(seed)
-    value = {f: rng.choice(n, size=n_videos, p=_zipf(n, 0.8)) for f, n in FACTORS.items()}
+    value = {f: rng.choice(n, size=n_videos, p=zipf(n, 0.8)) for f, n in FACTORS.items()}
     n_makers = max(10, n_videos // 20)
     maker_of = rng.integers(0, n_makers, size=n_videos)
     value["creator"] = rng.integers(0, FACTORS["creator"], size=n_makers)[maker_of]  # creators run channels
@@ -85,7 +85,7 @@ def generate(
     for rel, (factors, vocab, most, p_has) in RELATIONS_SPEC.items():
         # each combination of factor values has 3 typical tags, drawn with Zipf popularity
         combos = int(np.prod([FACTORS[f] for f in factors])) if factors else 1
-        typical = np.stack([rng.choice(vocab, 3, replace=False, p=_zipf(vocab, 1.0)) for _ in range(combos)])
+        typical = np.stack([rng.choice(vocab, 3, replace=False, p=zipf(vocab, 1.0)) for _ in range(combos)])
         combo = np.zeros(n_videos, dtype=int)
         for f in factors:
             combo = combo * FACTORS[f] + value[f]
@@ -106,13 +106,13 @@ def generate(
     cold = np.zeros(n_videos, dtype=bool)
     cold[rng.choice(n_videos, size=max(1, int(round(cold_fraction * n_videos))), replace=False)] = True
     held = [rid[r] for r in RELATIONS_SPEC]
-    train, valid, test, test_cold = _split(rng, vt, tt, cold, held, valid_fraction, test_fraction)
+    train, valid, test, test_cold = split_held_out(rng, vt, tt, cold, held, valid_fraction, test_fraction)
 
     E = len(entities)
     features = {}
     for name, d in dims.items():
         seen = SEES.get(name, ("genre", "region"))
-        signal = sum(_unit(rng, FACTORS[f], d)[value[f]] for f in seen)
+        signal = sum(unit_rows(rng, FACTORS[f], d)[value[f]] for f in seen)
         features[name] = observed(rng, signal, NOISE.get(name, 1.5) * noise_scale, E, missing.get(name, 0.0),
                                   cold if name == "vision" else None)
 

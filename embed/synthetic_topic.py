@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .synthetic import SyntheticKG, _unit, observed
+from .synthetic import SyntheticKG
+from .synthetic_parts import observed, split_held_out, unit_rows, zipf
 
 RELATIONS = [
     "category_1", "category_2", "category_3", "contains", "has_characters", "bgm_style", "language",
@@ -93,11 +94,11 @@ def generate(
     up_topics = rng.integers(0, n3, size=(n_up, 2))
     up_source = rng.choice(len(SOURCES), size=n_up, p=[0.5, 0.25, 0.1, 0.1, 0.05])
     up_series = rng.integers(0, n_series, size=n_up)
-    up_language = rng.choice(len(LANGUAGES), size=n_up, p=_zipf(len(LANGUAGES), 1.0))
+    up_language = rng.choice(len(LANGUAGES), size=n_up, p=zipf(len(LANGUAGES), 1.0))
 
     up_of = rng.integers(0, n_up, size=n_videos)
     topic_of = np.where(rng.random(n_videos) < 0.5, up_topics[up_of, rng.integers(0, 2, n_videos)],
-                        rng.choice(n3, size=n_videos, p=_zipf(n3, 0.6)))
+                        rng.choice(n3, size=n_videos, p=zipf(n3, 0.6)))
     language_of = np.where(rng.random(n_videos) < 0.85, up_language[up_of], rng.integers(0, len(LANGUAGES), n_videos))
     char_of = _sample_rows(rng, topic_chars[topic_of])
     music_of = _sample_rows(rng, topic_music[topic_of])
@@ -142,7 +143,7 @@ def generate(
 
     cold = np.zeros(n_videos, dtype=bool)
     cold[rng.choice(n_videos, size=max(1, int(round(cold_fraction * n_videos))), replace=False)] = True
-    train, valid, test, test_cold = _split(rng, vt, tt, cold, [rid[r] for r in HELD_OUT_RELATIONS],
+    train, valid, test, test_cold = split_held_out(rng, vt, tt, cold, [rid[r] for r in HELD_OUT_RELATIONS],
                                            valid_fraction, test_fraction)
 
     # --- titles: half name the topic (and an object), the rest are generic; words -> random vectors
@@ -158,12 +159,12 @@ def generate(
     features = {}
     for name, d in dims.items():
         if name == "vision":
-            t3, t2, t1 = _unit(rng, n3, d), _unit(rng, n2, d), _unit(rng, b1, d)
-            ov, cv = _unit(rng, n_objects, d), _unit(rng, len(CHARACTERS), d)
+            t3, t2, t1 = unit_rows(rng, n3, d), unit_rows(rng, n2, d), unit_rows(rng, b1, d)
+            ov, cv = unit_rows(rng, n_objects, d), unit_rows(rng, len(CHARACTERS), d)
             signal = t3[topic_of] + 0.7 * t2[topic2] + 0.5 * t1[parent2[topic2]] + 0.6 * cv[char_of]
             signal += 0.8 * np.stack([ov[o].mean(0) for o in objs_of])
         elif name == "audio":
-            mv, lv = _unit(rng, len(MUSIC), d), _unit(rng, len(LANGUAGES), d)
+            mv, lv = unit_rows(rng, len(MUSIC), d), unit_rows(rng, len(LANGUAGES), d)
             signal = mv[music_of] + lv[language_of]
         else:  # text, or any other modality: a bag of random word vectors of the title
             vocab = sorted({w for ws in title_words for w in ws})
@@ -180,24 +181,8 @@ def generate(
     )
 
 
-def _zipf(n: int, s: float) -> np.ndarray:
-    p = 1.0 / np.arange(1, n + 1) ** s
-    return p / p.sum()
-
 
 def _sample_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One category per row of a [n, k] probability matrix, vectorised."""
     u = rng.random((probs.shape[0], 1))
     return np.minimum((probs.cumsum(1) < u).sum(1), probs.shape[1] - 1)
-
-
-def _split(rng, vt: torch.Tensor, tt: torch.Tensor, cold: np.ndarray, held_out: list[int], valid_fraction, test_fraction):
-    """(train, valid, test, test_cold): cold videos' edges -> test_cold, other held-out-able edges to
-    valid / test at random; tag-tag triples and the rest train."""
-    is_cold_edge = torch.from_numpy(cold)[vt[:, 0]]
-    holdable = torch.isin(vt[:, 1], torch.tensor(held_out)) & ~is_cold_edge
-    u = torch.from_numpy(rng.random(len(vt)))
-    to_test = holdable & (u < test_fraction)
-    to_valid = holdable & (u >= test_fraction) & (u < test_fraction + valid_fraction)
-    train = torch.cat([vt[~(to_test | to_valid | is_cold_edge)], tt])
-    return train, vt[to_valid], vt[to_test], vt[is_cold_edge]
