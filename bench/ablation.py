@@ -23,12 +23,11 @@ import time
 
 import torch
 
-from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.generators import GENERATORS
 from kgtag.embed.evaluate import evaluate
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import model_preset, preset, train
 
-GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 MODALITIES = {"V": ("vision",), "VA": ("vision", "audio"), "VAT": ("vision", "audio", "text")}
 VARIANTS = [
     ("TransE", "transe", ()),
@@ -95,7 +94,7 @@ def growing(kg, chunks: int, seed: int, epochs, only) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--graph", choices=list(GRAPHS), default="channel")
+    parser.add_argument("--graph", choices=list(GENERATORS), default="channel")
     parser.add_argument("--videos", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="override the fast preset's epochs")
@@ -105,7 +104,7 @@ def main() -> None:
     parser.add_argument("--growing", type=int, default=0, metavar="K", help="Table 4 protocol with K training chunks")
     args = parser.parse_args()
 
-    kg = GRAPHS[args.graph](seed=args.seed, n_videos=args.videos)
+    kg = GENERATORS[args.graph](seed=args.seed, n_videos=args.videos)
     only = {v.strip() for v in args.only.split(",") if v.strip()}
     print(f"{args.graph} graph: {args.videos} videos, {kg.num_entities} entities, train {len(kg.train)}, "
           f"{args.split} {len(getattr(kg, args.split))} (+ {len(kg.test_cold)} cold-video edges); fast preset")

@@ -16,13 +16,12 @@ import argparse
 
 import torch
 
-from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.generators import GENERATORS
 from kgtag.embed.evaluate import ConstraintIndex
 from kgtag.embed.infer import Calibrator
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import model_preset, preset, train
 
-GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
 
 
@@ -36,7 +35,7 @@ def main() -> None:
     print("held-out validation queries; range candidates; ECE of the top-1 confidence and of all top-10 edges")
     print(f"{'graph':8s} {'model':16s} {'ECE top-1':>9s} {'floor':>6s} {'ECE top-10':>10s} {'top-1 acc':>9s} {'queries':>7s}")
     for g in a.graphs.split(","):
-        kg = GRAPHS[g](seed=a.seed, n_videos=a.videos)
+        kg = GENERATORS[g](seed=a.seed, n_videos=a.videos)
         tags = torch.nonzero(~kg.is_video).squeeze(1)
         constraint = ConstraintIndex(kg.train, "tail", kg.num_entities, kg.num_relations, tags)
         for name, (variant, mods) in MODELS.items():

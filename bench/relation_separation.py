@@ -18,12 +18,11 @@ import argparse
 
 import torch
 
-from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.generators import GENERATORS
 from kgtag.embed.infer import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import model_preset, preset, train
 
-GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 SETTINGS = {
     "all-entity negatives, no fused norm": ({"side_constrained": False}, {"fused_norm": False}),
     "side-constrained negatives, no fused norm": ({}, {"fused_norm": False}),
@@ -43,11 +42,11 @@ def norms(model, kg) -> tuple[float, float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--graph", choices=list(GRAPHS), default="topic")
+    p.add_argument("--graph", choices=list(GENERATORS), default="topic")
     p.add_argument("--videos", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    kg = GRAPHS[a.graph](seed=a.seed, n_videos=a.videos)
+    kg = GENERATORS[a.graph](seed=a.seed, n_videos=a.videos)
     tags = torch.nonzero(~kg.is_video).squeeze(1)
     print(f"{a.graph} graph, {a.videos} videos; TransFusion-VAT; top-1 among all {len(tags)} tags")
     print(f"{'setting':44s} {'|video|':>8s} {'|tag|':>6s} {'|r|':>6s} {'in range':>8s}")

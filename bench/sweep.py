@@ -29,13 +29,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.generators import GENERATORS
 from kgtag.embed.evaluate import evaluate
 from kgtag.embed.infer import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
 from kgtag.embed.train import PRESETS, MODEL_PRESETS, TrainConfig, train
 
-GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 VAT = ("vision", "audio", "text")
 #: the candidate default the settings below change one or two things of
 BASE_TRAIN = dict(epochs=20, batch_size=512, lr=5e-3, num_negatives=16, sampler="uniform", side_constrained=True)
@@ -80,7 +79,7 @@ FUSION_ONLY = {"fused_norm", "segment_scale", "segment_norm", "relation_entropy"
 def run_one(job: dict) -> dict:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    kg = GRAPHS[job["graph"]](seed=job["seed"], n_videos=job["videos"])
+    kg = GENERATORS[job["graph"]](seed=job["seed"], n_videos=job["videos"])
     if job["setting"] in PRESETS:  # a named preset of embed.train, as `kgtag train --preset` runs it
         t_all, m_all = PRESETS[job["setting"]], MODEL_PRESETS[job["setting"]]
     else:

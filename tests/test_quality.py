@@ -13,17 +13,16 @@ import pytest
 import torch
 from helpers import fit_fast as fit
 
-from kgtag.embed import synthetic, synthetic_factor, synthetic_topic
+from kgtag.embed.generators import GENERATORS
 from kgtag.embed.evaluate import ConstraintIndex, evaluate
 from kgtag.embed.infer import Calibrator, top1_in_range
 
-GRAPHS = {"channel": synthetic.generate, "topic": synthetic_topic.generate, "factor": synthetic_factor.generate}
 VAT = ("vision", "audio", "text")
 
 
-@pytest.fixture(scope="module", params=list(GRAPHS))
+@pytest.fixture(scope="module", params=list(GENERATORS))
 def trained(request):
-    kg = GRAPHS[request.param](seed=0, n_videos=2000)
+    kg = GENERATORS[request.param](seed=0, n_videos=2000)
     return request.param, kg, fit(kg, "transe"), fit(kg, "transfusion", VAT)
 
 
