@@ -23,7 +23,7 @@ from rich.text import Text
 
 from kgtag.kgstore.overview import modality_attention_avg, relations_by_attention, video_tags
 from kgtag.kgstore.store import Settings
-from kgtag.runs import RunPlan, infer_run, load_run, select_videos, train_run, write_inferred
+from kgtag.runs import DEFAULT_MIN_CONFIDENCE, RunPlan, infer_and_write, load_run, select_videos, train_run
 from kgtag.runs.sample import MODALITIES, ingest_sample, sample_dir
 
 from .guide import edit_link
@@ -135,10 +135,9 @@ def demo(n_videos, epochs, tiny, device, runs_dir, force, conn):
             ids[variant] = train_run(store, plan, runs, progress=True)["id"]
         tf = load_run(store, ids["transfusion"], runs, device)
         te = load_run(store, ids["transe"], runs, device)
-        inferred = infer_run(store, tf, select_videos(tf, None), None, 10)
-        written = write_inferred(store, tf, inferred)
-        info(f"{written} inferred edges written (run {tf.run_id})")
-        report(store, te, tf, inferred.calibration)
+        summary = infer_and_write(store, tf, select_videos(tf, None), None, 10)
+        info(f"{summary.written} inferred edges written (run {tf.run_id}; confidence >= {DEFAULT_MIN_CONFIDENCE:g})")
+        report(store, te, tf, summary.calibration)
         info(f"demo done in {time.perf_counter() - started:.0f} s")
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import click
+from contextlib import nullcontext
 
-from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, infer_run, inferred_rows, load_run, select_videos, write_inferred
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, infer_and_write,
+                        inferred_rows, load_run, select_videos)
+
+from kgtag.runs.notes import err_console
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, info, table
@@ -20,18 +26,30 @@ SHOWN_TAGS = 5
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
 @click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
+@click.option("--min-confidence", default=DEFAULT_MIN_CONFIDENCE, show_default=True, type=click.FloatRange(0, 1),
+              help="Write only edges whose calibrated confidence reaches this: below it nearly every edge is "
+                   "wrong and would only lengthen the review queue (docs/method.md). 0 writes the full top-k.")
 @click.option("--candidates", type=click.Choice(CANDIDATES), default=DEFAULT_CANDIDATES, show_default=True,
               help="Which tags may answer (video, r, ?): those seen with r in training (its range), any tag, "
                    "or any entity. The video itself never does.")
+@click.option("--block", default=BLOCK_VIDEOS, show_default=True, type=click.IntRange(min=1),
+              help="Videos scored and written per transaction.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @connection_options
 @json_option
-def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, runs_dir, dry_run, conn, as_json):
-    """Infer tags: for each (video, relation), the top-k tags the video does not have yet, written as
+def infer(run_id, video_ids, all_videos, relations, top_k, min_confidence, candidates, block, device, runs_dir,
+          dry_run, quiet, conn, as_json):
+    """Infer tags: for each (video, relation), the top-k tags the video does not have yet whose
+    confidence reaches --min-confidence, written as
     (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
     attention. Confidence is a temperature-scaled softmax fitted on the run's validation split.
+
+    Videos go in blocks, each written in its own transaction while the next is scored. Interrupted,
+    the same command continues at the first block not written; run again, it replaces the pending
+    edges those videos had (decided ones stay).
 
     \b
     Examples:
@@ -43,22 +61,37 @@ def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, r
         raise CliError("give either --videos or --all, not both")
     if not videos and not all_videos:
         raise CliError("which videos? give --videos ID[,ID...] or --all")
+    shown, rows = set(), []
+
+    def keep_rows(names, inferred):  # the printed table needs a few videos; JSON needs every edge
+        if as_json:
+            rows.extend(inferred_rows(run, inferred))
+        elif len(shown) < SHOWN_VIDEOS:
+            shown.update(names[:SHOWN_VIDEOS - len(shown)])
+            rows.extend(inferred_rows(run, inferred, shown, SHOWN_TAGS))
+
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
         chosen = select_videos(run, videos or None)
-        inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k, candidates)
-        written = 0 if dry_run else write_inferred(store, run, inferred)
-    cal = inferred.calibration
-    info(f"{written} inferred edges written for {len(chosen)} videos (run {run_id}); "
+        bar = None if quiet or as_json else Progress(
+            TextColumn("infer"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"), TimeRemainingColumn(),
+            console=err_console, transient=True)
+        with bar or nullcontext():
+            task = bar.add_task("infer", total=len(chosen)) if bar else None
+            summary = infer_and_write(store, run, chosen, csv_list(relations) or None, top_k, candidates,
+                                      min_confidence, block, write=not dry_run, on_block=keep_rows,
+                                      progress=(lambda n: bar.advance(task, n)) if bar else None)
+    cal = summary.calibration
+    info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
+         f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s; "
          f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
          f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries "
          f"(sampling noise alone reads {cal.get('ece_floor', float('nan')):.3f})")
-    shown = set(chosen[:SHOWN_VIDEOS])
 
     def render():
-        rows = inferred_rows(run, inferred, shown, SHOWN_TAGS)
         console.print(table(f"{run.name}: inferred tags ({min(len(chosen), SHOWN_VIDEOS)} of {len(chosen)} videos)",
                             ["video", "relation", "rank", "tag", "score", "confidence"],
                             [list(r.values()) for r in rows]))
 
-    emit({"run": run_id, "written": written, "calibration": cal, "edges": inferred_rows(run, inferred)}, as_json, render)
+    emit({"run": run_id, "written": summary.written, "videos": len(chosen), "resumed_at": summary.resumed_at,
+          "min_confidence": min_confidence, "calibration": cal, "edges": rows}, as_json, render)

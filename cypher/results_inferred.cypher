@@ -1,19 +1,7 @@
-// Step 2: replace the pending INFERRED edges of each (video, relation) group with this run's edges, in
-// one transaction per batch of groups, after results_inferred_lock locked the batch's videos. Decided edges (accepted / rejected) stay, and no pending edge is
-// added next to a decided one for the same (video, relation, tag).
-UNWIND $groups AS g
-MATCH (v:Entity {id: g.video})
-REMOVE v.infer_lock
-WITH v, g
-CALL (v, g) {
-  MATCH (v)-[old:INFERRED {relation: g.relation}]->()
-  WHERE old.status IS NULL OR old.status = 'pending'
-  DELETE old
-}
-CALL (v, g) {
-  UNWIND g.edges AS e
-  MATCH (t:Entity {id: e.tag})
-  WHERE NOT EXISTS { (v)-[d:INFERRED {relation: g.relation}]->(t) WHERE d.status IN ['accepted', 'rejected'] }
-  CREATE (v)-[:INFERRED {relation: g.relation, score: e.score, confidence: e.confidence, rank: e.rank,
-                         run: $run, status: 'pending'}]->(t)
-}
+// Step 3: create the block's edges, one row per edge as parallel lists (no map per row: less to send
+// and to unpack). Every tag was checked to exist; decided twins were left out by the caller.
+UNWIND range(0, size($video) - 1) AS i
+MATCH (v:Entity {id: $video[i]})
+MATCH (t:Entity {id: $tag[i]})
+CREATE (v)-[:INFERRED {relation: $relation[i], score: $score[i], confidence: $confidence[i], rank: $rank[i],
+                       run: $run, status: 'pending'}]->(t)

@@ -4,7 +4,7 @@
 triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
 names into integer ids with pandas index look-ups: no per-triple Python. Entities and relations are
 sorted by name, so the same graph always gives the same ids. `iter_triples` pages through a graph too
-large to hold, optionally for one relation.
+large to hold, optionally for one relation; `out_triples` reads those of a block of heads.
 """
 
 from __future__ import annotations
@@ -127,6 +127,14 @@ def read_triples_page(store: Store, after: str = "", heads: int = 10_000, relati
     r = records[0]
     return TriplePage(np.array(r["heads"], dtype=object), np.array(r["relations"], dtype=object),
                       np.array(r["tails"], dtype=object), r["last"])
+
+
+def out_triples(store: Store, ids: Sequence[str]) -> TriplePage:
+    """The triples whose head is one of `ids` (a block of videos: what they have now)."""
+    r = store.query("read_out_triples", routing="r", ids=list(ids))[0]
+    last = ids[-1] if len(ids) else ""
+    return TriplePage(np.array(r["heads"], dtype=object), np.array(r["relations"], dtype=object),
+                      np.array(r["tails"], dtype=object), last)
 
 
 def iter_triples(store: Store, heads_per_page: int = 10_000, relation: str | None = None) -> Iterator[TriplePage]:

@@ -1,9 +1,9 @@
 """Writing the trainer's outputs back: runs, inferred edges, attention weights (graph-model.md).
 
 - `write_run`: a `(:Run)` with hyper-parameters and metrics (as JSON and as flat numbers); `read_run`.
-- `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run, status}]->(tag)`; a
-  new run's edges for a (video, relation) replace that pair's *pending* edges atomically (one
-  transaction per batch of whole groups); accepted/rejected edges are kept.
+- `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run, status}]->(tag)`; one
+  block of videos per transaction, whose new edges replace those videos' *pending* edges for the
+  block's relations atomically; accepted/rejected edges are kept.
 - `write_modality_attention`: per video, the segment weights p of eq. 3-4.
 - `write_relation_attention`: per relation, q_r of eq. 5.
 """
@@ -20,7 +20,6 @@ from kgtag.conventions import MODALITY_NAME
 
 from .store import Store, StoreError, cypher
 
-GROUPS_PER_BATCH = 2_000
 _RUN_FIELDS = ("created", "model", "base", "modalities", "params_json", "metrics_json", "checkpoint", "status")
 
 
@@ -76,32 +75,42 @@ def _require_entities(store: Store, ids) -> None:
         raise StoreError(f"{len(missing)} ids are not in the graph, e.g. {missing[:3]}")
 
 
-def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, scores, confidences, ranks) -> int:
-    """Write inferred edges (parallel arrays, one row per edge); returns the number of rows sent."""
+def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, scores, confidences, ranks,
+                   replace: tuple[Sequence[str], Sequence[str]] | None = None) -> int:
+    """Write inferred edges (parallel arrays, one row per edge) in one transaction; returns the number
+    of edges created.
+
+    The pending edges of `replace = (videos, relations)` are deleted first in the same transaction, so
+    a block of inference replaces what an earlier one left (default: the videos and relations of the
+    rows). Decided edges (accepted / rejected) stay, and no pending twin is created next to one. The
+    caller sizes the block: `kgtag.runs.infer` writes one block of videos per call.
+    """
     frame = pd.DataFrame({
         "video": np.asarray(video_ids, dtype=object), "relation": np.asarray(relations, dtype=object),
         "tag": np.asarray(tag_ids, dtype=object), "score": np.asarray(scores, dtype=np.float64),
         "confidence": np.asarray(confidences, dtype=np.float64), "rank": np.asarray(ranks, dtype=np.int64),
     })
-    if frame.empty:
-        return 0
     if not np.isfinite(frame[["score", "confidence"]].to_numpy()).all():
         raise ValueError("scores and confidences must be finite")
+    videos, scope = replace if replace is not None else (pd.unique(frame["video"]), pd.unique(frame["relation"]))
+    videos, scope = sorted(set(videos)), sorted(set(scope))
+    if not videos:
+        return 0
     _require_run(store, run_id)
-    _require_entities(store, np.concatenate([frame["video"].to_numpy(), frame["tag"].to_numpy()]))
+    _require_entities(store, np.concatenate([np.asarray(videos, dtype=object), pd.unique(frame["tag"])]))
     frame = frame.drop_duplicates(["video", "relation", "tag"], keep="first")
-    groups = [
-        {"video": video, "relation": relation,
-         "edges": g[["tag", "score", "confidence", "rank"]].to_dict("records")}
-        for (video, relation), g in frame.groupby(["video", "relation"], sort=False)
-    ]
-    store.write_batches(len(groups), GROUPS_PER_BATCH, lambda tx, a, b: _write_inferred_batch(tx, groups[a:b], run_id))
+    with store.session() as session:
+        return session.execute_write(_replace_block, frame, videos, scope, run_id)
+
+
+def _replace_block(tx, frame: pd.DataFrame, videos: list[str], relations: list[str], run_id: str) -> int:
+    locked = tx.run(cypher("results_inferred_lock"), videos=videos, relations=relations).data()
+    decided = {(row["id"], r, t) for row in locked for r, t in row["decided"]}
+    tx.run(cypher("results_inferred_clear"), videos=videos, relations=relations).consume()
+    if decided:
+        frame = frame[~pd.MultiIndex.from_frame(frame[["video", "relation", "tag"]]).isin(list(decided))]
+    tx.run(cypher("results_inferred"), run=run_id, **{c: frame[c].tolist() for c in frame.columns}).consume()
     return len(frame)
-
-
-def _write_inferred_batch(tx, groups: list[dict], run_id: str) -> None:
-    tx.run(cypher("results_inferred_lock"), videos=sorted({g["video"] for g in groups})).consume()
-    tx.run(cypher("results_inferred"), groups=groups, run=run_id).consume()
 
 
 def write_modality_attention(store: Store, run_id: str, video_ids, segment_names: Sequence[str], weights) -> None:

@@ -24,7 +24,7 @@ import pytest
 from kgtag.cli.main import cli
 from kgtag.embed.synthetic import generate
 
-INFER_WRITE = b"UNWIND $groups AS g"  # in cypher/results_inferred.cypher, as sent to the server
+INFER_WRITE = b"UNWIND range(0, size($video)"  # in cypher/results_inferred.cypher, as sent to the server
 INFER_LOCK = b"SET v.infer_lock"  # cypher/results_inferred_lock.cypher: the first statement of a write, if any
 
 

@@ -1,31 +1,61 @@
-"""Inferred tags of a finished run: top-k per (video, relation) with calibrated confidences, and storing them."""
+"""Inferred tags of a finished run: top-k per (video, relation) with calibrated confidences, and storing them.
+
+Inference walks the videos in blocks (`BLOCK_VIDEOS`): per block it reads the tags those videos have
+now, scores them against the candidates, keeps the top-k whose confidence reaches `min_confidence`,
+and writes the block in its own transaction while the next block is scored. A progress file in the
+run folder (`infer-progress.json`) lets an interrupted `infer` continue at the first block it had not
+written; a block's write replaces the pending edges its videos had, so re-running never doubles them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
+import numpy as np
+import pandas as pd
 import torch
 
 from kgtag.embed.infer import Calibrator, modality_attention, predict
-from kgtag.kgstore.read import read_graph
+from kgtag.kgstore.read import out_triples
 from kgtag.kgstore.results import write_inferred as write_edges
 from kgtag.kgstore.results import write_modality_attention
+from kgtag.kgstore.store import StoreUnavailable
 
-from .errors import BadInput
+from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, calibrate, ranking_scope, warn_rangeless
-from .graph import known_negatives, remap
+from .graph import known_negatives
 from .load import LoadedRun
 from .notes import note
+
+BLOCK_VIDEOS = 1_000  # videos per scored-and-written block: with ~6 relations x top-10, <= 60k edges a transaction
+# Edges below this calibrated confidence are not written (docs/method.md, "Choosing --min-confidence").
+DEFAULT_MIN_CONFIDENCE = 0.05
+PROGRESS_FILE = "infer-progress.json"
 
 
 @dataclass
 class Inferred:
     videos: list[str]  # one per (video, relation) query
     relations: list[str]
-    tails: torch.Tensor  # LongTensor[Q, k] entity ids, -1 = none
+    tails: torch.Tensor  # LongTensor[Q, k] entity ids, -1 = none (or below the minimum confidence)
     scores: torch.Tensor
     confidence: torch.Tensor
     rank: torch.Tensor
+    calibration: dict
+
+
+@dataclass
+class InferSummary:
+    videos: int
+    written: int  # edges of the whole inference, blocks written by an earlier interrupted call included
+    resumed_at: int  # videos already written by an earlier call (0: started from the first)
+    seconds: float
+    write_seconds: float  # time the writer spent in Neo4j transactions
     calibration: dict
 
 
@@ -63,52 +93,198 @@ def select_videos(run: LoadedRun, video_ids: tuple[str, ...] | None) -> list[str
     return list(video_ids)
 
 
-def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
-              candidates: str = DEFAULT_CANDIDATES) -> Inferred:
-    """Top-k tags per (video, relation) with calibrated confidences; excludes tags the video already
-    has (every triple now in the graph) and edges curators rejected. The calibration fitted at
-    training time is used when it was fitted for these candidates; otherwise one is fitted now."""
-    relations = list(relations) if relations else tag_relations(run)
-    unknown = [r for r in relations if r not in run.relations]
-    if unknown:
-        raise BadInput(f"unknown relation(s) for run {run.run_id}: {', '.join(unknown)}")
-    current = remap(read_graph(store), run.entities, run.relations)
-    exclude = torch.cat([run.known, current, known_negatives(store, run.entities, run.relations)])
-    scope = ranking_scope(candidates, run.is_video, run.train, run.model.num_entities, run.model.num_relations)
+def run_calibration(run: LoadedRun, candidates: str) -> dict:
+    """The calibration fitted at training time when it was fitted for these candidates; otherwise one
+    fitted now on the run's validation split (or temperature 1 without one)."""
     stored = run.meta.get("calibration")
     if stored and stored.get("candidates") == candidates:
-        report = stored
-    elif len(run.valid):
+        return stored
+    if len(run.valid):
         note(f"fitting confidences for --candidates {candidates} on the run's validation split")
-        report = calibrate(run.model, run.is_video, run.train, run.valid, run.test, candidates, run.meta["seed"])
-    else:
-        note("no validation triples in this run: confidences use temperature 1 (uncalibrated)")
-        report = {**Calibrator().report(), "candidates": candidates}
+        return calibrate(run.model, run.is_video, run.train, run.valid, run.test, candidates, run.meta["seed"])
+    note("no validation triples in this run: confidences use temperature 1 (uncalibrated)")
+    return {**Calibrator().report(), "candidates": candidates}
+
+
+def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
+                 candidates: str = DEFAULT_CANDIDATES, min_confidence: float = 0.0,
+                 block: int = BLOCK_VIDEOS, start: int = 0) -> Iterator[tuple[list[str], Inferred]]:
+    """(block's videos, their Inferred) for videos[start:], `block` videos at a time.
+
+    Excluded from each block's answers: the block's triples in the run's split and in the graph now
+    (read per block, never the whole graph) and the edges curators rejected.
+    """
+    relations = _check_relations(run, relations)
+    report = run_calibration(run, candidates)
     calibrator = Calibrator.from_report(report)
-    ent, rel = run.entity_index, run.relation_index
-    q_videos = [v for r in relations for v in videos]
-    q_rels = [r for r in relations for _ in videos]
-    heads = torch.tensor([ent[v] for v in q_videos], dtype=torch.long)
-    rels = torch.tensor([rel[r] for r in q_rels], dtype=torch.long)
+    scope = ranking_scope(candidates, run.is_video, run.train, run.model.num_entities, run.model.num_relations)
+    rels = torch.tensor([run.relation_index[r] for r in relations], dtype=torch.long)
     warn_rangeless(candidates, run.train, rels, run.relations)
-    pred = predict(run.model, heads, rels, k, calibrator, exclude=exclude, **scope)
-    return Inferred(q_videos, q_rels, pred.tails, pred.scores, pred.confidence, pred.rank, report)
+    # Every exclusion source sorted by head once: a block (sorted ids) takes one searchsorted slice.
+    known = torch.cat([run.known, known_negatives(store, run.entities, run.relations)])
+    known = known[torch.argsort(known[:, 0], stable=True)]
+    known_heads = known[:, 0].contiguous()
+    entity_index, relation_index = pd.Index(run.entities), pd.Index(run.relations)
+    for a in range(start, len(videos), block):
+        names = videos[a:a + block]
+        heads = torch.from_numpy(entity_index.get_indexer(names)).long()
+        exclude = torch.cat([_rows_of(known, known_heads, heads), _ids(out_triples(store, names), entity_index, relation_index)])
+        q_heads, q_rels = heads.repeat(len(rels)), rels.repeat_interleave(len(heads))
+        pred = predict(run.model, q_heads, q_rels, k, calibrator, exclude=exclude, **scope)
+        tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
+        yield names, Inferred([v for _ in relations for v in names], [r for r in relations for _ in names],
+                              tails, pred.scores, pred.confidence, pred.rank, report)
 
 
-def write_inferred(store, run: LoadedRun, inferred: Inferred) -> int:
-    """Store the INFERRED edges and the inferred videos' modality attention; returns the edge count."""
+def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
+              candidates: str = DEFAULT_CANDIDATES, min_confidence: float = 0.0) -> Inferred:
+    """Every block of `infer_blocks` in one Inferred (for a few videos: printing, JSON, the API)."""
+    parts = [inferred for _, inferred in infer_blocks(store, run, videos, relations, k, candidates, min_confidence)]
+    if not parts:
+        return Inferred([], [], torch.empty(0, k, dtype=torch.long), torch.empty(0, k), torch.empty(0, k),
+                        torch.empty(0, k, dtype=torch.long), run_calibration(run, candidates))
+    return Inferred([v for p in parts for v in p.videos], [r for p in parts for r in p.relations],
+                    *(torch.cat([getattr(p, f) for p in parts]) for f in ("tails", "scores", "confidence", "rank")),
+                    parts[0].calibration)
+
+
+def write_inferred(store, run: LoadedRun, inferred: Inferred, videos: list[str] | None = None,
+                   relations: list[str] | None = None) -> int:
+    """Store the INFERRED edges and the videos' modality attention; the pending edges `videos` had
+    for `relations` (default: those of `inferred`) are replaced. Returns the edge count."""
     live = inferred.tails >= 0
-    q_idx, col = torch.nonzero(live, as_tuple=True)
+    q_idx, _ = torch.nonzero(live, as_tuple=True)
     q_idx_l = q_idx.tolist()
-    write_edges(
+    videos = sorted(set(inferred.videos)) if videos is None else videos
+    relations = sorted(set(inferred.relations)) if relations is None else relations
+    written = write_edges(
         store, run.run_id,
         [inferred.videos[i] for i in q_idx_l],
         [inferred.relations[i] for i in q_idx_l],
         [run.entities[t] for t in inferred.tails[live].tolist()],
         inferred.scores[live].numpy(), inferred.confidence[live].numpy(), inferred.rank[live].numpy(),
+        replace=(videos, relations),
     )
-    videos = sorted(set(inferred.videos))
-    if len(run.model.segment_names) > 1:
+    if len(run.model.segment_names) > 1 and videos:
         names, weights = modality_attention(run.model, torch.tensor([run.entity_index[v] for v in videos]))
         write_modality_attention(store, run.run_id, videos, names, weights.numpy())
-    return int(live.sum())
+    return written
+
+
+def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
+                    candidates: str = DEFAULT_CANDIDATES, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                    block: int = BLOCK_VIDEOS, write: bool = True,
+                    on_block: Callable[[list[str], Inferred], None] | None = None,
+                    progress: Callable[[int], None] | None = None) -> InferSummary:
+    """Infer and store tags for `videos`, block by block: block i is written (its own transaction, in
+    a writer thread) while block i+1 is scored. An earlier call with the same arguments that was
+    interrupted is continued at its first unwritten block. `on_block(names, inferred)` sees every
+    block (printing, JSON); `progress(n)` is told each block's video count once it is written."""
+    relations = _check_relations(run, relations)
+    state_file = run.run_dir / PROGRESS_FILE
+    key = _progress_key(videos, relations, k, candidates, min_confidence)
+    state = _read_progress(state_file, key) if write else {}
+    start, written = state.get("videos_done", 0), state.get("edges", 0)
+    if start:
+        note(f"continuing an interrupted inference: {start} of {len(videos)} videos were written already")
+        if progress:
+            progress(start)
+    t0, write_seconds, calibration, done = time.perf_counter(), 0.0, None, start
+
+    def store_block(names: list[str], inferred: Inferred) -> tuple[int, float]:
+        w0 = time.perf_counter()
+        n = write_inferred(store, run, inferred, names, relations)
+        return n, time.perf_counter() - w0
+
+    def finish(job, end: int) -> None:  # wait for a block's write, then record it as done
+        nonlocal written, write_seconds, done
+        n, seconds = job.result()
+        written, write_seconds = written + n, write_seconds + seconds
+        _write_progress(state_file, {"key": key, "videos_done": end, "videos": len(videos), "edges": written})
+        if progress:
+            progress(end - done)
+        done = end
+
+    pending = None  # (the write in flight, the video count once it is done)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        try:
+            for names, inferred in infer_blocks(store, run, videos, relations, k, candidates, min_confidence,
+                                                block, start):
+                calibration = inferred.calibration
+                if on_block:
+                    on_block(names, inferred)
+                if pending:
+                    finish(*pending)
+                    pending = None
+                if write:
+                    pending = (writer.submit(store_block, names, inferred), done + len(names))
+                elif progress:
+                    progress(len(names))
+            if pending:
+                finish(*pending)
+                pending = None
+        except KeyboardInterrupt:
+            if pending:  # the block in flight commits or rolls back whole; record it if it committed
+                try:
+                    finish(*pending)
+                except Exception:
+                    pass
+            raise Interrupted(f"interrupted after {done} of {len(videos)} videos; run the same command again "
+                              "to continue from there") from None
+        except StoreUnavailable as exc:
+            raise StoreLost(f"{exc} ({done} of {len(videos)} videos were written; the same command "
+                            "continues from there)") from None
+    if write:
+        _write_progress(state_file, {"key": key, "videos_done": len(videos), "videos": len(videos),
+                                     "edges": written, "complete": True})
+    return InferSummary(len(videos), written, start, time.perf_counter() - t0, write_seconds,
+                        calibration or run_calibration(run, candidates))
+
+
+def _check_relations(run: LoadedRun, relations: list[str] | None) -> list[str]:
+    relations = list(relations) if relations else tag_relations(run)
+    unknown = [r for r in relations if r not in run.relation_index]
+    if unknown:
+        raise BadInput(f"unknown relation(s) for run {run.run_id}: {', '.join(unknown)}")
+    return relations
+
+
+def _rows_of(by_head: torch.Tensor, sorted_heads: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+    """The rows of a head-sorted triple table whose head is in `heads`: one slice, then a mask."""
+    if len(heads) == 0 or len(by_head) == 0:
+        return by_head[:0]
+    lo, hi = torch.searchsorted(sorted_heads, torch.stack([heads.min(), heads.max() + 1])).tolist()
+    rows = by_head[lo:hi]
+    return rows[torch.isin(rows[:, 0], heads)]
+
+
+def _ids(page, entity_index: pd.Index, relation_index: pd.Index) -> torch.Tensor:
+    """A page of named triples in the run's id space; triples outside it are dropped."""
+    ids = torch.from_numpy(np.stack([entity_index.get_indexer(page.heads), relation_index.get_indexer(page.relations),
+                                     entity_index.get_indexer(page.tails)], axis=1)).long().reshape(-1, 3)
+    return ids[(ids >= 0).all(1)]
+
+
+def _progress_key(videos: list[str], relations: list[str], k: int, candidates: str, min_confidence: float) -> str:
+    digest = hashlib.sha256("\n".join(videos).encode("utf-8", "surrogatepass"))
+    digest.update(json.dumps([relations, k, candidates, min_confidence]).encode())
+    return digest.hexdigest()
+
+
+def _read_progress(path, key: str) -> dict:
+    """An interrupted inference's progress for the same arguments, or {} (none, finished, or other)."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(state, dict) or state.get("key") != key or state.get("complete"):
+        return {}
+    if not isinstance(state.get("videos_done"), int) or not isinstance(state.get("edges"), int):
+        return {}
+    return state
+
+
+def _write_progress(path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)  # atomic: a crash leaves the old state or the new one, never half a file
