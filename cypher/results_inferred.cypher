@@ -1,4 +1,4 @@
-// Step 3: create the block's edges, one row per edge as parallel lists (no map per row: less to send
+// Step 2: create the block's edges, one row per edge as parallel lists (no map per row: less to send
 // and to unpack). Every tag was checked to exist; decided twins were left out by the caller.
 UNWIND range(0, size($video) - 1) AS i
 MATCH (v:Entity {id: $video[i]})

@@ -170,6 +170,21 @@ def ece_noise_floor(confidence: torch.Tensor, bins: int = 15, draws: int = 200, 
     return float((hit_sum - conf_sum).abs().sum(1).mean() / len(confidence))
 
 
+MIN_CONFIDENCE_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+
+
+def kept_by_threshold(confidence: torch.Tensor, correct: torch.Tensor, grid=MIN_CONFIDENCE_GRID) -> list[list[float]]:
+    """Per minimum confidence m: [m, share of the right edges kept, share of all edges kept, precision of
+    the kept edges] over top-k edges (what `kgtag infer --min-confidence m` would keep of them)."""
+    confidence, correct = confidence.double().reshape(-1), correct.double().reshape(-1)
+    rows = []
+    for m in grid:
+        keep = confidence >= m
+        rows.append([m, float(correct[keep].sum() / correct.sum().clamp_min(1)), float(keep.double().mean()),
+                     float(correct[keep].mean()) if bool(keep.any()) else float("nan")])
+    return rows
+
+
 @dataclass
 class Calibrator:
     """Temperature-scaled softmax over the candidate set, fitted on validation triples.
@@ -185,7 +200,8 @@ class Calibrator:
     held-out validation queries that the fit did not see: ``ece`` (top-1), ``ece_topk`` (all top-k
     edges), ``ece_floor`` (what sampling noise alone reads on that many queries, see
     ``ece_noise_floor``), ``top1_accuracy``, ``reliability`` (the top-1 reliability table),
-    ``held_out`` (queries).
+    ``held_out`` (queries), ``kept`` (``kept_by_threshold`` of the top-k edges: what each minimum
+    confidence keeps).
     """
 
     temperature: float = 1.0
@@ -197,6 +213,7 @@ class Calibrator:
     top1_accuracy: float = float("nan")
     held_out: int = 0
     reliability: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
 
     def temperatures_for(self, relations) -> torch.Tensor:
         """FloatTensor[B] (float64): each row's temperature."""
@@ -337,6 +354,7 @@ class Calibrator:
         self.ece_floor = ece_noise_floor(conf[:, 0])
         live = tails >= 0
         self.ece_topk, _ = expected_calibration_error(conf[live], correct[live])
+        self.kept = kept_by_threshold(conf[live], correct[live])
         self.top1_accuracy = correct[:, 0].double().mean().item()
 
     def report(self) -> dict:
@@ -349,6 +367,7 @@ class Calibrator:
             "ece_floor": self.ece_floor,
             "top1_accuracy": self.top1_accuracy,
             "held_out": self.held_out,
+            "kept": self.kept,
         }
 
     @classmethod

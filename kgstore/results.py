@@ -104,11 +104,9 @@ def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, sco
 
 
 def _replace_block(tx, frame: pd.DataFrame, videos: list[str], relations: list[str], run_id: str) -> int:
-    locked = tx.run(cypher("results_inferred_lock"), videos=videos, relations=relations).data()
-    decided = {(row["id"], r, t) for row in locked for r, t in row["decided"]}
-    tx.run(cypher("results_inferred_clear"), videos=videos, relations=relations).consume()
+    decided = [tuple(row.values()) for row in tx.run(cypher("results_inferred_lock"), videos=videos, relations=relations)]
     if decided:
-        frame = frame[~pd.MultiIndex.from_frame(frame[["video", "relation", "tag"]]).isin(list(decided))]
+        frame = frame[~pd.MultiIndex.from_frame(frame[["video", "relation", "tag"]]).isin(decided)]
     tx.run(cypher("results_inferred"), run=run_id, **{c: frame[c].tolist() for c in frame.columns}).consume()
     return len(frame)
 

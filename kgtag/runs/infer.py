@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgtag.embed.evaluate import scoring_context
 from kgtag.embed.infer import Calibrator, modality_attention, predict
 from kgtag.kgstore.read import out_triples
 from kgtag.kgstore.results import write_inferred as write_edges
@@ -34,7 +35,7 @@ from .notes import note
 
 BLOCK_VIDEOS = 1_000  # videos per scored-and-written block: with ~6 relations x top-10, <= 60k edges a transaction
 # Edges below this calibrated confidence are not written (docs/method.md, "Choosing --min-confidence").
-DEFAULT_MIN_CONFIDENCE = 0.05
+DEFAULT_MIN_CONFIDENCE = 0.02
 PROGRESS_FILE = "infer-progress.json"
 
 
@@ -125,15 +126,17 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
     entity_index, relation_index = pd.Index(run.entities), pd.Index(run.relations)
-    for a in range(start, len(videos), block):
-        names = videos[a:a + block]
-        heads = torch.from_numpy(entity_index.get_indexer(names)).long()
-        exclude = torch.cat([_rows_of(known, known_heads, heads), _ids(out_triples(store, names), entity_index, relation_index)])
-        q_heads, q_rels = heads.repeat(len(rels)), rels.repeat_interleave(len(heads))
-        pred = predict(run.model, q_heads, q_rels, k, calibrator, exclude=exclude, **scope)
-        tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
-        yield names, Inferred([v for _ in relations for v in names], [r for r in relations for _ in names],
-                              tails, pred.scores, pred.confidence, pred.rank, report)
+    with scoring_context(run.model):  # every entity's representation once for all blocks, not once a block
+        for a in range(start, len(videos), block):
+            names = videos[a:a + block]
+            heads = torch.from_numpy(entity_index.get_indexer(names)).long()
+            exclude = torch.cat([_rows_of(known, known_heads, heads),
+                                 _ids(out_triples(store, names), entity_index, relation_index)])
+            q_heads, q_rels = heads.repeat(len(rels)), rels.repeat_interleave(len(heads))
+            pred = predict(run.model, q_heads, q_rels, k, calibrator, exclude=exclude, **scope)
+            tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
+            yield names, Inferred([v for _ in relations for v in names], [r for r in relations for _ in names],
+                                  tails, pred.scores, pred.confidence, pred.rank, report)
 
 
 def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
