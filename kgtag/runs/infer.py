@@ -125,7 +125,7 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     known = torch.cat([run.known, known_negatives(store, run.entities, run.relations)])
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
-    entity_index, relation_index = pd.Index(run.entities), pd.Index(run.relations)
+    entity_index, relation_index = run.entity_names, pd.Index(run.relations)
     with scoring_context(run.model):  # every entity's representation once for all blocks, not once a block
         for a in range(start, len(videos), block):
             names = videos[a:a + block]
@@ -156,20 +156,19 @@ def write_inferred(store, run: LoadedRun, inferred: Inferred, videos: list[str] 
     """Store the INFERRED edges and the videos' modality attention; the pending edges `videos` had
     for `relations` (default: those of `inferred`) are replaced. Returns the edge count."""
     live = inferred.tails >= 0
-    q_idx, _ = torch.nonzero(live, as_tuple=True)
-    q_idx_l = q_idx.tolist()
+    q_idx = torch.nonzero(live, as_tuple=True)[0].numpy()
     videos = sorted(set(inferred.videos)) if videos is None else videos
     relations = sorted(set(inferred.relations)) if relations is None else relations
     written = write_edges(
         store, run.run_id,
-        [inferred.videos[i] for i in q_idx_l],
-        [inferred.relations[i] for i in q_idx_l],
-        [run.entities[t] for t in inferred.tails[live].tolist()],
+        np.asarray(inferred.videos, dtype=object)[q_idx], np.asarray(inferred.relations, dtype=object)[q_idx],
+        run.entity_names.values[inferred.tails[live].numpy()],
         inferred.scores[live].numpy(), inferred.confidence[live].numpy(), inferred.rank[live].numpy(),
         replace=(videos, relations),
     )
     if len(run.model.segment_names) > 1 and videos:
-        names, weights = modality_attention(run.model, torch.tensor([run.entity_index[v] for v in videos]))
+        ids = torch.from_numpy(run.entity_names.get_indexer(videos)).long()
+        names, weights = modality_attention(run.model, ids)
         write_modality_attention(store, run.run_id, videos, names, weights.numpy())
     return written
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from kgtag.embed.model import build_model
@@ -36,6 +37,11 @@ class LoadedRun:
     @cached_property
     def entity_index(self) -> dict[str, int]:
         return index_of(self.entities)
+
+    @cached_property
+    def entity_names(self) -> pd.Index:
+        """The entity names as a pandas Index: `.get_indexer(names)` -> ids and `[ids]` -> names, vectorised."""
+        return pd.Index(self.entities)
 
     @cached_property
     def relation_index(self) -> dict[str, int]:
