@@ -119,7 +119,7 @@ def main() -> None:
         run_id = None
         for name, command in stages + [("infer --all top-10", None)]:
             if command is None:
-                command = ["infer", "--run", run_id, "--all", "--top-k", "10", *runs]
+                command = ["infer", "--run", run_id, "--all", "--top-k", "10", "--quiet", *runs]
             wall, rss, user, system, out = run_stage(command, folder)
             if name.startswith("train"):
                 run_id = json.loads(out)["id"]

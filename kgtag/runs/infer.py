@@ -108,7 +108,7 @@ def run_calibration(run: LoadedRun, candidates: str) -> dict:
 
 
 def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
-                 candidates: str = DEFAULT_CANDIDATES, min_confidence: float = 0.0,
+                 candidates: str = DEFAULT_CANDIDATES, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  block: int = BLOCK_VIDEOS, start: int = 0) -> Iterator[tuple[list[str], Inferred]]:
     """(block's videos, their Inferred) for videos[start:], `block` videos at a time.
 
@@ -121,7 +121,7 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     scope = ranking_scope(candidates, run.is_video, run.train, run.model.num_entities, run.model.num_relations)
     rels = torch.tensor([run.relation_index[r] for r in relations], dtype=torch.long)
     warn_rangeless(candidates, run.train, rels, run.relations)
-    # Every exclusion source sorted by head once: a block (sorted ids) takes one searchsorted slice.
+    # Every exclusion source sorted by head once: a block of videos in id order (--all) takes one narrow slice.
     known = torch.cat([run.known, known_negatives(store, run.entities, run.relations)])
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
@@ -140,7 +140,7 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
 
 
 def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
-              candidates: str = DEFAULT_CANDIDATES, min_confidence: float = 0.0) -> Inferred:
+              candidates: str = DEFAULT_CANDIDATES, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Inferred:
     """Every block of `infer_blocks` in one Inferred (for a few videos: printing, JSON, the API)."""
     parts = [inferred for _, inferred in infer_blocks(store, run, videos, relations, k, candidates, min_confidence)]
     if not parts:
