@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, infer_run, inferred_rows, load_run, select_videos, write_inferred
+from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, infer_run, inferred_rows, load_run, write_inferred
+from kgtag.runs.grow import choose_videos
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, info, table
@@ -18,6 +19,9 @@ SHOWN_TAGS = 5
 @click.option("--videos", "video_ids", multiple=True, metavar="ID",
               help="Video id(s); repeat or comma-separate. Use --all for every video.")
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
+@click.option("--new", "new_videos", is_flag=True,
+              help="Also every video with features that arrived after training (no retraining: fused from its "
+                   "features, knowledge segment zero).")
 @click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
 @click.option("--candidates", type=click.Choice(CANDIDATES), default=DEFAULT_CANDIDATES, show_default=True,
@@ -28,7 +32,7 @@ SHOWN_TAGS = 5
 @click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
 @connection_options
 @json_option
-def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, runs_dir, dry_run, conn, as_json):
+def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, candidates, device, runs_dir, dry_run, conn, as_json):
     """Infer tags: for each (video, relation), the top-k tags the video does not have yet, written as
     (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
     attention. Confidence is a temperature-scaled softmax fitted on the run's validation split.
@@ -36,16 +40,17 @@ def infer(run_id, video_ids, all_videos, relations, top_k, candidates, device, r
     \b
     Examples:
       kgtag infer --run RUN --all
+      kgtag infer --run RUN --new
       kgtag infer --run RUN --videos v0001,v0002 --relations has_topic --top-k 5 --json
     """
     videos = tuple(v for arg in video_ids for v in csv_list(arg))
     if videos and all_videos:
         raise CliError("give either --videos or --all, not both")
-    if not videos and not all_videos:
-        raise CliError("which videos? give --videos ID[,ID...] or --all")
+    if not videos and not all_videos and not new_videos:
+        raise CliError("which videos? give --videos ID[,ID...], --all or --new")
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-        chosen = select_videos(run, videos or None)
+        run, chosen = choose_videos(store, run, videos or None, new_videos, all_videos)
         inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k, candidates)
         written = 0 if dry_run else write_inferred(store, run, inferred)
     cal = inferred.calibration
