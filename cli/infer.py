@@ -51,6 +51,9 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, candidate
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
         run, chosen = choose_videos(store, run, videos or None, new_videos, all_videos)
+        if not chosen:  # --new with nothing new: not a mistake (a scheduled job), nothing to write
+            emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
+            return
         inferred = infer_run(store, run, chosen, csv_list(relations) or None, top_k, candidates)
         written = 0 if dry_run else write_inferred(store, run, inferred)
     cal = inferred.calibration

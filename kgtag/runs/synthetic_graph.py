@@ -12,8 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from kgtag.embed.chance import chance_mrr
+from kgtag.embed.evaluate import evaluate
 from kgtag.kgstore.features import ingest_features
 from kgtag.kgstore.ingest import IngestReport, write_triple_table
+from kgtag.kgstore.read import read_graph
+
+from .evaluate import candidate_args
+from .graph import id_triples, remap
 
 
 def ingest_part(store, kg, triples: torch.Tensor, videos: torch.Tensor) -> None:
@@ -47,3 +53,21 @@ def hold_out_videos(kg, share: float, seed: int = 0) -> torch.Tensor:
 def touching(triples: torch.Tensor, entities: torch.Tensor) -> torch.Tensor:
     """BoolTensor[N]: triples whose head or tail is one of `entities`."""
     return torch.isin(triples[:, 0], entities) | torch.isin(triples[:, 2], entities)
+
+
+def held_out_quality(store, run, named: list[tuple[str, str, str]]) -> dict:
+    """Filtered MRR / Hits@10 of `run` (a LoadedRun, extended or not) on named video -> tag triples
+    it never trained on, with the chance level of the same protocol: tail prediction, candidates the
+    relation's range, filtered by the run's split, every triple now in the graph, and `named` itself."""
+    test = id_triples(named, run.entities, run.relations)
+    test = test[run.is_video[test[:, 0]] & ~run.is_video[test[:, 2]]]
+    known = torch.cat([run.known, remap(read_graph(store), run.entities, run.relations), test])
+    protocol = {"filter_triples": known, **candidate_args("range", run.is_video, run.train)}
+    got = evaluate(run.model, test, **protocol)["filtered"]
+    chance = chance_mrr(test, len(run.entities), len(run.relations), **protocol)
+    return {"mrr": got["mrr"], "hits10": got["hits10"], "count": got["count"], "chance_mrr": chance}
+
+
+def named(kg, triples: torch.Tensor) -> list[tuple[str, str, str]]:
+    """A SyntheticKG's id triples as (head, relation, tail) names."""
+    return [(kg.entities[h], kg.relations[r], kg.entities[t]) for h, r, t in triples.tolist()]
