@@ -72,9 +72,10 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
             ctx = click.get_current_context()
             values = {"variant": variant, "base": base, "modalities": csv_list(modalities), "preset": preset,
                       "seed": seed, "split": split}
-            given = {k: values[k] for k in INHERITED
+            given = {k: v for k, v in values.items()
                      if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
-            plan, start = warm_plan(store, from_run, runs, given, device, epochs)
+            plan, start = warm_plan(store, from_run, runs, {k: given[k] for k in INHERITED if k in given}, device,
+                                    epochs, given.get("seed"), given.get("split"))
             node = train_run(store, plan, runs, progress=not (quiet or as_json), start=start)
         elif resume:
             node = resume_run(store, resume, runs, progress=not (quiet or as_json))

@@ -3,6 +3,8 @@ run (`kgtag infer --new`, no retraining) and a warm-started run (`kgtag train --
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from kgtag.cli.main import cli
@@ -14,7 +16,6 @@ from kgtag.runs import RunPlan, infer_run, load_run, score_run, train_run
 from kgtag.runs.evaluate import candidate_args
 from kgtag.runs.grow import choose_videos
 from kgtag.runs.synthetic_graph import held_out_quality, hold_out_videos, ingest_part, named, touching
-from kgtag.runs.warm import warm_plan
 
 MODALITIES = ("vision", "audio", "text")
 
@@ -74,6 +75,11 @@ def test_new_videos_get_tags_without_retraining(store, runner, tmp_path):
 
     out = runner.invoke(cli, ["infer", "--run", node["id"], "--new", "--dry-run", "--json"])
     assert out.exit_code == 0, out.output
+    assert {e["video"] for e in json.loads(out.stdout)["edges"]} == set(chosen)
+    one = chosen[0]  # a new id given by name is accepted too
+    out = runner.invoke(cli, ["infer", "--run", node["id"], "--videos", one, "--top-k", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    assert {e["video"] for e in json.loads(out.stdout)["edges"]} == {one} and json.loads(out.stdout)["written"] > 0
     transe = train_run(store, RunPlan(variant="transe", epochs=1), runs, progress=False)
     out = runner.invoke(cli, ["infer", "--run", transe["id"], "--new"])
     assert out.exit_code != 0 and "has no modalities" in out.output and "Traceback" not in out.output
@@ -91,8 +97,12 @@ def test_warm_start_beats_a_fresh_run_after_the_same_few_epochs(store, runner, t
 
     out = runner.invoke(cli, ["train", "--from", first["id"], "--base", "transh"])
     assert out.exit_code != 0 and "--base transh conflicts with run" in out.output
-    plan, start = warm_plan(store, first["id"], runs, {"modalities": MODALITIES}, epochs=2)
-    warm = train_run(store, plan, runs, progress=False, start=start)
+    out = runner.invoke(cli, ["train", "--from", first["id"], "--modalities", ",".join(MODALITIES), "--epochs", "2",
+                              "--quiet", "--json"])
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.stderr.split())  # the note may wrap
+    assert f"warm start from {first['id']}: " in said and "new, 0 new relations" in said
+    warm = json.loads(out.stdout)
     assert warm["from_run"] == first["id"]
     warm_run = load_run(store, warm["id"], runs)
     earlier = load_run(store, first["id"], runs)

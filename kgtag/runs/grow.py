@@ -42,16 +42,17 @@ def choose_videos(store, run: LoadedRun, video_ids: tuple[str, ...] | None, new:
     inside = tuple(v for v in video_ids or () if v in known)
     chosen += select_videos(run, inside) if inside else []
     outside = list(dict.fromkeys(v for v in video_ids or () if v not in known))
+    if outside:
+        _check_arrivals(store, run, outside)
     if new and not run.meta["modalities"]:
         raise BadInput(f"run {run.run_id} ({run.name}) has no modalities to represent videos that arrived after "
                        f"training: train a run with --modalities, or `kgtag train --from {run.run_id}` to take them in")
     if new:
-        outside += videos_with_features_outside(store, run.meta["modalities"], run.entities)
-        if not outside:
-            note(f"no video with {'/'.join(run.meta['modalities']) or 'any'} features has arrived since run {run.run_id}")
-    elif outside:
-        _check_arrivals(store, run, outside)
-    outside = list(dict.fromkeys(outside))
+        arrived = videos_with_features_outside(store, run.meta["modalities"], run.entities)
+        if not arrived:
+            note(f"no video with {'/'.join(run.meta['modalities'])} features has arrived since run {run.run_id}")
+        outside = list(dict.fromkeys(outside + arrived))
+    chosen = list(dict.fromkeys(chosen))
     return (extend_run(store, run, outside) if outside else run), chosen + outside
 
 

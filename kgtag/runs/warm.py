@@ -2,7 +2,7 @@
 an earlier finished one.
 
 The new run takes the earlier run's settings (variant, base, modalities, preset, model and training
-configs, seed, split); a setting the user passes that differs is refused. Its model is built as usual
+configs; a differing one the user passes is refused) and, unless given, its epochs, seed and split. Its model is built as usual
 and every entity and relation row the earlier run trained is carried over by name
 (`embed.carry.carry_rows`, the same function `kgtag infer --new` uses); new entities and relations
 keep fresh rows. The split keeps the earlier run's held-out triples held out (its validation and test
@@ -26,13 +26,14 @@ from .load import LoadedRun, load_run
 from .notes import note
 from .plan import RunPlan
 
-INHERITED = ("variant", "base", "modalities", "preset", "seed", "split")
+INHERITED = ("variant", "base", "modalities", "preset")  # the model's settings: a different one is refused
 
 
-def warm_plan(store, from_run: str, runs_dir, given: dict, device: str = "auto",
-              epochs: int | None = None) -> tuple[RunPlan, "WarmStart"]:
+def warm_plan(store, from_run: str, runs_dir, given: dict, device: str = "auto", epochs: int | None = None,
+              seed: int | None = None, split: str | None = None) -> tuple[RunPlan, "WarmStart"]:
     """The plan of a run warm-started from `from_run` and what to carry; `given` holds the settings the
-    user passed explicitly (keys of INHERITED), each checked against the earlier run's."""
+    user passed explicitly (keys of INHERITED), each checked against the earlier run's. `epochs`,
+    `seed` and `split` (of the new triples) default to the earlier run's."""
     earlier = load_run(store, from_run, runs_dir, "cpu")
     meta = earlier.meta
     for key, value in given.items():
@@ -44,7 +45,8 @@ def warm_plan(store, from_run: str, runs_dir, given: dict, device: str = "auto",
     mc = {k: v for k, v in meta["model_config"].items() if k not in ("variant", "base", "modalities")}
     tc = {k: v for k, v in meta["train_config"].items() if k not in ("seed", "device", "epochs")}
     plan = RunPlan(variant=meta["variant"], base=meta["base"], modalities=tuple(meta["modalities"]),
-                   preset=meta["preset"], device=device, seed=meta["seed"], split=meta["split"],
+                   preset=meta["preset"], device=device, seed=meta["seed"] if seed is None else seed,
+                   split=meta["split"] if split is None else split,
                    epochs=epochs if epochs is not None else meta["train_config"]["epochs"],
                    overrides=tc, model_overrides=mc)
     return plan, WarmStart(earlier)
