@@ -10,8 +10,10 @@ import torch
 from kgtag.cli.main import cli
 from kgtag.embed.carry import carry_rows
 from kgtag.embed.evaluate import evaluate
+from kgtag.embed.fold_in import fold_in_
 from kgtag.embed.generators import GENERATORS
 from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.train import model_preset
 from kgtag.runs import RunPlan, infer_run, load_run, score_run, train_run
 from kgtag.runs.evaluate import candidate_args
 from kgtag.runs.grow import choose_videos
@@ -36,6 +38,28 @@ def test_carried_rows_score_old_entities_as_before():
     h, r = torch.arange(10), torch.tensor([0, 1] * 5)
     assert torch.allclose(old.score_tails(h, r), new.score_tails(h, r)[:, :10], atol=1e-5)
     assert not new.entities.known[-3:].any()  # new videos: z_K held at zero (cold start)
+
+
+def test_fold_in_moves_only_the_new_videos_knowledge_rows():
+    torch.manual_seed(0)
+    e, videos = 12, 6
+    feats = {"vision": (torch.randn(e, 5), torch.arange(e) < videos)}
+    conf = ModelConfig(variant="transfusion", modalities=("vision",), **model_preset("fast"))
+    model = build_model(conf, e, 2, feats).eval()
+    train = torch.tensor([[0, 0, 6], [0, 0, 7], [1, 0, 8], [1, 1, 9], [2, 1, 10], [2, 1, 11]])
+    model.entities.set_known_(torch.isin(torch.arange(e), train[:, [0, 2]]))
+    theirs = torch.tensor([[4, 0, 7], [4, 1, 10]])  # video 4 arrived with two triples; video 5 with none
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    d_before = -model.score_triples(*theirs.unbind(1))
+    assert fold_in_(model, theirs, train) == 1
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"entities.z_k.weight", "entities.known"}
+    rows = (before["entities.z_k.weight"] != after["entities.z_k.weight"]).any(1).nonzero().squeeze(1).tolist()
+    assert rows == [int(model.entities.local[4])] and bool(model.entities.known[model.entities.local[4]])
+    assert not bool(model.entities.known[model.entities.local[5]])
+    d_after = -model.score_triples(*theirs.unbind(1))
+    assert (d_after < d_before).all(), (d_before, d_after)  # its own triples got closer
 
 
 def test_new_videos_get_tags_without_retraining(store, runner, tmp_path):

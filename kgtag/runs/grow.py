@@ -3,10 +3,12 @@
 A finished run is extended: its model is rebuilt on the run's entities plus the new videos appended
 at the end (old ids unchanged), every trained row carried over by name (`embed.carry.carry_rows`),
 and the new videos' features read from the store. A new video's fused vector is eq. 1-4 with the
-trained projections W_M, b_M and attention V, a; its knowledge segment z_K is held at zero (the
+trained projections W_M, b_M and attention V, a. Its knowledge segment z_K starts at zero (the
 cold-start rule of `EntityRepresentation.set_known_`, as for in-run videos without a training
-triple). The split is unchanged, so the extended run ranks and calibrates as the run did; the new
-videos' existing triples are excluded from their inferred tags by `infer_run`, like any video's.
+triple) and stays there unless the video already has triples to tags the run knows: then they are
+folded in (`embed.fold_in`: a few steps on its z_K row alone, everything else frozen). The split is
+unchanged, so the extended run ranks and calibrates as the run did; the new videos' existing
+triples are excluded from their inferred tags by `infer_run`, like any video's.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import dataclasses
 import torch
 
 from kgtag.embed.carry import carry_rows
+from kgtag.embed.fold_in import fold_in_
 from kgtag.embed.model import build_model
 from kgtag.kgstore.arrivals import found_with_features, videos_with_features_outside
+from kgtag.kgstore.read import read_graph
 
 from .errors import BadInput
-from .graph import index_of, pull_features
+from .graph import index_of, pull_features, remap
 from .infer import select_videos
 from .load import LoadedRun
 from .notes import note
@@ -90,5 +94,9 @@ def extend_run(store, run: LoadedRun, videos: list[str]) -> LoadedRun:
     except ValueError as exc:
         raise BadInput(f"run {run.run_id} cannot take new videos: {exc}") from None
     is_video = torch.cat([run.is_video, torch.ones(len(videos), dtype=torch.bool)])
-    note(f"{len(videos)} video(s) new since run {run.run_id}: fused from their features, knowledge segment zero")
+    current = remap(read_graph(store), entities, run.relations)
+    theirs = current[(current[:, 0] >= len(run.entities)) & ~is_video[current[:, 2]]]
+    folded = fold_in_(model, theirs, run.train)  # on the CPU, before the move
+    note(f"{len(videos)} video(s) new since run {run.run_id}: fused from their features; knowledge segment "
+         f"from their {len(theirs)} triples for {folded} of them, zero for the others")
     return dataclasses.replace(run, model=model.to(device).eval(), entities=entities, is_video=is_video)
