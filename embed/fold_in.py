@@ -5,7 +5,7 @@ triples, a few Adam steps on its z_K rows alone minimise eq. 6's margin loss ove
 against negatives drawn from each relation's range in training (the side-constrained negatives of
 the `fast` preset); W_M, b_M, V, a, the tag and relation rows do not move. The rows keep the
 knowledge rows' norm constraint (Algorithm 1 line 7, "max1"). Steps and learning rate were chosen on
-validation (docs/method.md, "Cold start").
+validation of three generators (`bench/fold_in.py`, docs/method.md "Cold start").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 
 from .model import KGModel
 
-STEPS = 30
+STEPS = 10
 LR = 0.05
 
 
