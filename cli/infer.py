@@ -21,7 +21,7 @@ SHOWN_TAGS = 5
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
 @click.option("--new", "new_videos", is_flag=True,
               help="Also every video with features that arrived after training (no retraining: fused from its "
-                   "features, knowledge segment zero).")
+                   "features; its knowledge segment zero, or fitted to the triples it already has).")
 @click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
 @click.option("--candidates", type=click.Choice(CANDIDATES), default=DEFAULT_CANDIDATES, show_default=True,
