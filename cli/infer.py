@@ -8,7 +8,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, infer_and_write,
-                        inferred_rows, load_run, select_videos)
+                        inferred_rows, load_run)
+from kgtag.runs.grow import choose_videos
 
 from kgtag.runs.notes import err_console
 
@@ -24,6 +25,9 @@ SHOWN_TAGS = 5
 @click.option("--videos", "video_ids", multiple=True, metavar="ID",
               help="Video id(s); repeat or comma-separate. Use --all for every video.")
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
+@click.option("--new", "new_videos", is_flag=True,
+              help="Also every video with features that arrived after training (no retraining: fused from its "
+                   "features; its knowledge segment zero, or fitted to the triples it already has).")
 @click.option("--relations", default="", help="Comma-separated relations [default: every video->tag relation].")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1, max=1000))
 @click.option("--min-confidence", default=DEFAULT_MIN_CONFIDENCE, show_default=True, type=click.FloatRange(0, 1),
@@ -40,7 +44,7 @@ SHOWN_TAGS = 5
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @connection_options
 @json_option
-def infer(run_id, video_ids, all_videos, relations, top_k, min_confidence, candidates, block, device, runs_dir,
+def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confidence, candidates, block, device, runs_dir,
           dry_run, quiet, conn, as_json):
     """Infer tags: for each (video, relation), the top-k tags the video does not have yet whose
     confidence reaches --min-confidence, written as
@@ -54,13 +58,14 @@ def infer(run_id, video_ids, all_videos, relations, top_k, min_confidence, candi
     \b
     Examples:
       kgtag infer --run RUN --all
+      kgtag infer --run RUN --new
       kgtag infer --run RUN --videos v0001,v0002 --relations has_topic --top-k 5 --json
     """
     videos = tuple(v for arg in video_ids for v in csv_list(arg))
     if videos and all_videos:
         raise CliError("give either --videos or --all, not both")
-    if not videos and not all_videos:
-        raise CliError("which videos? give --videos ID[,ID...] or --all")
+    if not videos and not all_videos and not new_videos:
+        raise CliError("which videos? give --videos ID[,ID...], --all or --new")
     shown, rows = set(), []
 
     def keep_rows(names, inferred):  # the printed table needs a few videos; JSON needs every edge
@@ -72,7 +77,10 @@ def infer(run_id, video_ids, all_videos, relations, top_k, min_confidence, candi
 
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-        chosen = select_videos(run, videos or None)
+        run, chosen = choose_videos(store, run, videos or None, new_videos, all_videos)
+        if not chosen:  # --new with nothing new: not a mistake (a scheduled job), nothing to write
+            emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
+            return
         bar = None if quiet or as_json else Progress(
             TextColumn("infer"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"), TimeRemainingColumn(),
             console=err_console, transient=True)

@@ -7,6 +7,7 @@ import click
 from kgtag.embed.train import PRESETS
 from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
+from kgtag.runs.warm import INHERITED, warm_plan
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, emit, table
@@ -42,10 +43,14 @@ def show_run(node: dict, as_json: bool) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed for the split, the initialisation and sampling.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run from its last checkpoint.")
+@click.option("--from", "from_run", metavar="RUN",
+              help="Warm-start from a finished run on the current graph: its settings, its trained rows carried "
+                   "over by name, fresh rows for new entities; use --epochs for a short run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @connection_options
 @json_option
-def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, quiet, conn, as_json):
+def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, from_run, quiet, conn,
+          as_json):
     """Train a model on the graph in Neo4j and store the run (hyper-parameters, metrics, attention).
 
     \b
@@ -54,13 +59,25 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
       kgtag train --model transe --base transh --epochs 50
       kgtag train --model b1 --modalities vision,audio --preset paper --device cuda
       kgtag train --resume transfusion-vat-transe-20250101-120000-1a2b
+      kgtag train --from transfusion-vat-transe-20250101-120000-1a2b --epochs 5
 
     Rejected edges from `kgtag review` are used as known negatives. The run's files go to
     ./runs/<run-id>/; its id is printed and listed by `kgtag status`.
     """
     runs = conn.runs_dir(runs_dir)
+    if resume and from_run:
+        raise CliError("give either --resume or --from, not both")
     with conn.open() as store:
-        if resume:
+        if from_run:
+            ctx = click.get_current_context()
+            values = {"variant": variant, "base": base, "modalities": csv_list(modalities), "preset": preset,
+                      "seed": seed, "split": split}
+            given = {k: v for k, v in values.items()
+                     if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+            plan, start = warm_plan(store, from_run, runs, {k: given[k] for k in INHERITED if k in given}, device,
+                                    epochs, given.get("seed"), given.get("split"))
+            node = train_run(store, plan, runs, progress=not (quiet or as_json), start=start)
+        elif resume:
             node = resume_run(store, resume, runs, progress=not (quiet or as_json))
         else:
             mods = csv_list(modalities)

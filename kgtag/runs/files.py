@@ -45,6 +45,8 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
     }
     if "protocol" in metrics:
         node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
+    if meta.get("from_run"):  # a warm start (`kgtag train --from`)
+        node["from_run"] = meta["from_run"]
     if "calibration" in meta:
         node["calibration_json"] = json.dumps(meta["calibration"])
     node.update(headline_metrics(metrics))

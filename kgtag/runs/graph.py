@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import torch
 
 from kgtag.kgstore.read import read_features, read_graph
@@ -47,6 +49,15 @@ def remap(graph, entities: list[str], relations: list[str]) -> torch.Tensor:
     t = graph.triples
     out = torch.stack([emap[t[:, 0]], rmap[t[:, 1]], emap[t[:, 2]]], 1)
     return out[(out >= 0).all(1)]
+
+
+def triple_ids(page, entity_index: pd.Index, relation_index: pd.Index) -> torch.Tensor:
+    """A page of named triples (`heads`, `relations`, `tails` arrays) as ids [N, 3]; triples naming
+    entities or relations outside the index are dropped."""
+    ids = np.stack([entity_index.get_indexer(page.heads), relation_index.get_indexer(page.relations),
+                    entity_index.get_indexer(page.tails)], axis=1)
+    ids = torch.from_numpy(ids).long().reshape(-1, 3)
+    return ids[(ids >= 0).all(1)]
 
 
 def known_negatives(store, entities: list[str], relations: list[str]) -> torch.Tensor:

@@ -29,7 +29,7 @@ from kgtag.kgstore.store import StoreUnavailable
 
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, calibrate, ranking_scope, warn_rangeless
-from .graph import known_negatives
+from .graph import known_negatives, triple_ids
 from .load import LoadedRun
 from .notes import note
 
@@ -131,7 +131,7 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
             names = videos[a:a + block]
             heads = torch.from_numpy(entity_index.get_indexer(names)).long()
             exclude = torch.cat([_rows_of(known, known_heads, heads),
-                                 _ids(out_triples(store, names), entity_index, relation_index)])
+                                 triple_ids(out_triples(store, names), entity_index, relation_index)])
             q_heads, q_rels = heads.repeat(len(rels)), rels.repeat_interleave(len(heads))
             pred = predict(run.model, q_heads, q_rels, k, calibrator, exclude=exclude, **scope)
             tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
@@ -258,13 +258,6 @@ def _rows_of(by_head: torch.Tensor, sorted_heads: torch.Tensor, heads: torch.Ten
     lo, hi = torch.searchsorted(sorted_heads, torch.stack([heads.min(), heads.max() + 1])).tolist()
     rows = by_head[lo:hi]
     return rows[torch.isin(rows[:, 0], heads)]
-
-
-def _ids(page, entity_index: pd.Index, relation_index: pd.Index) -> torch.Tensor:
-    """A page of named triples in the run's id space; triples outside it are dropped."""
-    ids = torch.from_numpy(np.stack([entity_index.get_indexer(page.heads), relation_index.get_indexer(page.relations),
-                                     entity_index.get_indexer(page.tails)], axis=1)).long().reshape(-1, 3)
-    return ids[(ids >= 0).all(1)]
 
 
 def _progress_key(videos: list[str], relations: list[str], k: int, candidates: str, min_confidence: float) -> str:

@@ -27,8 +27,10 @@ from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plai
 from .split import holdout, parse_split, split_from_files
 
 
-def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None) -> dict:
-    """Pull the graph, split, train, evaluate and store a new run; returns the Run properties."""
+def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None,
+              start=None) -> dict:
+    """Pull the graph, split, train, evaluate and store a new run; returns the Run properties.
+    `start`: a `warm.WarmStart` (`kgtag train --from`): its split rule and trained rows."""
     device = resolve_device(plan.device)
     graph = pull_graph(store)
     features = pull_features(store, plan.modalities, graph.entities)
@@ -37,6 +39,8 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
         train, valid, test = split_from_files(graph.triples, graph.entities, graph.relations, *split)
     else:
         train, valid, test = holdout(graph.triples, graph.is_video, split[0], split[1], plan.seed)
+    if start is not None:
+        train, valid, test = start.split(graph.triples, train, valid, test, graph.entities, graph.relations)
     if len(test) == 0:
         raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
     mconf, tconf = configs(plan, device)
@@ -53,12 +57,14 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
                    "train": len(train), "valid": len(valid), "test": len(test)},
         "created": datetime.now(timezone.utc).isoformat(),
     }
+    if start is not None:
+        meta["from_run"] = start.run_id
     write_meta(run_dir, meta)
     write_run(store, node_of(meta, run_dir, status="training"))
     note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
          f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}")
     return _fit(store, meta, run_dir, graph.entities, graph.relations, graph.is_video, features,
-                train, valid, test, resume=False, progress=progress)
+                train, valid, test, resume=False, progress=progress, start=start)
 
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
@@ -74,10 +80,13 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
 
 
-def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress) -> dict:
+def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
+         start=None) -> dict:
     mconf, tconf = configs_from(meta)
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
+    if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint
+        start.carry(model, entities, relations)
     negatives = known_negatives(store, entities, relations)
     if len(negatives):
         note(f"{len(negatives)} rejected edges used as known negatives")
