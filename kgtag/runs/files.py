@@ -45,6 +45,8 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
     }
     if "protocol" in metrics:
         node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
+    if "graph_fingerprint" in meta:
+        node["graph_fingerprint"] = meta["graph_fingerprint"]
     if "calibration" in meta:
         node["calibration_json"] = json.dumps(meta["calibration"])
     node.update(headline_metrics(metrics))
