@@ -178,7 +178,11 @@ def _read_graph(store, staging: Path, fingerprint: dict) -> dict:
     relations = sorted(store.query("read_relations", routing="r")[0]["names"])
     index, rel_index = pd.Index(ids), pd.Index(relations)
     n = int(fingerprint["triples"])
-    out = np.lib.format.open_memmap(staging / "triples.npy", mode="w+", dtype=np.int64, shape=(n, 3))
+    if n == 0:  # a memory map cannot be empty; the run refuses the graph (kgtag.runs.graph.check_graph)
+        np.save(staging / "triples.npy", np.zeros((0, 3), dtype=np.int64))
+        out = np.load(staging / "triples.npy")
+    else:
+        out = np.lib.format.open_memmap(staging / "triples.npy", mode="w+", dtype=np.int64, shape=(n, 3))
     at, last_head, in_order = 0, -1, True
     for page in iter_triples(store):
         rows = np.stack([index.get_indexer(page.heads), rel_index.get_indexer(page.relations),
@@ -194,7 +198,8 @@ def _read_graph(store, staging: Path, fingerprint: dict) -> dict:
         raise StoreError(f"the graph changed while it was being read ({at} triples read, {n} counted); read it again")
     if not in_order:  # Cypher's and Python's string orders differed somewhere: sort once, in memory
         out[:] = out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
-    out.flush()
+    if n:
+        out.flush()
     return {"format": FORMAT, "complete": False, "fingerprint": fingerprint,
             "counts": {"entities": len(ids), "videos": int(video.sum()), "relations": len(relations), "triples": n},
             "relations": relations, "shards": shards(out[:, 0], len(ids), SHARDS), "modalities": {},
@@ -224,6 +229,8 @@ def shards(heads: np.ndarray, num_entities: int, k: int) -> list[dict]:
     """k contiguous head ranges of about N/k triples each (a boundary never splits one head's triples):
     [{heads: [lo, hi), rows: [lo, hi)}]; a process takes `cache.triples(slice(*rows))`."""
     n = len(heads)
+    if n == 0:
+        return [{"heads": [0, num_entities], "rows": [0, 0]}]
     cuts = sorted({int(np.searchsorted(heads, heads[min(i * n // k, n - 1)], "left")) for i in range(1, k)} - {0})
     rows = [0] + cuts + [n]
     head_at = [0] + [int(heads[c]) for c in cuts] + [num_entities]
