@@ -1,7 +1,7 @@
 """Scale: every stage through the CLI on seeded video graphs of growing size, against a dedicated Neo4j.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR] [--no-infer]
 
 Graphs: `synthetic_topic.generate(seed=0, n_videos=N)` (about 11-12 triples per video, vision 512-d,
 audio 128-d, text 256-d), written as one triples TSV and one Parquet file per modality. For each
@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of videos, ascending")
     parser.add_argument("--force", action="store_true", help="wipe a database that holds other data")
+    parser.add_argument("--no-infer", action="store_true", help="skip the infer stage (training memory only)")
     parser.add_argument("--out", type=Path, help="keep the generated files and runs here [default: a temp dir]")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -117,7 +118,7 @@ def main() -> None:
                                               "--epochs", "1", "--quiet", "--json", *runs])]
         results[n] = {}
         run_id = None
-        for name, command in stages + [("infer --all top-10", None)]:
+        for name, command in stages + ([] if args.no_infer else [("infer --all top-10", None)]):
             if command is None:
                 command = ["infer", "--run", run_id, "--all", "--top-k", "10", *runs]
             wall, rss, user, system, out = run_stage(command, folder)

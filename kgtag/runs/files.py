@@ -2,7 +2,8 @@
 
 The folder holds what is too big for a node: `graph.pt` (the id maps and the train/valid/test split
 as id tensors), `model.pt` (the trained weights), `checkpoints/` (embed.train's per-epoch checkpoints,
-for a resume) and `run.json` (the configs). The Run node holds hyper-parameters, metrics and status.
+for a resume), `run.json` (the configs) and `cache/` (the graph it trained on, memory-mappable: cache.py).
+The Run node holds hyper-parameters, metrics, status and the graph's fingerprint.
 """
 
 from __future__ import annotations
