@@ -161,8 +161,10 @@ def find_cache(runs_dir: Path, fingerprint: str, exclude: Path | None = None) ->
         if exclude is not None and run_dir.resolve() == Path(exclude).resolve():
             continue
         try:
+            if json.loads(manifest.read_text())["fingerprint"]["hash"] != fingerprint:
+                continue  # another graph: no need to look at its files
             cache = open_cache(run_dir)
-        except CacheDamaged:
+        except (CacheDamaged, OSError, ValueError, KeyError, TypeError):
             continue  # never trusted; its own run reports it when used
         if cache is not None and cache.fingerprint == fingerprint:
             found.append((manifest.stat().st_mtime, cache))
