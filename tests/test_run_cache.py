@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from kgtag.kgstore import read
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.ingest import ingest_triples
 from kgtag.runs import BadInput, RunPlan, load_run, train_run
-from kgtag.runs.cache import PARTIAL, CacheDamaged, build_cache, open_cache, shards
+from kgtag.runs.cache import PARTIAL, CacheDamaged, build_cache, find_cache, open_cache, shards
 
 MODS = ("vision", "audio")
 
@@ -132,6 +133,12 @@ def test_half_written_and_damaged_caches_are_never_used(sample, tmp_path):
     with pytest.raises(CacheDamaged, match="manifest.json"):
         open_cache(run_dir)
     (cache.folder / "manifest.json").write_text(json.dumps(manifest))
+    # a run folder linked in from outside the runs directory is never read
+    outside = tmp_path.parent / (tmp_path.name + "-outside")
+    shutil.copytree(run_dir, outside)
+    (tmp_path / "r9").symlink_to(outside)
+    assert find_cache(tmp_path, cache.fingerprint, exclude=run_dir) is None
+    assert find_cache(tmp_path, cache.fingerprint).folder == cache.folder
     # a truncated file: one line naming it; a new run does not reuse it but reads Neo4j
     data = (cache.folder / "feat_vision.npy").read_bytes()
     (cache.folder / "feat_vision.npy").write_bytes(data[: len(data) // 2])

@@ -33,6 +33,7 @@ from kgtag.kgstore.read import iter_features, iter_triples, modality_dim, read_e
 from kgtag.kgstore.store import StoreError
 
 from .errors import BadInput
+from .files import run_dir_of
 
 FORMAT = 1
 FOLDER, PARTIAL, MANIFEST = "cache", "cache.partial", "manifest.json"
@@ -88,6 +89,8 @@ def open_cache(run_dir: Path) -> RunCache | None:
     folder = Path(run_dir) / FOLDER
     if not (folder / MANIFEST).is_file():
         return None
+    if folder.resolve().parent != Path(run_dir).resolve():  # a link out of the run folder: not ours to read
+        raise CacheDamaged(f"{folder} is not a folder of run {Path(run_dir).name}")
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         if manifest.get("format") != FORMAT or not manifest.get("complete"):
@@ -157,8 +160,11 @@ def find_cache(runs_dir: Path, fingerprint: str, exclude: Path | None = None) ->
     """A complete, undamaged cache of the graph `fingerprint` in another run of runs_dir (newest first)."""
     found = []
     for manifest in Path(runs_dir).glob(f"*/{FOLDER}/{MANIFEST}"):
-        run_dir = manifest.parent.parent
-        if exclude is not None and run_dir.resolve() == Path(exclude).resolve():
+        try:
+            run_dir = run_dir_of(runs_dir, manifest.parent.parent.name)  # never a folder outside runs_dir
+        except BadInput:
+            continue
+        if exclude is not None and run_dir == Path(exclude).resolve():
             continue
         try:
             if json.loads(manifest.read_text())["fingerprint"]["hash"] != fingerprint:

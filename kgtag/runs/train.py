@@ -19,9 +19,9 @@ from kgtag.embed.model import build_model
 from kgtag.kgstore.results import write_relation_attention, write_run
 from kgtag.kgstore.store import StoreUnavailable
 
+from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, calibrate, evaluate_run, validator
-from .cache import build_cache
 from .files import node_of, run_dir_of, run_files, save_graph, write_meta
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
