@@ -95,9 +95,10 @@ def open_cache(run_dir: Path) -> RunCache | None:
         manifest = json.loads((folder / MANIFEST).read_text())
         if manifest.get("format") != FORMAT or not manifest.get("complete"):
             raise ValueError("not a complete cache of this kgtag version")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CacheDamaged(f"{folder / MANIFEST} is damaged ({exc})") from None
-    for name, (dtype, shape) in _expected(manifest).items():
+        expected = _expected(manifest)
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise CacheDamaged(f"{folder / MANIFEST} is damaged ({type(exc).__name__}: {exc})") from None
+    for name, (dtype, shape) in expected.items():
         try:
             array = np.load(folder / name, mmap_mode="r")
             ok = array.dtype == np.dtype(dtype) and list(array.shape) == shape
@@ -106,8 +107,13 @@ def open_cache(run_dir: Path) -> RunCache | None:
             ok, why = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not ok:
             raise CacheDamaged(f"{folder / name} is damaged ({why})")
-    if not (folder / "entities.arrow").is_file():
-        raise CacheDamaged(f"{folder / 'entities.arrow'} is missing")
+    try:  # memory-mapped: the ids are not copied to count them
+        with pa.memory_map(str(folder / "entities.arrow")) as source:
+            rows = pa.ipc.open_file(source).read_all().num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+    if rows != manifest["counts"]["entities"]:
+        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged (holds {rows} ids, expected {manifest['counts']['entities']})")
     return RunCache(folder, manifest)
 
 
