@@ -1,7 +1,7 @@
 """Scale: every stage through the CLI on seeded video graphs of growing size, against a dedicated Neo4j.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR] [--no-infer]
 
 Graphs: `synthetic_topic.generate(seed=0, n_videos=N)` (about 11-12 triples per video, vision 512-d,
 audio 128-d, text 256-d), written as one triples TSV and one Parquet file per modality. For each
@@ -11,7 +11,8 @@ unless --force) and the stages run as `kgtag` subprocesses:
     ingest triples, ingest features x3, train --model transe --epochs 1,
     train --model transfusion --modalities vision,audio,text --epochs 1, infer --run RUN --all --top-k 10
 
-Per stage: wall seconds, the stage process's peak RSS (/usr/bin/time's %M), and the
+Per stage: wall seconds, the stage process's peak RSS (/usr/bin/time's %M; and, sampled, its peak
+anonymous RSS: the peak RSS less the resident pages of file maps such as the run cache), and the
 Neo4j's bytes on disk after it (store files + transaction logs under
 $KGTAG_NEO4J_HOME/data/{databases,transactions}/neo4j; they do not shrink when the previous size is
 wiped, so run sizes in ascending order). Also the stage's user and sys CPU seconds (kernel time,
@@ -74,24 +75,44 @@ def store_bytes(home: Path | None) -> int | None:
     return sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
-def run_stage(args: list[str], cwd: Path) -> tuple[float, int, float, float, str]:
-    """(wall s, peak RSS bytes, user s, sys s, stdout) of one `kgtag` command under /usr/bin/time;
-    fails loudly on a non-zero exit."""
+def run_stage(args: list[str], cwd: Path) -> tuple[float, int, float, float, str, int]:
+    """(wall s, peak RSS bytes, user s, sys s, stdout, peak anonymous RSS bytes) of one `kgtag` command
+    under /usr/bin/time; fails loudly on a non-zero exit. Peak RSS counts the resident pages of memory
+    maps too (the run cache's files: page cache the kernel may drop); the anonymous part (the process's
+    own memory) is sampled from /proc every 50 ms."""
     usage = cwd / "usage.txt"
     t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", str(usage), KGTAG, *args],
-                          capture_output=True, text=True, cwd=cwd)
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", str(usage), KGTAG, *args],
+                                stdout=out, stderr=err, text=True, cwd=cwd)
+        anon = 0
+        while proc.poll() is None:
+            anon = max(anon, _anon_rss(proc.pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        sys.exit(f"`kgtag {' '.join(args)}` failed with exit {proc.returncode}:\n{proc.stderr[-3000:]}")
+        sys.exit(f"`kgtag {' '.join(args)}` failed with exit {proc.returncode}:\n{stderr[-3000:]}")
     rss, user, system = usage.read_text().split()[-3:]
-    return wall, int(rss) * 1024, float(user), float(system), proc.stdout
+    return wall, int(rss) * 1024, float(user), float(system), stdout, anon
+
+
+def _anon_rss(time_pid: int) -> int:
+    """RssAnon of /usr/bin/time's child (the kgtag process), 0 when it is not there (yet, or any more)."""
+    try:
+        child = Path(f"/proc/{time_pid}/task/{time_pid}/children").read_text().split()[0]
+        status = Path(f"/proc/{child}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:"))) * 1024
+    except (OSError, IndexError, StopIteration, ValueError):
+        return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of videos, ascending")
     parser.add_argument("--force", action="store_true", help="wipe a database that holds other data")
+    parser.add_argument("--no-infer", action="store_true", help="skip the infer stage (training memory only)")
     parser.add_argument("--out", type=Path, help="keep the generated files and runs here [default: a temp dir]")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -117,15 +138,15 @@ def main() -> None:
                                               "--epochs", "1", "--quiet", "--json", *runs])]
         results[n] = {}
         run_id = None
-        for name, command in stages + [("infer --all top-10", None)]:
+        for name, command in stages + ([] if args.no_infer else [("infer --all top-10", None)]):
             if command is None:
                 command = ["infer", "--run", run_id, "--all", "--top-k", "10", "--quiet", *runs]
-            wall, rss, user, system, out = run_stage(command, folder)
+            wall, rss, user, system, out, anon = run_stage(command, folder)
             if name.startswith("train"):
                 run_id = json.loads(out)["id"]
             results[n][name] = (wall, rss)
             size = store_bytes(home)
-            print(f"{name:<24} {wall:8.1f} s  peak RSS {rss / 2**30:6.2f} GB  "
+            print(f"{name:<24} {wall:8.1f} s  peak RSS {rss / 2**30:6.2f} GB (anonymous {anon / 2**30:5.2f} GB)  "
                   f"store {'?' if size is None else f'{size / 2**30:6.2f} GB'}  "
                   f"user {user:6.1f} s  sys {system:6.1f} s  (load average {os.getloadavg()[0]:.1f})", flush=True)
     for small, large in zip(sizes, sizes[1:]):

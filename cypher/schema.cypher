@@ -6,6 +6,8 @@ CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE;
 CREATE CONSTRAINT relation_name IF NOT EXISTS FOR (r:Relation) REQUIRE r.name IS UNIQUE;
 CREATE CONSTRAINT modality_name IF NOT EXISTS FOR (m:Modality) REQUIRE m.name IS UNIQUE;
 CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE;
+// The one graph version counter (kgstore.fingerprint): two first writers must not make two.
+CREATE CONSTRAINT graph_version_key IF NOT EXISTS FOR (g:GraphVersion) REQUIRE g.key IS UNIQUE;
 
 // All knowledge triples share the type TRIPLE; these let "all triples of relation r" and
 // "inferred edges of run x / relation r" start from an index instead of a scan.

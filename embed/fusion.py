@@ -5,7 +5,8 @@ are built from segments of width d_K (= `dim`):
 
   - the knowledge segment z_K: a trainable row (absent in Baseline3);
   - one segment per modality, z_M = ELU(e_M W_M + b_M) (eq. 1), with e_M the frozen pretrained
-    feature (a buffer, never updated) and W_M, b_M trained.
+    feature (never updated; `FeatureRows` gathers a batch's rows from the caller's matrix, which may
+    be a memory map of the run cache) and W_M, b_M trained.
 
 How the segments combine depends on `mode`:
 
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import Energy
+from .feature_rows import FeatureRows
 from .rows import RowTable, renorm_, transe_bound, uniform_
 from .variants import KNOWLEDGE
 
@@ -63,41 +65,44 @@ class EntityRepresentation(nn.Module):
         self.segment_names = ([KNOWLEDGE] if knowledge else []) + list(self.modalities)
 
         present = torch.zeros(num_entities, len(self.modalities), dtype=torch.bool)
+        rows_of = {}  # per modality, the frozen features [E, d]: a reference (maybe a memory map), not a copy
         for i, m in enumerate(self.modalities):
-            feats, mask = _check_features(m, features, num_entities)
-            present[:, i] = mask
+            rows_of[m] = _check_features(m, features, num_entities)
+            present[:, i] = rows_of[m].present
         fused = present.any(1)
         local = torch.empty(num_entities, dtype=torch.long)
         local[fused] = torch.arange(int(fused.sum()))
         local[~fused] = torch.arange(int((~fused).sum()))
         self.register_buffer("fused", fused, persistent=False)
         self.register_buffer("local", local, persistent=False)
+        self.register_buffer("fused_ids", fused.nonzero().squeeze(1), persistent=False)  # local -> entity id
         self.num_fused = int(fused.sum())
         self.all_plain = self.num_fused == 0
 
         self.plain = RowTable(num_entities - self.num_fused, self.width)
         uniform_(self.plain.weight, transe_bound(self.width))
         self.variance_kept: dict[str, float] = {}  # per modality, when feature_dims reduces it
+        self.feature_rows: dict[str, FeatureRows] = {}  # gathered per batch by entity id (not buffers)
         if self.num_fused:
-            # Frozen pretrained features and presence masks, rows of fused entities only.
-            self.register_buffer("present", present[fused], persistent=False)
+            self.register_buffer("present", present[fused], persistent=False)  # fused rows only
             self.complete = bool(self.present.all())  # no masking needed anywhere
             in_dims = {}
             for m in self.modalities:
-                feats, mask = features[m]
-                rows = feats[fused].to(torch.float32).clone()
-                keep = mask[fused]
-                rows[~keep] = 0.0  # never read through the mask, but keep NaN out of the graph
-                if feature_dims is not None and rows.shape[1] > feature_dims:
-                    basis, mean, kept = pca_basis(rows[keep], feature_dims)
-                    rows = (rows - mean) @ basis
+                if feature_dims is not None and rows_of[m].dim > feature_dims:
+                    # PCA: the reduced matrix of the fused rows is small; it is held, indexed by local id
+                    keep = rows_of[m].present[fused]
+                    basis, mean, kept = pca_basis(rows_of[m].gather(self.fused_ids[keep]), feature_dims)
+                    rows = torch.cat([(rows_of[m].gather(ids) - mean) @ basis for ids in self.fused_ids.split(_CHUNK)])
                     rows[~keep] = 0.0
                     self.variance_kept[m] = kept
                     # The basis is saved with the weights: a model rebuilt from a checkpoint checks
                     # that its features span the same subspace (see _align_basis).
                     self.register_buffer(f"basis_{m}", basis)
-                self.register_buffer(f"feat_{m}", rows.contiguous(), persistent=False)
-                in_dims[m] = rows.shape[1]
+                    self.register_buffer(f"feat_{m}", rows.contiguous(), persistent=False)
+                    in_dims[m] = rows.shape[1]
+                else:
+                    self.feature_rows[m] = rows_of[m]
+                    in_dims[m] = rows_of[m].dim
             self.proj = nn.ModuleDict({m: nn.Linear(in_dims[m], dim) for m in self.modalities})
             if self.variance_kept:
                 self._register_load_state_dict_pre_hook(self._align_basis)
@@ -142,10 +147,23 @@ class EntityRepresentation(nn.Module):
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
             lin = self.proj[m]
-            z = F.elu(F.linear(getattr(self, f"feat_{m}").index_select(0, v), lin.weight, lin.bias))
+            z = F.elu(F.linear(self._features(m, v), lin.weight, lin.bias))
             zs.append(z if self.segment_norm is None else _normalised(z, self.segment_norm))
         masks.append(self.present.index_select(0, v))
         return torch.stack(zs, 1), torch.cat(masks, 1)
+
+    def _features(self, m: str, v: torch.Tensor) -> torch.Tensor:
+        """Frozen features [n, d] of fused rows v (local ids): the PCA-reduced buffer, or gathered rows."""
+        if m in self.feature_rows:
+            return self.feature_rows[m].gather(self.fused_ids.index_select(0, v))
+        return getattr(self, f"feat_{m}").index_select(0, v)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Module.to / .cuda / .cpu: the feature rows follow the buffers' device."""
+        out = super()._apply(fn, *args, **kwargs)
+        for rows in self.feature_rows.values():
+            rows.to(self.fused.device)
+        return out
 
     def weights(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Segment weights [n, S]: eq. 4 for attention (masked softmax), equal weights otherwise."""
@@ -286,7 +304,7 @@ def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:
     weight.index_copy_(0, idx, renorm_(weight.index_select(0, idx), kind))
 
 
-def _check_features(name: str, features: dict, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_features(name: str, features: dict, num_entities: int) -> FeatureRows:
     if name not in features:
         raise ValueError(f"modality {name!r} has no features (got: {sorted(features) or 'none'})")
     feats, mask = features[name]
@@ -294,6 +312,6 @@ def _check_features(name: str, features: dict, num_entities: int) -> tuple[torch
         raise ValueError(f"features of {name!r} must have shape [{num_entities}, d], got {tuple(feats.shape)}")
     if mask.shape != (num_entities,) or mask.dtype != torch.bool:
         raise ValueError(f"mask of {name!r} must be a bool tensor of shape [{num_entities}]")
-    if not torch.isfinite(feats[mask]).all():
-        raise ValueError(f"features of {name!r} hold NaN or inf for present rows")
-    return feats, mask
+    rows = FeatureRows(feats, mask)
+    rows.check_finite(name)
+    return rows

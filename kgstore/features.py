@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from kgtag.conventions import MODALITY_NAME
 
 from .errors import InputError
+from .fingerprint import bump_version
 from .ingest import IngestReport, upsert_entities
 from .store import Store, StoreError, cypher
 from .tables import check_utf8, read_bytes
@@ -168,9 +169,11 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
                              f"id {ids[missing[0]]!r} is not in the graph ({missing.size} of {len(ids)} ids missing); "
                              "ingest the videos first")
     report.entities_existing = len(ids) - report.entities_created
+    bump_version(store)  # before and after: a cache read while the batches run matches neither
     store.query("ingest_features_modality", modality=modality, dim=dim)
     store.write_batches(len(ids), batch_size, lambda tx, a, b: tx.run(
         cypher("ingest_features_write"), eids=eids[a:b].tolist(), key=key, vectors=encode(matrix[a:b])).consume())
+    bump_version(store)
     report.features_written = len(ids)
     report.seconds = time.perf_counter() - started
     return report

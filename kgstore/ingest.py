@@ -29,6 +29,7 @@ import pandas as pd
 
 from kgtag.conventions import triple_key
 
+from .fingerprint import bump_version
 from .store import Store, StoreError, cypher
 from .tables import read_triples
 
@@ -90,6 +91,7 @@ def write_triple_table(store: Store, table: pd.DataFrame, report: IngestReport, 
     report.duplicates += len(table) - len(unique)
     if unique.empty:
         return
+    bump_version(store)  # before and after: a cache read while the batches run matches neither
     # integer codes for everything from here on: sorting and set work on ints, not strings
     codes, ids = pd.factorize(pd.concat([unique["head"], unique["tail"]], ignore_index=True))
     ids = np.asarray(ids, dtype=object)
@@ -102,6 +104,7 @@ def write_triple_table(store: Store, table: pd.DataFrame, report: IngestReport, 
     created = write_triples(store, eids, heads, np.asarray(names, dtype=object), relations, tails, batch_size)
     report.triples_created += created
     report.triples_existing += len(unique) - created
+    bump_version(store)
 
 
 def upsert_entities(store: Store, ids: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, int]:

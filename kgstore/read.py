@@ -9,6 +9,7 @@ large to hold, optionally for one relation; `out_triples` reads those of a block
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -38,6 +39,10 @@ ENTITIES_PER_PAGE = 50_000
 HEADS_PER_PAGE = 10_000   # ~100k triples a page on a video graph with ~10 tags per video
 VECTORS_PER_PAGE = 4_096  # 8 MB of 512-d float32 a page
 
+# Pages read by this process, by kind: how the tests (and a curious caller) tell a run cache that was
+# reused from one read from Neo4j.
+pages_read: Counter = Counter()
+
 
 def iter_entities(store: Store, per_page: int = ENTITIES_PER_PAGE) -> Iterator[tuple[list, list]]:
     """(ids, is_video) of every entity, `per_page` at a time in id order (keyset on Entity.id)."""
@@ -46,19 +51,25 @@ def iter_entities(store: Store, per_page: int = ENTITIES_PER_PAGE) -> Iterator[t
         page = store.query("read_entities_page", routing="r", after=after, limit=per_page)[0]
         if not page["ids"]:
             return
+        pages_read["entities"] += 1
         yield page["ids"], page["video"]
         after = page["ids"][-1]
+
+
+def read_entities(store: Store, per_page: int = ENTITIES_PER_PAGE) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, is_video) of every entity, sorted by id in Python's order (the ids of every run)."""
+    pages = list(iter_entities(store, per_page))
+    ids = np.array([i for p in pages for i in p[0]], dtype=object)
+    video = np.array([v for p in pages for v in p[1]], dtype=bool)
+    order = np.argsort(ids.astype(str), kind="stable")  # Cypher's string order may differ from Python's
+    return ids[order], video[order]
 
 
 def read_graph(store: Store, heads_per_page: int = HEADS_PER_PAGE, entities_per_page: int = ENTITIES_PER_PAGE) -> GraphSnapshot:
     """Every entity, relation and TRIPLE, read in keyset pages (one transaction each), so no record
     grows with the graph. A triple naming an entity that was not there when the entities were read
     (an ingest running meanwhile) fails the read rather than giving a half-consistent snapshot."""
-    pages = list(iter_entities(store, entities_per_page))
-    ids = np.array([i for p in pages for i in p[0]], dtype=object)
-    video = np.array([v for p in pages for v in p[1]], dtype=bool)
-    order = np.argsort(ids.astype(str), kind="stable")  # Cypher's string order may differ from Python's
-    ids, video = ids[order], video[order]
+    ids, video = read_entities(store, entities_per_page)
     relation_names = store.query("read_relations", routing="r")[0]["names"]
     index = pd.Index(ids)
     codes, seen = [], set(relation_names)
@@ -85,25 +96,35 @@ def read_features(store: Store, modalities: Sequence[str], entities: Sequence[st
     index = pd.Index(list(entities))
     out = {}
     for modality in modalities:
-        key = property_key(modality)
-        found = store.query("read_modality", routing="r", modality=modality)
-        if not found:
-            raise StoreError(f"no modality {modality!r} in the graph; ingest it with `kgtag ingest features --modality {modality} FILE`")
-        dim = int(found[0]["dim"])
+        dim = modality_dim(store, modality)
         matrix = np.zeros((len(index), dim), dtype=np.float32)
         mask = np.zeros(len(index), dtype=bool)
-        after = ""
-        while True:
-            page = store.query("read_features_page", routing="r", key=key, after=after, limit=per_page)[0]
-            if not page["ids"]:
-                break
-            rows = index.get_indexer(page["ids"])
+        for ids, vectors in iter_features(store, modality, dim, per_page):
+            rows = index.get_indexer(ids)
             keep = rows >= 0
-            matrix[rows[keep]] = decode(page["vectors"], dim)[keep]
+            matrix[rows[keep]] = vectors[keep]
             mask[rows[keep]] = True
-            after = page["ids"][-1]
         out[modality] = (torch.from_numpy(matrix), torch.from_numpy(mask))
     return out
+
+
+def modality_dim(store: Store, modality: str) -> int:
+    found = store.query("read_modality", routing="r", modality=modality)
+    if not found:
+        raise StoreError(f"no modality {modality!r} in the graph; ingest it with `kgtag ingest features --modality {modality} FILE`")
+    return int(found[0]["dim"])
+
+
+def iter_features(store: Store, modality: str, dim: int, per_page: int = VECTORS_PER_PAGE) -> Iterator[tuple[list, np.ndarray]]:
+    """(ids, float32 [n, dim]) of the entities holding `modality`, `per_page` at a time in id order."""
+    key, after = property_key(modality), ""
+    while True:
+        page = store.query("read_features_page", routing="r", key=key, after=after, limit=per_page)[0]
+        if not page["ids"]:
+            return
+        pages_read["features"] += 1
+        yield page["ids"], decode(page["vectors"], dim)
+        after = page["ids"][-1]
 
 
 @dataclass
@@ -142,5 +163,6 @@ def iter_triples(store: Store, heads_per_page: int = 10_000, relation: str | Non
     after = ""
     while (page := read_triples_page(store, after, heads_per_page, relation)) is not None:
         if len(page.heads):
+            pages_read["triples"] += 1
             yield page
         after = page.last

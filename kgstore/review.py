@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import InputError
+from .fingerprint import bump_version_in
 from .store import Store, cypher
 
 DECISIONS = {"accept": "accepted", "accepted": "accepted", "reject": "rejected", "rejected": "rejected"}
@@ -229,7 +230,10 @@ def decide(store: Store, edge_ids: Iterable[str] | str, decision: str, curator: 
 
     def work(tx):
         tx.run(cypher("review_lock"), ids=ids).consume()
-        return [r.data() for r in tx.run(cypher("review_decide"), ids=ids, status=status, curator=curator, at=at)]
+        rows = [r.data() for r in tx.run(cypher("review_decide"), ids=ids, status=status, curator=curator, at=at)]
+        if status == "accepted" and any(r["decided"] for r in rows):
+            bump_version_in(tx)  # accepted edges became TRIPLEs: run caches of the old graph are stale
+        return rows
 
     with store.session() as session:
         rows = session.execute_write(work)

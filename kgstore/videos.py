@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .fingerprint import bump_version
 from .ingest import BATCH_SIZE, IngestReport, upsert_entities, write_triple_table
 from .store import Store, cypher
 from .tables import MAX_ID, check_utf8, read_bytes
@@ -223,6 +224,7 @@ def ingest_videos(store: Store, records_path: str | Path, mapping_path: str | Pa
     report.entities_created += created
     report.entities_existing += len(ids) - created
     props = [{k: v for k, v in p.items() if v is not None} for p in table.videos["props"]]
+    bump_version(store)  # the marks change which entities are videos
     store.write_batches(len(ids), batch_size, lambda tx, a, b: tx.run(
         cypher("ingest_videos_mark"), eids=eids[a:b].tolist(), props=props[a:b]).consume())
     write_triple_table(store, table.triples[["head", "relation", "tail"]], report, batch_size)

@@ -120,3 +120,19 @@ def test_reduced_model_trains():
     assert not torch.equal(model.entities.proj["vision"].weight, before)
     assert torch.equal(model.entities.feat_vision, frozen)
     assert F.mse_loss(model.entities.feat_vision, frozen) == 0
+
+
+def test_feature_rows_gather_float32_rows_and_zero_absent_ones():
+    from kgtag.embed.feature_rows import FeatureRows
+
+    matrix = torch.arange(12, dtype=torch.float16).reshape(4, 3)
+    matrix[2] = float("nan")  # an absent row may hold anything
+    rows = FeatureRows(matrix, torch.tensor([True, True, False, True]))
+    out = rows.gather(torch.tensor([3, 2, 0]))
+    assert out.dtype == torch.float32 and out.shape == (3, 3)
+    assert out[0].tolist() == [9.0, 10.0, 11.0] and out[1].tolist() == [0.0, 0.0, 0.0] and out[2].tolist() == [0.0, 1.0, 2.0]
+    rows.check_finite("x")  # the NaN is in an absent row
+    matrix[1, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        rows.check_finite("x")
+    assert rows.to("cpu") is rows and rows.device.type == "cpu"

@@ -154,14 +154,13 @@ def test_missing_modality_is_masked_not_zero_filled():
     assert torch.allclose(att.sum(1), torch.ones(3))
     h1, _ = model.represent(torch.tensor([1]))
     assert (h1[0, 16:24] == 0).all()  # the audio segment of entity 1 is exactly zero
-    # changing the missing modality's feature row changes nothing
-    local = model.entities.local[1]
+    # changing the missing modality's feature row (even to NaN) changes nothing
     before = model.score_tails(torch.tensor([1]), torch.tensor([0]))
-    model.entities.feat_audio[local] = 1000.0
+    model.entities.feature_rows["audio"].matrix[1] = float("nan")
     after = model.score_tails(torch.tensor([1]), torch.tensor([0]))
     assert torch.equal(before, after)
     # whereas a present modality's row does change the representation
-    model.entities.feat_vision[local] += 1.0
+    model.entities.feature_rows["vision"].matrix[1] += 1.0
     assert not torch.equal(after, model.score_tails(torch.tensor([1]), torch.tensor([0])))
 
 
@@ -263,7 +262,7 @@ def test_tags_have_trainable_rows_of_full_width():
 
 def test_frozen_features_stay_and_trainable_parts_move():
     model = make("transfusion")
-    frozen = {m: getattr(model.entities, f"feat_{m}").clone() for m in MODS}
+    frozen = {m: model.entities.feature_rows[m].matrix.clone() for m in MODS}
     names = ["entities.proj.vision.weight", "entities.proj.vision.bias", "entities.energy.V.weight",
              "entities.energy.a.weight", "rel_attention.energy.V.weight", "rel_attention.energy.a.weight"]
     params = dict(model.named_parameters())
@@ -271,7 +270,7 @@ def test_frozen_features_stay_and_trainable_parts_move():
     assert all(not n.startswith("entities.feat") for n in params)
     train_steps(model)
     for m in MODS:
-        assert torch.equal(getattr(model.entities, f"feat_{m}"), frozen[m])
+        assert torch.equal(model.entities.feature_rows[m].matrix, frozen[m])
     for n in names:
         assert not torch.equal(params[n], before[n]), n
 

@@ -2,7 +2,8 @@
 
 The folder holds what is too big for a node: `graph.pt` (the id maps and the train/valid/test split
 as id tensors), `model.pt` (the trained weights), `checkpoints/` (embed.train's per-epoch checkpoints,
-for a resume) and `run.json` (the configs). The Run node holds hyper-parameters, metrics and status.
+for a resume), `run.json` (the configs) and `cache/` (the graph it trained on, memory-mappable: cache.py).
+The Run node holds hyper-parameters, metrics, status and the graph's fingerprint.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
         node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
     if meta.get("from_run"):  # a warm start (`kgtag train --from`)
         node["from_run"] = meta["from_run"]
+    if "graph_fingerprint" in meta:
+        node["graph_fingerprint"] = meta["graph_fingerprint"]
     if "calibration" in meta:
         node["calibration_json"] = json.dumps(meta["calibration"])
     node.update(headline_metrics(metrics))

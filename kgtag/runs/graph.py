@@ -9,6 +9,7 @@ import torch
 from kgtag.kgstore.read import read_features, read_graph
 from kgtag.kgstore.review import rejected_triples
 
+from .cache import run_cache
 from .errors import BadInput
 
 
@@ -19,8 +20,7 @@ def index_of(names: list[str]) -> dict[str, int]:
 
 def pull_graph(store):
     graph = read_graph(store)
-    if len(graph.triples) == 0:
-        raise BadInput("the graph holds no triples yet: load some with `kgtag ingest` first")
+    check_graph(graph.triples, {})
     return graph
 
 
@@ -28,10 +28,26 @@ def pull_features(store, modalities, entities) -> dict:
     if not modalities:
         return {}
     features = read_features(store, list(modalities), entities)
-    for m in modalities:
-        if m not in features or not bool(features[m][1].any()):
-            raise BadInput(f"no {m!r} features in the graph: load them with `kgtag ingest features --modality {m} FILE`")
+    check_graph(None, features)
     return features
+
+
+def check_graph(triples, features: dict) -> None:
+    """A graph a run can train on: some triples, and some vectors of each modality it asked for."""
+    if triples is not None and len(triples) == 0:
+        raise BadInput("the graph holds no triples yet: load some with `kgtag ingest` first")
+    for m, (_, mask) in features.items():
+        if not bool(mask.any()):
+            raise BadInput(f"no {m!r} features in the graph: load them with `kgtag ingest features --modality {m} FILE`")
+
+
+def run_features(store, run_dir, modalities, entities) -> dict:
+    """A stored run's features: from its cache (the graph it was trained on), else from Neo4j (runs
+    trained before there was a cache)."""
+    cache = run_cache(run_dir)
+    if cache is not None and cache.has(modalities) and cache.manifest["counts"]["entities"] == len(entities):
+        return cache.features(modalities)
+    return pull_features(store, modalities, entities)
 
 
 def id_triples(rows, entities: list[str], relations: list[str]) -> torch.Tensor:

@@ -13,7 +13,7 @@ from kgtag.embed.model import build_model
 
 from .errors import BadInput
 from .files import load_tensors, read_file, run_files, run_node
-from .graph import index_of, pull_features
+from .graph import index_of, run_features
 from .plan import configs_from, display_name, resolve_device
 
 
@@ -58,7 +58,7 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     # a model.pt whose run never reached 'done' (Neo4j failed while storing it) is not a result yet
     if not (run_dir / "model.pt").is_file() or run_node(store, run_id).get("status") != "done":
         raise BadInput(f"run {run_id} has not finished training; continue it with `kgtag train --resume {run_id}`")
-    features = pull_features(store, meta["modalities"], saved["entities"])
+    features = run_features(store, run_dir, meta["modalities"], saved["entities"])
     mconf, _ = configs_from(meta)
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
     fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"

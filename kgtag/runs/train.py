@@ -1,4 +1,4 @@
-"""Train a new run, or resume an interrupted one: pull the graph, split, fit, evaluate, store.
+"""Train a new run, or resume an interrupted one: cache the graph, split, fit, evaluate, store.
 
 A run ends 'done' only once everything reached Neo4j; until then it stays 'training' and resumable.
 """
@@ -6,6 +6,7 @@ A run ends 'done' only once everything reached Neo4j; until then it stays 'train
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from kgtag.embed.model import build_model
 from kgtag.kgstore.results import write_relation_attention, write_run
 from kgtag.kgstore.store import StoreUnavailable
 
+from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, calibrate, evaluate_run, validator
-from .files import node_of, run_files, save_graph, write_meta
-from .graph import known_negatives, pull_features, pull_graph
+from .files import node_of, run_dir_of, run_files, save_graph, write_meta
+from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
 from .split import holdout, parse_split, split_from_files
@@ -29,41 +31,53 @@ from .split import holdout, parse_split, split_from_files
 
 def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None,
               start=None) -> dict:
-    """Pull the graph, split, train, evaluate and store a new run; returns the Run properties.
-    `start`: a `warm.WarmStart` (`kgtag train --from`): its split rule and trained rows."""
+    """Cache the graph (or reuse a cache of the same graph), split, train, evaluate and store a new run;
+    returns the Run properties. `start`: a `warm.WarmStart` (`kgtag train --from`): its split rule and
+    trained rows."""
     device = resolve_device(plan.device)
-    graph = pull_graph(store)
-    features = pull_features(store, plan.modalities, graph.entities)
     split = parse_split(plan.split)
-    if isinstance(split[0], Path):
-        train, valid, test = split_from_files(graph.triples, graph.entities, graph.relations, *split)
-    else:
-        train, valid, test = holdout(graph.triples, graph.is_video, split[0], split[1], plan.seed)
-    if start is not None:
-        train, valid, test = start.split(graph.triples, train, valid, test, graph.entities, graph.relations)
-    if len(test) == 0:
-        raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
     mconf, tconf = configs(plan, device)
     run_id = run_id or new_run_id(plan)
-    run_dir = (Path(runs_dir) / run_id).resolve()
+    run_dir = run_dir_of(runs_dir, run_id)
+    fresh = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_graph(run_dir, {"entities": graph.entities, "relations": graph.relations, "is_video": graph.is_video,
+    try:  # a run refused before it starts leaves no folder behind
+        cache = build_cache(store, run_dir, runs_dir, plan.modalities)
+        entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()
+        check_graph(triples, cache.features(plan.modalities))
+        if isinstance(split[0], Path):
+            train, valid, test = split_from_files(triples, entities, relations, *split)
+        else:
+            train, valid, test = holdout(triples, is_video, split[0], split[1], plan.seed)
+        if start is not None:
+            train, valid, test = start.split(triples, train, valid, test, entities, relations)
+        if len(test) == 0:
+            raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
+    except BaseException:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
                          "train": train, "valid": valid, "test": test})
     meta = {
         "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
         "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
         "model_config": plain(dataclasses.asdict(mconf)), "train_config": plain(dataclasses.asdict(tconf)),
-        "counts": {"entities": len(graph.entities), "relations": len(graph.relations),
+        "counts": {"entities": len(entities), "relations": len(relations),
                    "train": len(train), "valid": len(valid), "test": len(test)},
         "created": datetime.now(timezone.utc).isoformat(),
+        "graph_fingerprint": cache.fingerprint,
     }
     if start is not None:
         meta["from_run"] = start.run_id
     write_meta(run_dir, meta)
     write_run(store, node_of(meta, run_dir, status="training"))
+    reused = cache.manifest.get("reused_from")
     note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
-         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}")
-    return _fit(store, meta, run_dir, graph.entities, graph.relations, graph.is_video, features,
+         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
+         + (f", graph cache reused from run {reused}" if reused else ""))
+    del triples  # the split holds its own rows; the model reads features through the cache's memory maps
+    return _fit(store, meta, run_dir, entities, relations, is_video, cache.features(plan.modalities),
                 train, valid, test, resume=False, progress=progress, start=start)
 
 
@@ -75,7 +89,7 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
         ckpt.load(last)
     except ckpt.CheckpointError as exc:
         raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
-    features = pull_features(store, meta["modalities"], saved["entities"])
+    features = run_features(store, run_dir, meta["modalities"], saved["entities"])
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
 
