@@ -149,6 +149,11 @@ def main() -> None:
             print(f"{name:<24} {wall:8.1f} s  peak RSS {rss / 2**30:6.2f} GB (anonymous {anon / 2**30:5.2f} GB)  "
                   f"store {'?' if size is None else f'{size / 2**30:6.2f} GB'}  "
                   f"user {user:6.1f} s  sys {system:6.1f} s  (load average {os.getloadavg()[0]:.1f})", flush=True)
+            if name.startswith("infer"):
+                with Store.connect(settings) as store:
+                    edges = store.query("review_count", routing="r", relation=None, run=run_id, min_conf=0.0,
+                                        max_conf=1.0)[0]["n"]
+                print(f"{'':24} {edges:,} INFERRED edges written = {edges / wall:,.0f} edges/s over the stage's wall", flush=True)
     for small, large in zip(sizes, sizes[1:]):
         print(f"\ngrowth exponent k between {small} and {large} videos (time ~ N^k, RSS ~ N^k):")
         for name, (wall, rss) in results[large].items():
