@@ -91,7 +91,8 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
                                       progress=(lambda n: bar.advance(task, n)) if bar else None)
     cal = summary.calibration
     info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
-         f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s; "
+         f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s "
+         f"({summary.write_seconds:.1f} s of it writing to Neo4j while scoring went on); "
          f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
          f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries "
          f"(sampling noise alone reads {cal.get('ece_floor', float('nan')):.3f})")

@@ -237,10 +237,10 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
                 finish(*pending)
                 pending = None
         except KeyboardInterrupt:
-            if pending:  # the block in flight commits or rolls back whole; record it if it committed
+            if pending:  # the block in flight commits or rolls back whole: record it if it committed
                 try:
                     finish(*pending)
-                except Exception:
+                except Exception:  # it did not: the next run writes it again
                     pass
             raise Interrupted(f"interrupted after {done} of {len(videos)} videos; run the same command again "
                               "to continue from there") from None
