@@ -52,34 +52,41 @@ def _positions(model, candidates, device):
 def scan_tails(
     model, heads, relations, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384,
     constraint: ConstraintIndex | None = None,
-) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-    """Yield ``(b0, b1, ids, scores)`` for each query batch ``[b0, b1)``: ``ids`` the candidates and
-    ``scores`` ``FloatTensor[b1 - b0, len(ids)]`` (``evaluate.candidate_scores``), -inf where a
-    candidate may not answer: a known triple (``exclude``), the head itself, or, with ``constraint``, a
-    candidate outside the relation's range. A batch holds at most ``evaluate.SCORE_BUDGET`` scores.
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield ``(rows, ids, scores)`` for each batch of queries: ``rows`` their positions in
+    ``heads``/``relations``, ``ids`` the candidates and ``scores`` ``FloatTensor[len(rows), len(ids)]``
+    (``evaluate.candidate_scores``), -inf where a candidate may not answer: a known triple
+    (``exclude``) or the head itself. With ``constraint`` the queries go relation by relation, each
+    among the candidates in its relation's range only (the same ranking as masking the others out,
+    without scoring them). A batch holds at most ``evaluate.SCORE_BUDGET`` scores.
     """
     device = model_device(model)
     heads, relations = _ids(heads, device), _ids(relations, device)
     if len(heads) != len(relations):
         raise ValueError(f"heads and relations differ in length ({len(heads)} vs {len(relations)})")
     index = _exclude_index(model, exclude, device)
-    cand, C, positions_of = _positions(model, candidates, device)
-    cand = torch.arange(C, device=device) if cand is None else cand
-    if constraint is not None:
-        constraint = constraint.to(device)
-    step = queries_per_batch(batch_size, C)
-    for b0 in range(0, len(heads), step):
-        h, r = heads[b0 : b0 + step], relations[b0 : b0 + step]
-        scores = candidate_scores(model, "tail", h, r, cand, chunk)
-        if index is not None:
-            k_rows, k_ent = index.answers(h * model.num_relations + r)
-            k_pos = positions_of[k_ent]
-            keep = k_pos >= 0
-            scores[k_rows[keep], k_pos[keep]] = NEG_INF
-        scores.masked_fill_(cand[None, :] == h[:, None], NEG_INF)
-        if constraint is not None:
-            scores.masked_fill_(~constraint.mask(r, cand), NEG_INF)
-        yield b0, b0 + len(h), cand, scores
+    cand, _, _ = _positions(model, candidates, device)
+    cand = torch.arange(model.num_entities, device=device) if cand is None else cand
+    if constraint is None:
+        groups = [(torch.arange(len(heads), device=device), cand)]
+    else:
+        allowed = constraint.to(device).allowed
+        groups = [(torch.nonzero(relations == r).squeeze(1), cand[allowed[r, cand]])
+                  for r in torch.unique(relations).tolist()]
+    for rows_r, cand_r in groups:
+        _, C, positions_of = _positions(model, cand_r, device)
+        step = queries_per_batch(batch_size, C)
+        for b0 in range(0, len(rows_r), step):
+            rows = rows_r[b0 : b0 + step]
+            h, r = heads[rows], relations[rows]
+            scores = candidate_scores(model, "tail", h, r, cand_r, chunk)
+            if index is not None:
+                k_rows, k_ent = index.answers(h * model.num_relations + r)
+                k_pos = positions_of[k_ent]
+                keep = k_pos >= 0
+                scores[k_rows[keep], k_pos[keep]] = NEG_INF
+            scores.masked_fill_(cand_r[None, :] == h[:, None], NEG_INF)
+            yield rows, cand_r, scores
 
 
 @torch.no_grad()
@@ -101,13 +108,13 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
     best_s = torch.full((B, k), NEG_INF, device=device)
     best_t = torch.full((B, k), -1, dtype=torch.long, device=device)
     with scoring_context(model):
-        for b0, b1, ids, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
+        for rows, ids, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
             kk = min(k, scores.shape[1])
             s, j = scores.topk(kk, dim=1)
-            merged_s = torch.cat([best_s[b0:b1], s], 1)
-            merged_t = torch.cat([best_t[b0:b1], ids[j]], 1)
+            merged_s = torch.cat([best_s[rows], s], 1)
+            merged_t = torch.cat([best_t[rows], ids[j]], 1)
             top_s, top_j = merged_s.topk(k, dim=1)
-            best_s[b0:b1], best_t[b0:b1] = top_s, merged_t.gather(1, top_j)
+            best_s[rows], best_t[rows] = top_s, merged_t.gather(1, top_j)
     best_t[best_s == NEG_INF] = -1
     return best_t.cpu(), best_s.cpu()
 
@@ -125,12 +132,12 @@ def log_partition(model, heads, relations, temperatures, exclude=None, candidate
     temps = temps.reshape(1, -1).expand(B, -1) if temps.ndim <= 1 else temps
     lse = torch.full(temps.shape, NEG_INF, dtype=torch.float64, device=device)
     with scoring_context(model):
-        for b0, b1, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
-            s, t = scores.double(), temps[b0:b1]
+        for rows, _ids_, scores in scan_tails(model, heads, relations, exclude, candidates, batch_size, chunk, constraint):
+            s, t = scores.double(), temps[rows]
             per = max(1, SCORE_BUDGET // max(s.numel(), 1))  # temperatures per pass: [B, C, per] stays bounded
             part = torch.cat([torch.logsumexp(s[:, :, None] / t[:, None, j : j + per], dim=1)
                               for j in range(0, t.shape[1], per)], 1)
-            lse[b0:b1] = torch.logaddexp(lse[b0:b1], part)
+            lse[rows] = torch.logaddexp(lse[rows], part)
     return lse.cpu()
 
 

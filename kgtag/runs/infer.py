@@ -126,25 +126,14 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
     entity_index, relation_index = run.entity_names, pd.Index(run.relations)
-    ranges = None
-    if scope["constraint"] is not None:  # range candidates: each relation's range among the candidates
-        allowed = scope["constraint"].allowed.cpu().clone()
-        if scope["candidates"] is not None:
-            allowed[:, ~torch.isin(torch.arange(allowed.shape[1]), scope["candidates"].cpu())] = False
-        ranges = [torch.nonzero(allowed[r]).squeeze(1) for r in rels.tolist()]
     with scoring_context(run.model):  # every entity's representation once for all blocks, not once a block
         for a in range(start, len(videos), block):
             names = videos[a:a + block]
             heads = torch.from_numpy(entity_index.get_indexer(names)).long()
             exclude = torch.cat([_rows_of(known, known_heads, heads),
                                  triple_ids(out_triples(store, names), entity_index, relation_index)])
-            if ranges is None:
-                pred = predict(run.model, heads.repeat(len(rels)), rels.repeat_interleave(len(heads)), k,
-                               calibrator, exclude=exclude, **scope)
-            else:  # relation by relation, each among its own range only (same ranking, far fewer scores)
-                parts = [predict(run.model, heads, r.expand(len(heads)), k, calibrator, exclude=exclude, candidates=c)
-                         for r, c in zip(rels, ranges)]
-                pred = type(parts[0])(*(torch.cat(field) for field in zip(*parts)))
+            pred = predict(run.model, heads.repeat(len(rels)), rels.repeat_interleave(len(heads)), k,
+                           calibrator, exclude=exclude, **scope)
             tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
             yield names, Inferred([v for _ in relations for v in names], [r for r in relations for _ in names],
                                   tails, pred.scores, pred.confidence, pred.rank, report)
