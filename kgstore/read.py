@@ -134,6 +134,12 @@ class TriplePage:
     tails: np.ndarray
     last: str               # the last head id of this page: pass as `after` to continue
 
+    def codes(self, entity_index: pd.Index, relation_index: pd.Index) -> np.ndarray:
+        """The page as int64 ids [N, 3] (head, relation, tail) in the given id maps; -1 where a name
+        is not in them (the caller drops such rows or refuses the page)."""
+        return np.stack([entity_index.get_indexer(self.heads), relation_index.get_indexer(self.relations),
+                         entity_index.get_indexer(self.tails)], axis=1).astype(np.int64).reshape(-1, 3)
+
 
 def read_triples_page(store: Store, after: str = "", heads: int = 10_000, relation: str | None = None) -> TriplePage | None:
     """The triples of the next `heads` head entities with id > `after` (None when there are no more)."""

@@ -199,8 +199,7 @@ def _read_graph(store, staging: Path, fingerprint: dict) -> dict:
         out = np.lib.format.open_memmap(staging / "triples.npy", mode="w+", dtype=np.int64, shape=(n, 3))
     at, last_head, in_order = 0, -1, True
     for page in iter_triples(store):
-        rows = np.stack([index.get_indexer(page.heads), rel_index.get_indexer(page.relations),
-                         index.get_indexer(page.tails)], axis=1).astype(np.int64)
+        rows = page.codes(index, rel_index)
         if (rows < 0).any() or at + len(rows) > n:
             raise StoreError("the graph changed while it was being read (a triple names an entity or relation "
                              "read after it); read it again")

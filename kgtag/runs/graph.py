@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -70,9 +69,7 @@ def remap(graph, entities: list[str], relations: list[str]) -> torch.Tensor:
 def triple_ids(page, entity_index: pd.Index, relation_index: pd.Index) -> torch.Tensor:
     """A page of named triples (`heads`, `relations`, `tails` arrays) as ids [N, 3]; triples naming
     entities or relations outside the index are dropped."""
-    ids = np.stack([entity_index.get_indexer(page.heads), relation_index.get_indexer(page.relations),
-                    entity_index.get_indexer(page.tails)], axis=1)
-    ids = torch.from_numpy(ids).long().reshape(-1, 3)
+    ids = torch.from_numpy(page.codes(entity_index, relation_index))
     return ids[(ids >= 0).all(1)]
 
 
