@@ -49,7 +49,8 @@ def valid_mrr(run, heads: set[str] | None = None) -> tuple[float, int]:
     """Filtered validation MRR (range candidates), optionally of the triples whose head is in `heads`."""
     valid = run.valid
     if heads is not None:
-        ids = torch.tensor([run.entity_index[h] for h in heads if h in run.entity_index], dtype=torch.long)
+        ids = torch.from_numpy(run.entity_names.get_indexer(list(heads))).long()
+        ids = ids[ids >= 0]
         valid = valid[torch.isin(valid[:, 0], ids)]
     got = evaluate(run.model, valid, filter_triples=run.known, **candidate_args("range", run.is_video, run.train))
     return got["filtered"]["mrr"], got["filtered"]["count"]

@@ -91,7 +91,7 @@ def top5(run, videos: list[str], relation: str) -> dict[str, list[str]]:
     """Top-5 tags per video as in evaluation: only training triples excluded, so held-out tags can show up."""
     from kgtag.embed.infer import top_k
 
-    heads = torch.tensor([run.entity_index[v] for v in videos])
+    heads = torch.from_numpy(run.entity_names.get_indexer(videos)).long()
     rels = torch.full_like(heads, run.relation_index[relation])
     tails, _ = top_k(run.model, heads, rels, 5, exclude=run.train, candidates=torch.nonzero(~run.is_video).reshape(-1))
     return {v: [run.entities[t] for t in row if t >= 0] for v, row in zip(videos, tails.tolist())}

@@ -43,7 +43,7 @@ def choose_videos(store, run: LoadedRun, video_ids: tuple[str, ...] | None, new:
     """The videos to infer (`run_videos`: every video of the run; `new`: every video with features that
     arrived after training; `video_ids`: these, in the run or not) and the run extended to cover them."""
     chosen = select_videos(run, None) if run_videos else []
-    known = run.entity_index
+    known = run.entity_names
     inside = tuple(v for v in video_ids or () if v in known)
     chosen += select_videos(run, inside) if inside else []
     outside = list(dict.fromkeys(v for v in video_ids or () if v not in known))

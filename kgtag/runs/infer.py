@@ -86,8 +86,7 @@ def select_videos(run: LoadedRun, video_ids: tuple[str, ...] | None) -> list[str
     """The given video ids, checked against the run; none given: every video of the run."""
     if not video_ids:
         return [e for e, v in zip(run.entities, run.is_video.tolist()) if v]
-    known = set(run.entities)
-    missing = [v for v in video_ids if v not in known]
+    missing = [v for v in video_ids if v not in run.entity_names]
     if missing:
         raise BadInput(f"unknown video id(s) for run {run.run_id}: {', '.join(missing[:5])}"
                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))

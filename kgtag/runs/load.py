@@ -35,10 +35,6 @@ class LoadedRun:
         return torch.cat([self.train, self.valid, self.test])
 
     @cached_property
-    def entity_index(self) -> dict[str, int]:
-        return index_of(self.entities)
-
-    @cached_property
     def entity_names(self) -> pd.Index:
         """The entity names as a pandas Index: `.get_indexer(names)` -> ids and `[ids]` -> names, vectorised."""
         return pd.Index(self.entities)
