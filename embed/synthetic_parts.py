@@ -3,6 +3,8 @@ as features plus presence mask, and the held-out split (cold videos, valid, test
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -22,17 +24,38 @@ def observed(rng: np.random.Generator, signal: np.ndarray, noise: float, n_entit
     """A modality as the generators hand it out: (features [E, d], present [E]) for the videos, which
     are the first ``len(signal)`` entities. Features = signal + Gaussian noise (``noise`` times the
     signal's spread), scaled to unit spread; a share ``missing`` of the videos lacks the modality
-    (never those marked in ``always``); absent rows and non-videos are zero."""
+    (never those marked in ``always``); absent rows and non-videos are zero.
+
+    ``signal`` is overwritten: the noise is added in place, a block of rows at a time, so a
+    million-video modality needs no second and third copy (the values are those of one draw)."""
     n_videos = signal.shape[0]
-    x = signal + noise * signal.std() * rng.standard_normal(signal.shape)
+    spread = noise * signal.std()
+    x = signal
+    for rows in _row_blocks(n_videos):
+        x[rows] += spread * rng.standard_normal(x[rows].shape)
     matrix = np.zeros((n_entities, signal.shape[1]), dtype=np.float32)
-    matrix[:n_videos] = x / x.std()
+    scale = x.std()
+    for rows in _row_blocks(n_videos):
+        matrix[rows] = x[rows] / scale
     mask = np.zeros(n_entities, dtype=bool)
     mask[:n_videos] = rng.random(n_videos) >= missing
     if always is not None:
         mask[:n_videos] |= always
     matrix[~mask] = 0.0
     return torch.from_numpy(matrix), torch.from_numpy(mask)
+
+
+def by_rows(n: int, d: int, rows_of: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """An [n, d] float64 matrix filled a block of rows at a time by ``rows_of(rows)``: the per-video
+    signal of a large graph without the temporaries of building it whole."""
+    out = np.empty((n, d))
+    for rows in _row_blocks(n):
+        out[rows] = rows_of(rows)
+    return out
+
+
+def _row_blocks(n: int, size: int = 65_536) -> list[slice]:
+    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
 
 def split_held_out(rng: np.random.Generator, vt: torch.Tensor, tt: torch.Tensor, cold: np.ndarray, held_out: list[int],

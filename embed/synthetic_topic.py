@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .synthetic import SyntheticKG
-from .synthetic_parts import observed, split_held_out, unit_rows, zipf
+from .synthetic_parts import by_rows, observed, split_held_out, unit_rows, zipf
 
 RELATIONS = [
     "category_1", "category_2", "category_3", "contains", "has_characters", "bgm_style", "language",
@@ -161,15 +161,15 @@ def generate(
         if name == "vision":
             t3, t2, t1 = unit_rows(rng, n3, d), unit_rows(rng, n2, d), unit_rows(rng, b1, d)
             ov, cv = unit_rows(rng, n_objects, d), unit_rows(rng, len(CHARACTERS), d)
-            signal = t3[topic_of] + 0.7 * t2[topic2] + 0.5 * t1[parent2[topic2]] + 0.6 * cv[char_of]
-            signal += 0.8 * np.stack([ov[o].mean(0) for o in objs_of])
+            signal = by_rows(n_videos, d, lambda r: t3[topic_of[r]] + 0.7 * t2[topic2[r]] + 0.5 * t1[parent2[topic2[r]]]
+                             + 0.6 * cv[char_of[r]] + 0.8 * np.stack([ov[o].mean(0) for o in objs_of[r]]))
         elif name == "audio":
             mv, lv = unit_rows(rng, len(MUSIC), d), unit_rows(rng, len(LANGUAGES), d)
             signal = mv[music_of] + lv[language_of]
         else:  # text, or any other modality: a bag of random word vectors of the title
             vocab = sorted({w for ws in title_words for w in ws})
             vec = dict(zip(vocab, rng.standard_normal((len(vocab), d))))
-            signal = np.stack([np.mean([vec[w] for w in ws], 0) for ws in title_words])
+            signal = by_rows(n_videos, d, lambda r: np.stack([np.mean([vec[w] for w in ws], 0) for ws in title_words[r]]))
         features[name] = observed(rng, signal, noise, E, missing.get(name, 0.0), cold if name == "vision" else None)
 
     is_video = torch.zeros(E, dtype=torch.bool)
