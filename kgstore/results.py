@@ -1,7 +1,7 @@
 """Writing the trainer's outputs back: runs, inferred edges, attention weights (graph-model.md).
 
 - `write_run`: a `(:Run)` with hyper-parameters and metrics (as JSON and as flat numbers); `read_run`.
-- `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run, status}]->(tag)`; one
+- `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag)` (no `status`: pending); one
   block of videos per transaction, whose new edges replace those videos' *pending* edges for the
   block's relations atomically; accepted/rejected edges are kept.
 - `write_modality_attention`: per video, the segment weights p of eq. 3-4.
@@ -107,8 +107,18 @@ def _replace_block(tx, frame: pd.DataFrame, videos: list[str], relations: list[s
     decided = [tuple(row.values()) for row in tx.run(cypher("results_inferred_lock"), videos=videos, relations=relations)]
     if decided:
         frame = frame[~pd.MultiIndex.from_frame(frame[["video", "relation", "tag"]]).isin(decided)]
-    tx.run(cypher("results_inferred"), run=run_id, **{c: frame[c].tolist() for c in frame.columns}).consume()
-    return len(frame)
+    frame = frame.sort_values("video", kind="stable")  # the statement takes the edges grouped by video
+    video = frame["video"].to_numpy()
+    start = np.flatnonzero(np.r_[True, video[1:] != video[:-1]]) if len(video) else np.zeros(0, dtype=np.int64)
+    tag, tags = pd.factorize(frame["tag"])
+    created = tx.run(cypher("results_inferred"), run=run_id, videos=video[start].tolist(),
+                     start=[*start.tolist(), len(frame)], tags=tags.tolist(), tag=tag.tolist(),
+                     relation=frame["relation"].tolist(), score=frame["score"].tolist(),
+                     confidence=frame["confidence"].tolist(), rank=frame["rank"].tolist()).single()["created"]
+    if created != len(frame):  # an end was deleted since it was checked: roll the block back
+        raise StoreError(f"a video or tag of this block was deleted while it was written ({created} of "
+                         f"{len(frame)} edges); nothing of the block was stored, run it again")
+    return created
 
 
 def write_modality_attention(store: Store, run_id: str, video_ids, segment_names: Sequence[str], weights) -> None:

@@ -24,7 +24,7 @@ import pytest
 from kgtag.cli.main import cli
 from kgtag.embed.synthetic import generate
 
-INFER_WRITE = b"UNWIND range(0, size($video)"  # in cypher/results_inferred.cypher, as sent to the server
+INFER_WRITE = b"UNWIND range(0, size($tags)"  # in cypher/results_inferred.cypher, as sent to the server
 INFER_LOCK = b"SET v.infer_lock"  # cypher/results_inferred_lock.cypher: the first statement of a write, if any
 
 
@@ -197,7 +197,7 @@ def test_neo4j_stopping_while_training_fails_cleanly_and_the_run_resumes(sample,
 def edges(driver) -> tuple[int, int]:
     """(pending inferred edges, (video, relation, tag) triples among them that appear more than once)."""
     records, _, _ = driver.execute_query(
-        "MATCH (v:Video)-[e:INFERRED]->(t) WHERE e.status = 'pending' "
+        "MATCH (v:Video)-[e:INFERRED]->(t) WHERE e.status IS NULL "
         "WITH v, e.relation AS r, t, count(e) AS n RETURN sum(n) AS edges, count(CASE WHEN n > 1 THEN 1 END) AS dups")
     return records[0]["edges"], records[0]["dups"]
 

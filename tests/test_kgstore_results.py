@@ -21,7 +21,8 @@ def graph(store, tmp_path):
 def inferred(store, run=None):
     records = store.driver.execute_query(
         "MATCH (v)-[i:INFERRED]->(t) WHERE $run IS NULL OR i.run = $run "
-        "RETURN v.id AS v, i.relation AS r, t.id AS t, i.run AS run, i.status AS status, i.rank AS rank, i.confidence AS c",
+        "RETURN v.id AS v, i.relation AS r, t.id AS t, i.run AS run, coalesce(i.status, 'pending') AS status, "
+        "i.rank AS rank, i.confidence AS c",
         run=run).records
     return {(r["v"], r["r"], r["t"], r["run"], r["status"]) for r in records}
 
