@@ -1,7 +1,7 @@
 """Write-back: INFERRED edges per second through `kgstore.results.write_inferred`, one block per transaction.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/writeback.py [--videos 20000] [--tags 2000] [--relations 6] [--top-k 10] [--block 1000] [--force]
+    .venv/bin/python bench/writeback.py [--videos 20000] [--tags 2000] [--relations 6] [--top-k 10] [--block 1000] [--writers 1] [--force]
 
 Wipes the database (bench/ingest.py's `prepare`: it refuses one holding non-bench data unless --force),
 creates the videos and tags as entities, then writes top-k edges for every (video, relation) in blocks
@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,9 @@ def main() -> None:
     p.add_argument("--relations", type=int, default=6)
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--block", type=int, default=1000)
+    p.add_argument("--writers", type=int, default=1, help="blocks written at once, each its own transaction")
     p.add_argument("--force", action="store_true")
     a = p.parse_args()
-    rng = np.random.default_rng(0)
     videos = np.array([f"video-{i:07d}" for i in range(a.videos)], dtype=object)
     tags = np.array([f"tag-{i:05d}" for i in range(a.tags)], dtype=object)
     relations = [f"relation_{r}" for r in range(a.relations)]
@@ -52,17 +53,21 @@ def main() -> None:
               f"{a.videos * a.relations * a.top_k:,} edges, {a.block} videos a transaction; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         per_video = a.relations * a.top_k
+
+        def write_block(s: int) -> int:
+            block = videos[s:s + a.block]
+            n = len(block) * per_video
+            r = np.random.default_rng(s)
+            return results.write_inferred(
+                store, "bench-writeback", np.repeat(block, per_video),
+                np.tile(np.repeat(relations, a.top_k), len(block)), r.choice(tags, size=n),
+                r.random(n), r.random(n), np.tile(np.arange(1, a.top_k + 1), len(block) * a.relations),
+                replace=(block.tolist(), relations))
+
         for name in ("first pass", "replace pass"):
             server0, wall0 = neo4j_cpu_seconds(), time.perf_counter()
-            written = 0
-            for s in range(0, a.videos, a.block):
-                block = videos[s:s + a.block]
-                n = len(block) * per_video
-                written += results.write_inferred(
-                    store, "bench-writeback", np.repeat(block, per_video),
-                    np.tile(np.repeat(relations, a.top_k), len(block)), rng.choice(tags, size=n),
-                    rng.random(n), rng.random(n), np.tile(np.arange(1, a.top_k + 1), len(block) * a.relations),
-                    replace=(block.tolist(), relations))
+            with ThreadPoolExecutor(a.writers) as pool:
+                written = sum(pool.map(write_block, range(0, a.videos, a.block)))
             wall = time.perf_counter() - wall0
             line = f"{name}: {written:,} edges in {wall:.1f} s = {written / wall:,.0f} edges/s wall"
             if server0 is not None:

@@ -26,6 +26,7 @@ found with sorted int64 keys and ``searchsorted`` (never a dense entity x entity
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -152,12 +153,14 @@ def rank_side(
     num_relations: int | None = None,
     batch_size: int = 256,
     chunk: int = 16384,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Realistic raw (and filtered, when ``filter_index`` is given) ranks of ``test``'s answers.
 
     Each batch's whole candidate row is scored (in chunks of ``chunk``) before counting, so the
     answer's score is read from the same row it is compared with (exact ties count as ties); a
     batch holds at most ``SCORE_BUDGET`` scores. The anchor itself is never a candidate.
+    ``progress(n)`` is told each batch's query count once it is ranked.
     Returns ``{"raw": FloatTensor[N], "filtered": FloatTensor[N]}`` on the CPU.
     """
     device = model_device(model)
@@ -207,6 +210,8 @@ def rank_side(
             nb = nb - torch.bincount(kr[better[kr, kc]], minlength=B)
             ne = ne - torch.bincount(kr[equal[kr, kc]], minlength=B)
             out["filtered"].append((1 + nb + ne / 2).cpu())
+        if progress:
+            progress(B)
     result = {key: torch.cat(v) if v else torch.zeros(0) for key, v in out.items()}
     if filter_index is None:
         result.pop("filtered")
@@ -254,6 +259,7 @@ def evaluate(
     num_relations: int | None = None,
     return_ranks: bool = False,
     range_fallback=None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Evaluate link prediction on ``test`` (LongTensor[N, 3] of (h, r, t) ids).
 
@@ -267,6 +273,7 @@ def evaluate(
         batch_size, chunk: queries per batch and candidates per chunk (peak memory ~ a few
             ``batch_size * chunk`` floats plus what the model needs to score one chunk).
         per_relation: also report metrics per relation under ``"per_relation"``.
+        progress: told the number of queries of each ranked batch (for a progress bar).
 
     Returns ``{"raw": {...}, "filtered": {...}, "tail": {...}, "head": {...}, "per_relation": {...}}``
     where each leaf has ``mr, mrr, hits1, hits3, hits10, count``; the top-level raw/filtered pool
@@ -308,6 +315,7 @@ def evaluate(
                     num_relations=R,
                     batch_size=batch_size,
                     chunk=chunk,
+                    progress=progress,
                 )
     finally:
         model.train(was_training)

@@ -137,3 +137,24 @@ def test_bad_input_is_a_clear_error():
         evaluate(model, torch.zeros(4, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="side"):
         evaluate(model, torch.zeros(1, 3, dtype=torch.long), sides=("left",))
+
+
+@given(st.integers(0, 10_000), st.lists(st.integers(0, 4), min_size=1, max_size=200), st.integers(1, 30))
+@settings(max_examples=50, deadline=None)
+def test_sample_per_relation_caps_each_relation_and_keeps_rows(seed, relations, at_most):
+    from kgtag.runs.evaluate import sample_per_relation
+
+    n = len(relations)
+    triples = torch.stack([torch.arange(n), torch.tensor(relations), torch.arange(n) + 1000], 1)
+    sample = sample_per_relation(triples, at_most, seed)
+    counts = torch.bincount(triples[:, 1], minlength=5)
+    assert torch.bincount(sample[:, 1], minlength=5).tolist() == torch.clamp(counts, max=at_most).tolist()
+    assert (sample[1:, 0] > sample[:-1, 0]).all()  # distinct rows of the input, in its order
+    assert torch.equal(triples[sample[:, 0]], sample)
+
+
+def test_progress_counts_every_ranked_query():
+    table = torch.rand(6, 2, 6)
+    seen = []
+    evaluate(TableModel(table), torch.tensor([[0, 0, 1], [1, 1, 2], [2, 0, 3]]), batch_size=1, progress=seen.append)
+    assert sum(seen) == 3 and len(seen) == 3

@@ -21,7 +21,7 @@ from kgtag.kgstore.store import StoreUnavailable
 
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
-from .evaluate import DEFAULT_CANDIDATES, calibrate, evaluate_run, validator
+from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
 from .files import node_of, run_dir_of, run_files, save_graph, write_meta
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
@@ -113,7 +113,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         write_run(store, node_of(meta, run_dir, status="interrupted"))
         raise Interrupted(f"interrupted; continue with `kgtag train --resume {meta['id']}`") from None
     torch.save(model.state_dict(), run_dir / "model.pt")
-    metrics = evaluate_run(model, relations, is_video, train, valid, test)
+    metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION)
     q = relation_attention(model)
     meta["metrics"] = metrics
     if len(valid):
