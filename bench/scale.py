@@ -1,7 +1,7 @@
 """Scale: every stage through the CLI on seeded video graphs of growing size, against a dedicated Neo4j.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR] [--no-infer] [--from-stage NAME]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR] [--stages ingest,train,infer]
 
 Graphs: `synthetic_topic.generate(seed=0, n_videos=N)` (about 11-12 triples per video, vision 512-d,
 audio 128-d, text 256-d), written as one triples TSV and one Parquet file per modality. For each
@@ -112,11 +112,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of videos, ascending")
     parser.add_argument("--force", action="store_true", help="wipe a database that holds other data")
-    parser.add_argument("--no-infer", action="store_true", help="skip the infer stage (training memory only)")
     parser.add_argument("--out", type=Path, help="keep the generated files and runs here [default: a temp dir]")
-    parser.add_argument("--from-stage", help="start at this stage (e.g. 'train transe') on the graph an earlier "
-                        "run with the same --out left in the database: no generation, no wipe")
+    parser.add_argument("--stages", default="ingest,train,infer",
+                        help="which stages to run, by first word; without ingest, the graph an earlier run with the "
+                             "same --out left in the database is used (no generation, no wipe)")
     args = parser.parse_args()
+    kinds = set(args.stages.split(","))
+    if not kinds <= {"ingest", "train", "infer"}:
+        sys.exit("--stages takes a comma-separated subset of ingest,train,infer")
     sizes = [int(s) for s in args.sizes.split(",")]
     home = Path(os.environ["KGTAG_NEO4J_HOME"]) if os.environ.get("KGTAG_NEO4J_HOME") else None
     settings = Settings.from_env()
@@ -126,9 +129,9 @@ def main() -> None:
     for n in sizes:
         folder = base / f"{n}"
         folder.mkdir(parents=True, exist_ok=True)
-        if args.from_stage:
+        if "ingest" not in kinds:
             files = {"triples": folder / "triples.tsv", **{m: folder / f"features_{m}.parquet" for m in MODALITIES}}
-            print(f"\n{n} videos: the graph already in the database, from stage {args.from_stage!r}", flush=True)
+            print(f"\n{n} videos: the graph already in the database", flush=True)
         else:
             t0 = time.perf_counter()
             n_triples, files = write_graph(n, folder)
@@ -144,14 +147,9 @@ def main() -> None:
                                               "--epochs", "1", "--quiet", "--json", *runs])]
         results[n] = {}
         run_id = None
-        stages += [] if args.no_infer else [("infer --all top-10", None)]
-        if args.from_stage:
-            names = [name for name, _ in stages]
-            if args.from_stage not in names:
-                sys.exit(f"--from-stage must be one of {names}")
-            stages = stages[names.index(args.from_stage):]
-        for name, command in stages:
-            if name.startswith("infer") and run_id is None:  # the newest run the earlier stages left
+        stages += [("infer --all top-10", None)]
+        for name, command in [stage for stage in stages if stage[0].split()[0] in kinds]:
+            if name.startswith("infer") and run_id is None:  # the newest run an earlier invocation left
                 run_id = max((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime).name
             if command is None:
                 command = ["infer", "--run", run_id, "--all", "--top-k", "10", "--quiet", *runs]
