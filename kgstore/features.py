@@ -163,13 +163,13 @@ def _check_ids(ids: np.ndarray, path, unit: str) -> None:
         raise InputError(path, int(dup[0]) + 1, f"id {ids[dup[0]]!r} repeats {unit} {first}")
 
 
-def _check_finite(matrix: np.ndarray, ids: np.ndarray, path, first_row: int = 0, unit: str = "row") -> None:
+def _check_finite(matrix: np.ndarray, ids: np.ndarray, path, first_row: int = 0) -> None:
     """InputError at the first row of `matrix` (row `first_row` + 1 of the file) with NaN or infinity."""
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InputError(path, first_row + int(bad[0]) + 1,
-                         f"vector of {ids[first_row + bad[0]]!r} holds NaN or infinity ({bad.size} {unit}s affected)")
+                         f"vector of {ids[first_row + bad[0]]!r} holds NaN or infinity ({bad.size} rows affected)")
 
 
 def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str | Path | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kgtag.kgstore import ingest, results
@@ -61,6 +62,18 @@ def test_inferred_edges_need_a_known_run_and_entities(graph):
     with pytest.raises(StoreError, match="not in the graph"):
         results.write_inferred(graph, "r1", ["v1"], ["has_tag"], ["ghost"], [1.0], [0.5], [1])
     assert inferred(graph) == set()
+
+
+def test_a_block_whose_end_vanished_is_rolled_back_whole(graph):
+    """An entity deleted between write_inferred's check and its transaction: the block's edge count
+    differs from the rows sent, and nothing of the block stays (its earlier pending edges included)."""
+    results.write_run(graph, {"id": "r1"})
+    results.write_inferred(graph, "r1", ["v1"], ["has_tag"], ["B"], [0.9], [0.8], [1])
+    frame = pd.DataFrame({"video": ["v1", "gone"], "relation": ["has_tag"] * 2, "tag": ["C", "A"],
+                          "score": [0.5, 0.4], "confidence": [0.5, 0.4], "rank": [1, 1]})
+    with graph.session() as session, pytest.raises(StoreError, match="deleted while it was written"):
+        session.execute_write(results._replace_block, frame, ["gone", "v1"], ["has_tag"], "r1")
+    assert inferred(graph) == {("v1", "has_tag", "B", "r1", "pending")}
 
 
 def test_attention_weights(graph):
