@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, infer_and_write,
+from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, WRITERS, infer_and_write,
                         inferred_rows, load_run)
 from kgtag.runs.grow import choose_videos
 
@@ -38,14 +38,16 @@ SHOWN_TAGS = 5
                    "or any entity. The video itself never does.")
 @click.option("--block", default=BLOCK_VIDEOS, show_default=True, type=click.IntRange(min=1),
               help="Videos scored and written per transaction.")
+@click.option("--writers", default=WRITERS, show_default=True, type=click.IntRange(min=1),
+              help="Blocks written to Neo4j at once, each its own transaction (one core of the server each).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @connection_options
 @json_option
-def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confidence, candidates, block, device, runs_dir,
-          dry_run, quiet, conn, as_json):
+def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confidence, candidates, block, writers, device,
+          runs_dir, dry_run, quiet, conn, as_json):
     """Infer tags: for each (video, relation), the top-k tags the video does not have yet whose
     confidence reaches --min-confidence, written as
     (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
@@ -88,7 +90,7 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
             task = bar.add_task("infer", total=len(chosen)) if bar else None
             summary = infer_and_write(store, run, chosen, csv_list(relations) or None, top_k, candidates,
                                       min_confidence, block, write=not dry_run, on_block=keep_rows,
-                                      progress=(lambda n: bar.advance(task, n)) if bar else None)
+                                      progress=(lambda n: bar.advance(task, n)) if bar else None, writers=writers)
     cal = summary.calibration
     info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
          f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s "

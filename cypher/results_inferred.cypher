@@ -1,9 +1,9 @@
 // Step 2: create the block's edges (kgstore.results.write_inferred). Each tag of the block is looked
 // up once ($tags, collected in the order of $tags) and each video once ($videos); the edges are
 // parallel lists grouped by video: video j owns rows $start[j] .. $start[j + 1] - 1, and $tag[i]
-// is a position in $tags. Looking the ends up once per block instead of once per edge is a third
-// of Neo4j's work per edge (bench/writeback.py). Every tag was checked to exist; decided twins were
-// left out by the caller; the caller compares `created` with the rows it sent.
+// is a position in $tags: one index seek per video and per tag instead of two per edge. Every tag was
+// checked to exist; decided twins were left out by the caller, which compares `created` with the
+// rows it sent.
 UNWIND range(0, size($tags) - 1) AS k
 MATCH (t:Entity {id: $tags[k]})
 WITH k, t ORDER BY k

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -34,6 +35,9 @@ from .load import LoadedRun
 from .notes import note
 
 BLOCK_VIDEOS = 1_000  # videos per scored-and-written block: with ~6 relations x top-10, <= 60k edges a transaction
+# Blocks written at once, each in its own transaction: Neo4j runs one transaction on one core, and one
+# writer left it the bottleneck at 1M videos (bench/writeback.py: 2 writers ~2x one on 2 cores).
+WRITERS = 2
 # Edges below this calibrated confidence are not written (docs/method.md, "Choosing --min-confidence").
 DEFAULT_MIN_CONFIDENCE = 0.02
 PROGRESS_FILE = "infer-progress.json"
@@ -176,11 +180,13 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
                     candidates: str = DEFAULT_CANDIDATES, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                     block: int = BLOCK_VIDEOS, write: bool = True,
                     on_block: Callable[[list[str], Inferred], None] | None = None,
-                    progress: Callable[[int], None] | None = None) -> InferSummary:
-    """Infer and store tags for `videos`, block by block: block i is written (its own transaction, in
-    a writer thread) while block i+1 is scored. An earlier call with the same arguments that was
-    interrupted is continued at its first unwritten block. `on_block(names, inferred)` sees every
-    block (printing, JSON); `progress(n)` is told each block's video count once it is written."""
+                    progress: Callable[[int], None] | None = None, writers: int = WRITERS) -> InferSummary:
+    """Infer and store tags for `videos`, block by block: up to `writers` blocks are written (each its
+    own transaction, in writer threads) while the next is scored. An earlier call with the same
+    arguments that was interrupted is continued at its first unwritten block (blocks are recorded as
+    written in order, so one that committed after an unrecorded one is written again: it replaces its
+    own edges). `on_block(names, inferred)` sees every block (printing, JSON); `progress(n)` is told
+    each block's video count once it is written."""
     relations = _check_relations(run, relations)
     state_file = run.run_dir / PROGRESS_FILE
     key = _progress_key(videos, relations, k, candidates, min_confidence)
@@ -206,30 +212,30 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
             progress(end - done)
         done = end
 
-    pending = None  # (the write in flight, the video count once it is done)
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    pending: deque = deque()  # (a write in flight, the video count once it is done), oldest first
+    queued = start
+    with ThreadPoolExecutor(max_workers=writers) as writer:
         try:
             for names, inferred in infer_blocks(store, run, videos, relations, k, candidates, min_confidence,
                                                 block, start):
                 calibration = inferred.calibration
                 if on_block:
                     on_block(names, inferred)
-                if pending:
-                    finish(*pending)
-                    pending = None
+                if len(pending) == writers:
+                    finish(*pending.popleft())
+                queued += len(names)
                 if write:
-                    pending = (writer.submit(store_block, names, inferred), done + len(names))
+                    pending.append((writer.submit(store_block, names, inferred), queued))
                 elif progress:
                     progress(len(names))
-            if pending:
-                finish(*pending)
-                pending = None
+            while pending:
+                finish(*pending.popleft())
         except KeyboardInterrupt:
-            if pending:  # the block in flight commits or rolls back whole: record it if it committed
-                try:
-                    finish(*pending)
-                except Exception:  # it did not: the next run writes it again
-                    pass
+            try:  # the blocks in flight commit or roll back whole: record those that committed, in order
+                while pending:
+                    finish(*pending.popleft())
+            except Exception:  # one did not: the next run writes it (and any after it) again
+                pass
             raise Interrupted(f"interrupted after {done} of {len(videos)} videos; run the same command again "
                               "to continue from there") from None
         except StoreUnavailable as exc:
