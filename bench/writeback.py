@@ -50,7 +50,7 @@ def main() -> None:
         ingest.upsert_entities(store, tags)
         results.write_run(store, {"id": "bench-writeback"})
         print(f"{a.videos} videos x {a.relations} relations x top-{a.top_k} = "
-              f"{a.videos * a.relations * a.top_k:,} edges, {a.block} videos a transaction; "
+              f"{a.videos * a.relations * a.top_k:,} edges, {a.block} videos a transaction, {a.writers} at once; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         per_video = a.relations * a.top_k
 
