@@ -91,7 +91,7 @@ def scan_tails(
 
 @torch.no_grad()
 def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_size: int = 512, chunk: int = 16384,
-          constraint: ConstraintIndex | None = None, temperatures=None):
+          constraint: ConstraintIndex | None = None):
     """The ``k`` best tails for each (head, relation) pair.
 
     Args:
@@ -99,17 +99,28 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
         exclude: LongTensor[N, 3] of known triples never to return (e.g. the training graph).
         candidates: LongTensor[C] of allowed tail ids (None = all entities).
         constraint: per relation, the tails allowed (its range); see ``evaluate.ConstraintIndex``.
-        temperatures: FloatTensor[B], one per row: also return ``log_partition`` at them, from the
-            same scores (one scan of the candidates instead of two).
 
-    Returns ``(tails LongTensor[B, k], scores FloatTensor[B, k])``, best first, on the CPU, and with
-    ``temperatures`` the log-partitions DoubleTensor[B] third. Where fewer than ``k`` candidates are
-    left the row is padded with tail -1 and score -inf.
+    Returns ``(tails LongTensor[B, k], scores FloatTensor[B, k])``, best first, on the CPU. Where fewer
+    than ``k`` candidates are left the row is padded with tail -1 and score -inf.
     """
+    tails, scores, _ = _top_k_scan(model, heads, relations, k, None, exclude, candidates, batch_size, chunk, constraint)
+    return tails, scores
+
+
+@torch.no_grad()
+def top_k_and_log_partition(model, heads, relations, k: int, temperatures, exclude=None, candidates=None,
+                            batch_size: int = 512, chunk: int = 16384, constraint: ConstraintIndex | None = None):
+    """``top_k``'s ``(tails, scores)`` and ``log_partition`` at one temperature per row
+    (``temperatures`` FloatTensor[B]) as DoubleTensor[B], from one scan of the candidates."""
+    return _top_k_scan(model, heads, relations, k, temperatures, exclude, candidates, batch_size, chunk, constraint)
+
+
+def _top_k_scan(model, heads, relations, k, temperatures, exclude, candidates, batch_size, chunk, constraint):
     device = model_device(model)
     B = len(_ids(heads, device))
     best_s = torch.full((B, k), NEG_INF, device=device)
     best_t = torch.full((B, k), -1, dtype=torch.long, device=device)
+    lse = temps = None
     if temperatures is not None:
         temps = torch.as_tensor(temperatures, dtype=torch.float64, device=device).reshape(B)
         lse = torch.full((B,), NEG_INF, dtype=torch.float64, device=device)
@@ -121,12 +132,10 @@ def top_k(model, heads, relations, k: int, exclude=None, candidates=None, batch_
             merged_t = torch.cat([best_t[rows], ids[j]], 1)
             top_s, top_j = merged_s.topk(k, dim=1)
             best_s[rows], best_t[rows] = top_s, merged_t.gather(1, top_j)
-            if temperatures is not None:
+            if lse is not None:
                 lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(scores.double() / temps[rows, None], dim=1))
     best_t[best_s == NEG_INF] = -1
-    if temperatures is None:
-        return best_t.cpu(), best_s.cpu()
-    return best_t.cpu(), best_s.cpu(), lse.cpu()
+    return best_t.cpu(), best_s.cpu(), None if lse is None else lse.cpu()
 
 
 @torch.no_grad()
@@ -362,7 +371,7 @@ class Calibrator:
         qkey = valid[:, 0] * R + valid[:, 1]
         queries = torch.unique(qkey)
         qh, qr = queries // R, queries % R
-        tails, scores, log_z = top_k(model, qh, qr, k, temperatures=self.temperatures_for(qr), **scan)
+        tails, scores, log_z = top_k_and_log_partition(model, qh, qr, k, self.temperatures_for(qr), **scan)
         conf = self.confidence(scores, log_z, relations=qr)
         truth = torch.unique(qkey * E + valid[:, 2])
         correct = torch.isin((queries[:, None] * E + tails), truth) & (tails >= 0)
@@ -405,8 +414,8 @@ class Predictions(NamedTuple):
 def predict(model, heads, relations, k: int, calibrator: Calibrator, exclude=None, candidates=None, batch_size=512,
             chunk=16384, constraint: ConstraintIndex | None = None):
     """Top-k tails with scores, calibrated confidences and ranks (what the CLI writes as INFERRED edges)."""
-    tails, scores, log_z = top_k(model, heads, relations, k, exclude, candidates, batch_size, chunk, constraint,
-                                 temperatures=calibrator.temperatures_for(relations))
+    tails, scores, log_z = top_k_and_log_partition(model, heads, relations, k, calibrator.temperatures_for(relations),
+                                                   exclude, candidates, batch_size, chunk, constraint)
     conf = calibrator.confidence(scores, log_z, relations=relations)
     conf[tails < 0] = 0.0
     rank = torch.arange(1, k + 1).expand(tails.shape).clone()
