@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from kgtag.kgstore.read import read_features, read_graph
+from kgtag.kgstore.read import read_features
 from kgtag.kgstore.review import rejected_triples
 
 from .cache import run_cache
@@ -15,12 +15,6 @@ from .errors import BadInput
 def index_of(names: list[str]) -> dict[str, int]:
     """name -> position: the inverse of an id map."""
     return {name: i for i, name in enumerate(names)}
-
-
-def pull_graph(store):
-    graph = read_graph(store)
-    check_graph(graph.triples, {})
-    return graph
 
 
 def pull_features(store, modalities, entities) -> dict:
