@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, load_run, score_run
-from kgtag.runs.notes import err_console
 
 from .options import connection_options, json_option
-from .output import console, emit, table
+from .output import console, counting_bar, emit, table
 
 COLUMNS = ["", "MR", "MRR", "Hits@1", "Hits@3", "Hits@10", "triples"]
 KEYS = ("mr", "mrr", "hits1", "hits3", "hits10", "count")
@@ -44,11 +40,8 @@ def eval_(run_id, candidates, device, runs_dir, conn, as_json):
     """
     with conn.open(schema=False) as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-    bar = None if as_json else Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("test triples"),
-                                        TimeRemainingColumn(), console=err_console, transient=True)
-    with bar or nullcontext():
-        task = bar.add_task("eval", total=len(run.test)) if bar else None
-        metrics = score_run(run, candidates, progress=(lambda n: bar.advance(task, n)) if bar else None)
+    with counting_bar("eval", "test triples", len(run.test), show=not as_json) as advance:
+        metrics = score_run(run, candidates, progress=advance)
 
     def render():
         console.print(table(f"{run.name} ({run_id}): test tail prediction", COLUMNS,

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, WRITERS, infer_and_write,
                         inferred_rows, load_run)
 from kgtag.runs.grow import choose_videos
 
-from kgtag.runs.notes import err_console
-
 from .options import connection_options, csv_list, json_option
-from .output import CliError, console, emit, info, table
+from .output import CliError, console, counting_bar, emit, info, table
 
 SHOWN_VIDEOS = 3  # the printed table: a few videos, the best SHOWN_TAGS per relation
 SHOWN_TAGS = 5
@@ -83,14 +78,10 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
         if not chosen:  # --new with nothing new: not a mistake (a scheduled job), nothing to write
             emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
             return
-        bar = None if quiet or as_json else Progress(
-            TextColumn("infer"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"), TimeRemainingColumn(),
-            console=err_console, transient=True)
-        with bar or nullcontext():
-            task = bar.add_task("infer", total=len(chosen)) if bar else None
+        with counting_bar("infer", "videos", len(chosen), show=not (quiet or as_json)) as advance:
             summary = infer_and_write(store, run, chosen, csv_list(relations) or None, top_k, candidates,
                                       min_confidence, block, write=not dry_run, on_block=keep_rows,
-                                      progress=(lambda n: bar.advance(task, n)) if bar else None, writers=writers)
+                                      progress=advance, writers=writers)
     cal = summary.calibration
     info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
          f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s "

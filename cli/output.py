@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +25,7 @@ from kgtag.embed.checkpoint import CheckpointError
 from kgtag.kgstore.errors import InputError
 from kgtag.kgstore.store import NoSuchDatabase, StoreError
 from kgtag.runs.errors import RunError
-from kgtag.runs.notes import note
+from kgtag.runs.notes import err_console, note
 
 console = Console(highlight=False)
 
@@ -140,3 +142,15 @@ def serve_until_interrupted(server) -> None:
         pass
     finally:
         server.server_close()
+
+
+@contextmanager
+def counting_bar(label: str, unit: str, total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr counting `total` `unit`s; yields its `advance(n)`, or None when not `show`n."""
+    if not show:
+        yield None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
