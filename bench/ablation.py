@@ -23,10 +23,10 @@ import time
 
 import torch
 
-from kgtag.embed.generators import GENERATORS
-from kgtag.embed.evaluate import evaluate
+from kgtag.synthetic.generators import GENERATORS
+from kgtag.embed.ranking import evaluate
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 MODALITIES = {"V": ("vision",), "VA": ("vision", "audio"), "VAT": ("vision", "audio", "text")}
 VARIANTS = [

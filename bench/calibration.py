@@ -22,11 +22,11 @@ import argparse
 
 import torch
 
-from kgtag.embed.generators import GENERATORS
-from kgtag.embed.evaluate import ConstraintIndex
-from kgtag.embed.infer import MIN_CONFIDENCE_GRID, Calibrator
+from kgtag.synthetic.generators import GENERATORS
+from kgtag.embed.ranking import ConstraintIndex
+from kgtag.embed.topk import MIN_CONFIDENCE_GRID, Calibrator
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
 

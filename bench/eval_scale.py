@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from kgtag.embed.evaluate import evaluate
+from kgtag.embed.ranking import evaluate
 from kgtag.embed.model import ModelConfig, build_model
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from kgtag.embed.evaluate import evaluate
+from kgtag.embed.ranking import evaluate
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fb15k-237"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kgtag"

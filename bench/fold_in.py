@@ -19,11 +19,11 @@ import os
 
 import torch
 
-from kgtag.embed.evaluate import evaluate
+from kgtag.embed.ranking import evaluate
 from kgtag.embed.fold_in import LR, STEPS, fold_in_
-from kgtag.embed.generators import GENERATORS
+from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 GRID = [(10, 0.05), (30, 0.05), (30, 0.2), (100, 0.05)]
 

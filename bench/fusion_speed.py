@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import TrainConfig, train
+from kgtag.embed.trainer import TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fb15k-237" / "train.txt.gz"
 NUM_ENTITIES, NUM_RELATIONS, NUM_TRIPLES = 14_541, 237, 272_115

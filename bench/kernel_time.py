@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/kernel_time.py [--videos 6000] [--epochs 3] [--part all|train|valid]
 
-TransFusion-VAT (vision, audio, text) on `synthetic_topic.generate(seed=0, n_videos)`, preset 'fast',
+TransFusion-VAT (vision, audio, text) on `topic.generate(seed=0, n_videos)`, preset 'fast',
 with the CLI's per-epoch validation (filtered MRR, range candidates, 1,000 sampled validation
 triples), then the CLI's final evaluation of the test split and its confidence calibration
 (`Calibrator.fit` on the validation split, as `kgtag train` and `kgtag infer` run it). Prints, per part, wall, user and sys
@@ -21,11 +21,11 @@ import time
 
 import torch
 
-from kgtag.embed import synthetic_topic
-from kgtag.embed.evaluate import ConstraintIndex, evaluate
-from kgtag.embed.infer import Calibrator
+from kgtag.synthetic import topic
+from kgtag.embed.ranking import ConstraintIndex, evaluate
+from kgtag.embed.topk import Calibrator
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 VALID_QUERIES = 1000
 
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_", "GLIBC_", "KGTAG_"))}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, environment {env or '{}'}")
-    kg = synthetic_topic.generate(seed=0, n_videos=args.videos)
+    kg = topic.generate(seed=0, n_videos=args.videos)
     known = kg.all_triples()
     tags = torch.nonzero(~kg.is_video).reshape(-1)
     g = torch.Generator().manual_seed(0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kgtag.embed.synthetic import generate
+from kgtag.synthetic.channel import generate
 
 SAMPLE = Path(__file__).resolve().parent.parent / "kgtag" / "sample"
 

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import prepare  # noqa: E402  (the bench-database check and wipe)
 
-from kgtag.embed.generators import GENERATORS  # noqa: E402
+from kgtag.synthetic.generators import GENERATORS  # noqa: E402
 from kgtag.kgstore.store import Settings, Store  # noqa: E402
 from kgtag.runs import RunPlan, load_run, score_run, train_run  # noqa: E402
 from kgtag.runs.grow import choose_videos  # noqa: E402

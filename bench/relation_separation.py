@@ -18,10 +18,10 @@ import argparse
 
 import torch
 
-from kgtag.embed.generators import GENERATORS
-from kgtag.embed.infer import top1_in_range
+from kgtag.synthetic.generators import GENERATORS
+from kgtag.embed.topk import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 SETTINGS = {
     "all-entity negatives, no fused norm": ({"side_constrained": False}, {"fused_norm": False}),

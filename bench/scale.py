@@ -3,7 +3,7 @@
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
     .venv/bin/python bench/scale.py [--sizes 10000,100000] [--force] [--out DIR] [--stages ingest,train,infer]
 
-Graphs: `synthetic_topic.generate(seed=0, n_videos=N)` (about 11-12 triples per video, vision 512-d,
+Graphs: `topic.generate(seed=0, n_videos=N)` (about 11-12 triples per video, vision 512-d,
 audio 128-d, text 256-d), written as one triples TSV and one Parquet file per modality. For each
 size the database is wiped (bench/ingest.py's `prepare`: it refuses a database with non-bench data
 unless --force) and the stages run as `kgtag` subprocesses:
@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import prepare  # noqa: E402  (bench/ingest.py: the bench-database check and wipe)
 
-from kgtag.embed import synthetic_topic  # noqa: E402
+from kgtag.synthetic import topic  # noqa: E402
 from kgtag.kgstore.store import Settings, Store  # noqa: E402
 
 KGTAG = str(Path(sys.executable).with_name("kgtag"))
@@ -48,7 +48,7 @@ MODALITIES = ("vision", "audio", "text")
 
 def write_graph(n_videos: int, folder: Path) -> tuple[int, dict[str, Path]]:
     """The seeded graph as triples.tsv + features_<m>.parquet; returns (number of triples, files)."""
-    kg = synthetic_topic.generate(seed=0, n_videos=n_videos)
+    kg = topic.generate(seed=0, n_videos=n_videos)
     names = np.array(kg.entities, dtype=object)
     rels = np.array(kg.relations, dtype=object)
     t = kg.all_triples().numpy()

@@ -14,7 +14,7 @@ lies in the relation's range (500 videos x every video relation).
 report it (docs/method.md says which table is which).
 
 Each setting is a change to the candidate default (``BASE`` below), or the name of a preset of
-``kgtag.embed.train`` (``--only fast`` runs the chosen default as ``kgtag train`` does); the graphs are the three
+``kgtag.embed.trainer`` (``--only fast`` runs the chosen default as ``kgtag train`` does); the graphs are the three
 generators of ``kgtag.embed`` (``synthetic``: channels; ``synthetic_topic``: one topic behind many
 relations; ``synthetic_factor``: sparse, long-tailed, relations reading factor pairs).
 """
@@ -29,11 +29,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from kgtag.embed.generators import GENERATORS
-from kgtag.embed.evaluate import evaluate
-from kgtag.embed.infer import top1_in_range
+from kgtag.synthetic.generators import GENERATORS
+from kgtag.embed.ranking import evaluate
+from kgtag.embed.topk import top1_in_range
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import PRESETS, MODEL_PRESETS, TrainConfig, train
+from kgtag.embed.trainer import PRESETS, MODEL_PRESETS, TrainConfig, train
 
 VAT = ("vision", "audio", "text")
 #: the candidate default the settings below change one or two things of

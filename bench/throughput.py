@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/throughput.py [--sizes 10000,100000] [--epochs 1] [--threads 2]
 
-For each size: `synthetic_topic.generate(seed=0, n_videos=N)`, then TransE and TransFusion-VAT (vision,
+For each size: `topic.generate(seed=0, n_videos=N)`, then TransE and TransFusion-VAT (vision,
 audio, text) with the `fast` preset trained for `--epochs` on the training split, in this process,
 without Neo4j, validation or evaluation: the trainer's own positives-per-second (`TrainResult.triples_per_s`).
 Prints each size's rate and its ratio to the first size's.
@@ -15,9 +15,9 @@ import os
 
 import torch
 
-from kgtag.embed import synthetic_topic
+from kgtag.synthetic import topic
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
 
@@ -31,7 +31,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {a.threads} threads, {a.epochs} epoch(s), preset fast")
     first: dict[str, float] = {}
     for n in (int(s) for s in a.sizes.split(",")):
-        kg = synthetic_topic.generate(seed=0, n_videos=n)
+        kg = topic.generate(seed=0, n_videos=n)
         for name, (variant, mods) in MODELS.items():
             torch.manual_seed(0)
             model = build_model(ModelConfig(variant=variant, modalities=mods, **model_preset("fast")),

@@ -17,7 +17,7 @@ import torch
 
 from fb15k237 import load
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import TrainConfig, train
+from kgtag.embed.trainer import TrainConfig, train
 
 DIM, BATCH, NEG, LR = 64, 1000, 1, 1e-3
 

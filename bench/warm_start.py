@@ -34,8 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import prepare  # noqa: E402  (the bench-database check and wipe)
 
-from kgtag.embed.evaluate import evaluate  # noqa: E402
-from kgtag.embed.generators import GENERATORS  # noqa: E402
+from kgtag.embed.ranking import evaluate  # noqa: E402
+from kgtag.synthetic.generators import GENERATORS  # noqa: E402
 from kgtag.kgstore.store import Settings, Store  # noqa: E402
 from kgtag.runs import RunPlan, load_run, train_run  # noqa: E402
 from kgtag.runs.evaluate import candidate_args  # noqa: E402

@@ -89,7 +89,7 @@ def main_relation(run) -> str:
 
 def top5(run, videos: list[str], relation: str) -> dict[str, list[str]]:
     """Top-5 tags per video as in evaluation: only training triples excluded, so held-out tags can show up."""
-    from kgtag.embed.infer import top_k
+    from kgtag.embed.topk import top_k
 
     heads = torch.from_numpy(run.entity_names.get_indexer(videos)).long()
     rels = torch.full_like(heads, run.relation_index[relation])

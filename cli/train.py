@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kgtag.embed.train import PRESETS
+from kgtag.embed.trainer import PRESETS
 from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
 from kgtag.runs.warm import INHERITED, warm_plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .evaluate import evaluate
+from .ranking import evaluate
 
 
 class RandomScores(nn.Module):

@@ -137,3 +137,13 @@ def review_graph(store):
 
     g.build(store.driver)
     return store
+
+
+# Fixtures that reach Neo4j: a test using any of them is marked `neo4j` (scripts/test --fast skips them).
+NEO4J_FIXTURES = {"neo4j_settings", "neo4j_driver", "neo4j_driver_clean", "store", "runner", "review_graph"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if NEO4J_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.neo4j)

@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.train import model_preset, preset, train
+from kgtag.embed.trainer import model_preset, preset, train
 
 
 class TableModel(torch.nn.Module):

@@ -1,0 +1,129 @@
+"""Train a new run, or resume an interrupted one: cache the graph, split, fit, evaluate, store.
+
+A run ends 'done' only once everything reached Neo4j; until then it stays 'training' and resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from kgtag.embed import checkpoint as ckpt
+from kgtag.embed import trainer
+from kgtag.embed.topk import relation_attention
+from kgtag.embed.model import build_model
+from kgtag.kgstore.results import write_relation_attention, write_run
+from kgtag.kgstore.store import StoreUnavailable
+
+from .cache import build_cache
+from .errors import BadInput, Interrupted, StoreLost
+from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
+from .files import node_of, run_dir_of, run_files, save_graph, write_meta
+from .graph import check_graph, known_negatives, run_features
+from .notes import note
+from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
+from .split import holdout, parse_split, split_from_files
+
+
+def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_id: str | None = None,
+              start=None) -> dict:
+    """Cache the graph (or reuse a cache of the same graph), split, train, evaluate and store a new run;
+    returns the Run properties. `start`: a `warm.WarmStart` (`kgtag train --from`): its split rule and
+    trained rows."""
+    device = resolve_device(plan.device)
+    split = parse_split(plan.split)
+    mconf, tconf = configs(plan, device)
+    run_id = run_id or new_run_id(plan)
+    run_dir = run_dir_of(runs_dir, run_id)
+    fresh = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:  # a run refused before it starts leaves no folder behind
+        cache = build_cache(store, run_dir, runs_dir, plan.modalities)
+        entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()
+        check_graph(triples, cache.features(plan.modalities))
+        if isinstance(split[0], Path):
+            train, valid, test = split_from_files(triples, entities, relations, *split)
+        else:
+            train, valid, test = holdout(triples, is_video, split[0], split[1], plan.seed)
+        if start is not None:
+            train, valid, test = start.split(triples, train, valid, test, entities, relations)
+        if len(test) == 0:
+            raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
+    except BaseException:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
+                         "train": train, "valid": valid, "test": test})
+    meta = {
+        "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
+        "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
+        "model_config": plain(dataclasses.asdict(mconf)), "train_config": plain(dataclasses.asdict(tconf)),
+        "counts": {"entities": len(entities), "relations": len(relations),
+                   "train": len(train), "valid": len(valid), "test": len(test)},
+        "created": datetime.now(timezone.utc).isoformat(),
+        "graph_fingerprint": cache.fingerprint,
+    }
+    if start is not None:
+        meta["from_run"] = start.run_id
+    write_meta(run_dir, meta)
+    write_run(store, node_of(meta, run_dir, status="training"))
+    reused = cache.manifest.get("reused_from")
+    note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
+         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
+         + (f", graph cache reused from run {reused}" if reused else ""))
+    del triples  # the split holds its own rows; the model reads features through the cache's memory maps
+    return _fit(store, meta, run_dir, entities, relations, is_video, cache.features(plan.modalities),
+                train, valid, test, resume=False, progress=progress, start=start)
+
+
+def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
+    """Continue an interrupted run from its last checkpoint."""
+    run_dir, meta, saved = run_files(store, run_id, runs_dir)
+    last = run_dir / "checkpoints" / ckpt.FILENAME
+    try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
+        ckpt.load(last)
+    except ckpt.CheckpointError as exc:
+        raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
+    features = run_features(store, run_dir, meta["modalities"], saved["entities"])
+    return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
+                saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
+
+
+def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
+         start=None) -> dict:
+    mconf, tconf = configs_from(meta)
+    torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
+    model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
+    if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint
+        start.carry(model, entities, relations)
+    negatives = known_negatives(store, entities, relations)
+    if len(negatives):
+        note(f"{len(negatives)} rejected edges used as known negatives")
+    try:
+        trainer.train(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
+                    valid=validator(train, valid, test, is_video, meta["seed"]),
+                    known_negatives=negatives if len(negatives) else None,
+                    progress=progress, metadata={"run": meta["id"]})
+    except KeyboardInterrupt:
+        write_run(store, node_of(meta, run_dir, status="interrupted"))
+        raise Interrupted(f"interrupted; continue with `kgtag train --resume {meta['id']}`") from None
+    torch.save(model.state_dict(), run_dir / "model.pt")
+    metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION)
+    q = relation_attention(model)
+    meta["metrics"] = metrics
+    if len(valid):
+        meta["calibration"] = calibrate(model, is_video, train, valid, test, DEFAULT_CANDIDATES, meta["seed"])
+    write_meta(run_dir, meta)
+    node = node_of(meta, run_dir, status="done")
+    try:  # 'done' goes last: a run whose results did not all reach Neo4j stays 'training', resumable
+        write_relation_attention(store, meta["id"], relations, q.tolist())
+        write_run(store, node)
+    except StoreUnavailable:
+        raise StoreLost(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
+                        f"finish it with `kgtag train --resume {meta['id']}`") from None
+    return node
