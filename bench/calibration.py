@@ -25,8 +25,10 @@ import torch
 from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.ranking import ConstraintIndex
 from kgtag.embed.topk import MIN_CONFIDENCE_GRID, Calibrator
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
 

@@ -16,7 +16,8 @@ import time
 import torch
 
 from kgtag.embed.ranking import evaluate
-from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
 
 
 def main() -> None:

@@ -31,8 +31,10 @@ from pathlib import Path
 import torch
 
 from kgtag.embed.ranking import evaluate
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fb15k-237"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kgtag"

@@ -22,8 +22,10 @@ import torch
 from kgtag.embed.ranking import evaluate
 from kgtag.embed.fold_in import LR, STEPS, fold_in_
 from kgtag.synthetic.generators import GENERATORS
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 GRID = [(10, 0.05), (30, 0.05), (30, 0.2), (100, 0.05)]
 

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import TrainConfig, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import TrainConfig
+from kgtag.embed.trainer import train
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fb15k-237" / "train.txt.gz"
 NUM_ENTITIES, NUM_RELATIONS, NUM_TRIPLES = 14_541, 237, 272_115

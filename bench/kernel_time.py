@@ -24,8 +24,10 @@ import torch
 from kgtag.synthetic import topic
 from kgtag.embed.ranking import ConstraintIndex, evaluate
 from kgtag.embed.topk import Calibrator
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 VALID_QUERIES = 1000
 

@@ -20,8 +20,10 @@ import torch
 
 from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.topk import top1_in_range
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 SETTINGS = {
     "all-entity negatives, no fused norm": ({"side_constrained": False}, {"fused_norm": False}),

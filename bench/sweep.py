@@ -32,8 +32,10 @@ import torch
 from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.ranking import evaluate
 from kgtag.embed.topk import top1_in_range
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import PRESETS, MODEL_PRESETS, TrainConfig, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import PRESETS, TrainConfig
+from kgtag.embed.trainer import train
 
 VAT = ("vision", "audio", "text")
 #: the candidate default the settings below change one or two things of
@@ -80,8 +82,8 @@ def run_one(job: dict) -> dict:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     kg = GENERATORS[job["graph"]](seed=job["seed"], n_videos=job["videos"])
-    if job["setting"] in PRESETS:  # a named preset of embed.train, as `kgtag train --preset` runs it
-        t_all, m_all = PRESETS[job["setting"]], MODEL_PRESETS[job["setting"]]
+    if job["setting"] in PRESETS:  # a named preset (embed/presets.toml), as `kgtag train --preset` runs it
+        t_all, m_all = PRESETS[job["setting"]].train, PRESETS[job["setting"]].model
     else:
         t_kw, m_kw = SETTINGS[job["setting"]]
         t_all, m_all = {**BASE_TRAIN, **t_kw}, {**BASE_MODEL, **m_kw}

@@ -16,8 +16,10 @@ import os
 import torch
 
 from kgtag.synthetic import topic
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
 

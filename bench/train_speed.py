@@ -16,8 +16,10 @@ import time
 import torch
 
 from fb15k237 import load
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import TrainConfig, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import TrainConfig
+from kgtag.embed.trainer import train
 
 DIM, BATCH, NEG, LR = 64, 1000, 1, 1e-3
 

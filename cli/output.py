@@ -9,6 +9,7 @@ never parsed as markup: a tag named `[/]` or `[bold]` prints as itself.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,16 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from kgtag.embed.checkpoint import CheckpointError
-from kgtag.kgstore.errors import InputError
-from kgtag.kgstore.store import NoSuchDatabase, StoreError
-from kgtag.runs.errors import RunError
+from kgtag.errors import EXIT_CODES, KgtagError
 from kgtag.runs.notes import err_console, note
 
 console = Console(highlight=False)
 
-EXIT_INPUT = 2  # the user's input is wrong: fix the command or the file
-EXIT_ENV = 1  # the environment is wrong: Neo4j down, wrong password
+EXIT_INPUT = EXIT_CODES["input"]  # the user's input is wrong: fix the command or the file
+EXIT_ENV = EXIT_CODES["env"]  # the environment is wrong: Neo4j down, wrong password, a full disk
 
 
 class CliError(click.ClickException):
@@ -41,24 +39,18 @@ class CliError(click.ClickException):
         self.exit_code = exit_code
 
 
-# the run service's error kinds (kgtag.runs.errors) as exit codes
-EXIT_CODES = {"input": EXIT_INPUT, "env": EXIT_ENV, "interrupted": 130}
-
-
 def describe(exc: BaseException) -> CliError | None:
-    """The user-facing message for an expected exception, or None for a bug (which keeps its traceback)."""
+    """The user-facing message for an expected exception, or None for a bug (which keeps its traceback).
+
+    One rule: every expected failure is a `KgtagError` whose kind gives the exit code (kgtag.errors);
+    the OS errors a user causes with a path, and a full disk, are worded here."""
     if isinstance(exc, CliError):
         return exc
-    if isinstance(exc, RunError):
-        return CliError(exc.message, EXIT_CODES[exc.kind])
-    if isinstance(exc, CheckpointError):  # a damaged or foreign run file: it names the file
-        return CliError(f"{exc}; start a new run with `kgtag train`", EXIT_INPUT)
-    if isinstance(exc, NoSuchDatabase):  # a wrong setting, not a server down
-        return CliError(str(exc), EXIT_INPUT)
-    if isinstance(exc, StoreError):
-        return CliError(str(exc), EXIT_ENV)
-    if isinstance(exc, InputError):  # it already names the file, line or id at fault
-        return CliError(str(exc), EXIT_INPUT)
+    if isinstance(exc, KgtagError):
+        return CliError(str(exc), EXIT_CODES[exc.kind])
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return CliError(f"the disk is full{where}: free some space and run the command again", EXIT_ENV)
     if isinstance(exc, FileNotFoundError):
         return CliError(f"file not found: {exc.filename or exc}", EXIT_INPUT)
     if isinstance(exc, IsADirectoryError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kgtag.embed.trainer import PRESETS
+from kgtag.embed.config import DEFAULT_PRESET, PRESETS
 from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
 from kgtag.runs.warm import INHERITED, warm_plan
@@ -31,7 +31,7 @@ def show_run(node: dict, as_json: bool) -> None:
                    "attention only), b1 (concatenation), b2 (sum), b3 (modalities only).")
 @click.option("--base", type=click.Choice(BASES), default="transe", show_default=True, help="Translation scorer.")
 @click.option("--modalities", default="", help="Comma-separated modalities to fuse, e.g. vision,audio,text.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="fast", show_default=True,
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
               help="fast: chosen on validation splits of several video graphs (docs/method.md); paper: "
                    "section 5.1 and eq. 6 as printed; paper-scaled: paper with the segment options and "
                    "the relation-attention entropy term.")

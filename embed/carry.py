@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from kgtag.errors import InvalidConfig
+
 from .model import KGModel
 
 
@@ -41,7 +43,7 @@ def carry_rows(old: KGModel, new: KGModel, entity_map: torch.Tensor, relation_ma
         raise ValueError("carry_rows needs two models of the same config")
     if old.config.feature_dims is not None:
         # the PCA basis and mean come from the features at build time: new videos would move them
-        raise ValueError("a model with PCA-reduced features (feature_dims) cannot take new entities")
+        raise InvalidConfig("a model with PCA-reduced features (feature_dims) cannot take new entities")
     device = new.entities.fused.device
     entity_map, relation_map = entity_map.to(device), relation_map.to(device)
     o, n = old.entities, new.entities

@@ -17,14 +17,17 @@ from pathlib import Path
 
 import torch
 
-from .model import KGModel, ModelConfig, build_model
+from kgtag.errors import KgtagError
+
+from .config import decode
+from .model import KGModel, build_model
 
 FILENAME = "last.pt"
 BEST = "best.pt"
 VERSION = 1
 
 
-class CheckpointError(Exception):
+class CheckpointError(KgtagError):
     """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
 
 
@@ -77,7 +80,7 @@ def load_weights(model: KGModel, state: dict) -> None:
 def load_model(path: str | os.PathLike, features=None, map_location="cpu") -> tuple[KGModel, dict]:
     """Rebuild the model a checkpoint was trained as; returns (model, checkpoint dict)."""
     state = load(path, map_location)
-    config = ModelConfig(**{**state["model_config"], "modalities": tuple(state["model_config"]["modalities"])})
+    config, _ = decode(state["model_config"], None, str(path))
     model = build_model(config, state["num_entities"], state["num_relations"], features)
     load_weights(model, state)
     return model, state

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from kgtag.errors import InvalidData
+
+
 _CHUNK = 65536
 
 
@@ -44,8 +47,8 @@ class FeatureRows:
         return self
 
     def check_finite(self, name: str) -> None:
-        """ValueError when a present row holds NaN or inf (checked in chunks: no full copy)."""
+        """InvalidData when a present row holds NaN or inf (checked in chunks: no full copy)."""
         for i in range(0, self.matrix.shape[0], _CHUNK):
             rows = self.matrix[i:i + _CHUNK][self.present[i:i + _CHUNK]]
             if not torch.isfinite(rows).all():
-                raise ValueError(f"features of {name!r} hold NaN or inf for present rows")
+                raise InvalidData(f"features of {name!r} hold NaN or inf for present rows")

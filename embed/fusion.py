@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kgtag.errors import InvalidData
+
 from .attention import Energy
 from .feature_rows import FeatureRows
 from .rows import RowTable, renorm_, transe_bound, uniform_
@@ -306,12 +308,12 @@ def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:
 
 def _check_features(name: str, features: dict, num_entities: int) -> FeatureRows:
     if name not in features:
-        raise ValueError(f"modality {name!r} has no features (got: {sorted(features) or 'none'})")
+        raise InvalidData(f"modality {name!r} has no features (got: {sorted(features) or 'none'})")
     feats, mask = features[name]
     if feats.dim() != 2 or feats.shape[0] != num_entities:
-        raise ValueError(f"features of {name!r} must have shape [{num_entities}, d], got {tuple(feats.shape)}")
+        raise InvalidData(f"features of {name!r} must have shape [{num_entities}, d], got {tuple(feats.shape)}")
     if mask.shape != (num_entities,) or mask.dtype != torch.bool:
-        raise ValueError(f"mask of {name!r} must be a bool tensor of shape [{num_entities}]")
+        raise InvalidData(f"mask of {name!r} must be a bool tensor of shape [{num_entities}]")
     rows = FeatureRows(feats, mask)
     rows.check_finite(name)
     return rows

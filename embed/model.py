@@ -23,96 +23,22 @@ relation vectors have the full width too, so h + r - t is defined for every trip
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kgtag.errors import InvalidData
+
 from .attention import RelationAttention
+from .config import ModelConfig
 from .fusion import EntityRepresentation
 from .interactions import Entities, Relations, make_interaction
 from .relations import RelationRepresentation, entity_projections
 from .rows import unique_ids
-from .variants import BASES, VARIANT_SPECS, VARIANTS, check_modalities, fusion_mode
+from .variants import BASES, VARIANT_SPECS, VARIANTS, fusion_mode
 
 __all__ = ["BASES", "VARIANTS", "KGModel", "ModelConfig", "build_model"]
-
-
-@dataclass
-class ModelConfig:
-    """Model hyper-parameters. Defaults follow section 5.1 (d_K = 64, d_hidden = 256).
-
-    `relation_attention=None` takes the variant's default (table in the module docstring).
-    `margin` is gamma of eq. 6; `p_norm` the distance of eq. 6 (1 = L1, 2 = L2).
-    """
-
-    variant: str = "transfusion"
-    base: str = "transe"
-    modalities: tuple[str, ...] = field(default_factory=tuple)
-    dim: int = 64
-    hidden: int = 256
-    p_norm: int = 1
-    margin: float = 1.0
-    relation_attention: bool | None = None
-    feature_dims: int | None = None  # PCA-reduce each frozen feature matrix to at most this many dims
-    # Temperature of an entropy bonus on eq. 5's softmax (0 = eq. 6 as printed, whose minimum puts all
-    # the weight on the relation with the smallest loss; see docs/method.md "Relation attention").
-    relation_entropy: float = 0.5
-    # Self-adversarial weighting of each positive's k negatives (Sun et al., RotatE, ICLR 2019):
-    # softmax(alpha * -d_neg) instead of 1/k, not differentiated. 0 = eq. 6 as printed.
-    adversarial_temperature: float = 0.0
-    # Each projected segment z_M takes the base's entity constraint (TransE: unit norm), in the
-    # forward pass, so that eq. 4 weighs segments of one scale (docs/method.md "Segment scale").
-    segment_norm: bool = True
-    # Eq. 3's weights times the number of segments present: uniform attention leaves each segment
-    # at its own scale instead of shrinking all of them, the knowledge segment included.
-    segment_scale: bool = True
-    # The whole fused vector h_vid takes the base's entity constraint (TransE: unit norm, as every
-    # tag row), so videos and tags live on one sphere and relations can separate their ranges.
-    fused_norm: bool = False
-    # "margin": eq. 6's hinge; "softplus": log(1 + exp(d_pos - gamma)) + log(1 + exp(gamma - d_neg)),
-    # the logistic form of Sun et al. (RotatE, ICLR 2019) with gamma = margin (beyond the paper).
-    loss: str = "margin"
-
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
-        if self.base not in BASES:
-            raise ValueError(f"unknown base {self.base!r}; choose one of {', '.join(BASES)}")
-        if isinstance(self.modalities, str):
-            self.modalities = tuple(m for m in self.modalities.split(",") if m)
-        self.modalities = tuple(self.modalities)
-        check_modalities(self.modalities)
-        spec = VARIANT_SPECS[self.variant]
-        if spec.modalities == "none" and self.modalities:
-            raise ValueError(f"variant {self.variant!r} uses no modalities, got {self.modalities}")
-        if spec.modalities == "required" and not self.modalities:
-            raise ValueError(f"variant {self.variant!r} needs at least one modality")
-        if self.p_norm not in (1, 2):
-            raise ValueError(f"p_norm must be 1 or 2, got {self.p_norm}")
-        if self.dim < 1 or self.hidden < 1:
-            raise ValueError("dim and hidden must be positive")
-        if self.adversarial_temperature < 0:
-            raise ValueError(f"adversarial_temperature must be >= 0, got {self.adversarial_temperature}")
-        if self.loss not in ("margin", "softplus"):
-            raise ValueError(f"loss must be 'margin' or 'softplus', got {self.loss!r}")
-        if self.relation_entropy < 0:
-            raise ValueError(f"relation_entropy must be >= 0, got {self.relation_entropy}")
-        if self.feature_dims is not None and self.feature_dims < 1:
-            raise ValueError(f"feature_dims must be positive or None, got {self.feature_dims}")
-        if self.relation_attention is None:
-            self.relation_attention = spec.relation_attention
-
-    @property
-    def width(self) -> int:
-        """Width of entity and relation vectors (see the module docstring)."""
-        if fusion_mode(self.variant, self.modalities) in ("plain", "sum"):
-            return self.dim
-        return self.dim * (len(self.modalities) + VARIANT_SPECS[self.variant].knowledge)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class KGModel(nn.Module):
@@ -301,5 +227,5 @@ def build_model(
 ) -> KGModel:
     """Build a KGModel. `features[m] = (FloatTensor[E, d_m], BoolTensor[E] present)` for each modality."""
     if num_entities < 2 or num_relations < 1:
-        raise ValueError(f"need at least 2 entities and 1 relation, got {num_entities} and {num_relations}")
+        raise InvalidData(f"need at least 2 entities and 1 relation, got {num_entities} and {num_relations}")
     return KGModel(config, num_entities, num_relations, features)

@@ -12,75 +12,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from kgtag.errors import InvalidConfig
+
 from . import checkpoint as ckpt
+from .config import TrainConfig
 from .model import KGModel
 from .rows import Optimizer
 from .sampling import NegativeSampler
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 100
-    batch_size: int = 100
-    lr: float = 1e-4
-    dense_lr: float | None = None  # lr of W, b, V, a (default: lr)
-    num_negatives: int = 1
-    sampler: str = "uniform"  # "uniform" | "bernoulli"
-    type_constrained: float = 0.0  # share of negatives drawn from the relation's range (sampling.py)
-    filter_known: bool = False
-    side_constrained: bool = False
-    known_negative_rate: float = 0.5
-    seed: int = 0
-    device: str = "auto"  # "auto" (cuda when available) | "cpu" | "cuda" | "cuda:1" ...
-    amp: bool = False  # bfloat16 autocast of the forward pass
-    num_threads: int | None = None  # CPU threads (default: all cores)
-    patience: int | None = None  # early stopping: epochs without validation improvement
-    valid_every: int = 1
-    restore_best: bool = True  # after early stopping / the last epoch, load the best validated weights
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# Section 5.1 of the paper as printed ("paper"), the same with the segment options and the entropy
-# term of docs/method.md ("paper-scaled", the paper preset's behaviour before 2026-11-30), and the
-# default: settings chosen by bench/sweep.py on the validation splits of three video graphs of
-# different shape (docs/method.md, "Choosing the defaults").
-PRESETS = {
-    "paper": dict(epochs=100, batch_size=100, lr=1e-4, num_negatives=1, sampler="uniform"),
-    "paper-scaled": dict(epochs=100, batch_size=100, lr=1e-4, num_negatives=1, sampler="uniform"),
-    "fast": dict(epochs=20, batch_size=512, lr=5e-3, num_negatives=16, sampler="uniform", side_constrained=True),
-}
-# The model hyper-parameters that go with each preset (ModelConfig fields).
-_LITERAL = dict(segment_norm=False, segment_scale=False, relation_entropy=0.0, adversarial_temperature=0.0)
-MODEL_PRESETS = {
-    "paper": dict(dim=64, hidden=256, p_norm=1, margin=1.0, **_LITERAL),
-    "paper-scaled": dict(dim=64, hidden=256, p_norm=1, margin=1.0, segment_norm=True, segment_scale=True,
-                         relation_entropy=0.5, adversarial_temperature=0.0),
-    "fast": dict(dim=32, hidden=64, p_norm=2, margin=0.5, adversarial_temperature=1.0, relation_entropy=0.5,
-                 segment_norm=True, segment_scale=True, fused_norm=True),
-}
-
-
-def preset(name: str, **overrides) -> TrainConfig:
-    """TrainConfig of a named preset (a key of PRESETS), with field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return replace(TrainConfig(**PRESETS[name]), **overrides)
-
-
-def model_preset(name: str) -> dict:
-    """ModelConfig field values that go with a preset (dim, hidden, p_norm, margin, segment options)."""
-    if name not in MODEL_PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(MODEL_PRESETS)}")
-    return dict(MODEL_PRESETS[name])
 
 
 @dataclass
@@ -101,7 +46,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but PyTorch sees no CUDA device")
+        raise InvalidConfig("device 'cuda' asked for, but PyTorch sees no CUDA device")
     return dev
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kgtag.conventions import MODALITY_NAME
+from kgtag.errors import InvalidConfig
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,12 @@ KNOWLEDGE = "knowledge"
 
 
 def check_modalities(modalities: tuple[str, ...]) -> None:
-    """Raise ValueError for a repeated, malformed or reserved modality name."""
+    """Raise InvalidConfig for a repeated, malformed or reserved modality name."""
     if len(set(modalities)) != len(modalities):
-        raise ValueError(f"modalities repeat: {modalities}")
+        raise InvalidConfig(f"modalities repeat: {','.join(modalities)}")
     for m in modalities:
         if not MODALITY_NAME.fullmatch(m) or m == KNOWLEDGE:
-            raise ValueError(f"modality name {m!r} must match [a-z][a-z0-9_]* and not be {KNOWLEDGE!r}")
+            raise InvalidConfig(f"modality name {m!r} must match [a-z][a-z0-9_]* and not be {KNOWLEDGE!r}")
 
 
 def fusion_mode(variant: str, modalities: tuple[str, ...]) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from os import PathLike
 
+from kgtag.errors import KgtagError
+
 from .store import StoreError
 
 __all__ = ["InputError", "StoreError"]
 
 
-class InputError(ValueError):
+class InputError(KgtagError, ValueError):
     """Bad input data, located: `InputError(file, line, message)`; `str()` is one line.
 
     `line` is the 1-based line of a text file (or the 1-based row of a Parquet/.npy file), or None when

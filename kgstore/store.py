@@ -17,9 +17,13 @@ from typing import Any
 import neo4j
 from neo4j import GraphDatabase
 
+from kgtag.errors import KgtagError
 
-class StoreError(Exception):
+
+class StoreError(KgtagError):
     """An expected failure talking to Neo4j, worded for the user."""
+
+    kind = "env"
 
 
 class StoreUnavailable(StoreError):
@@ -28,6 +32,8 @@ class StoreUnavailable(StoreError):
 
 class NoSuchDatabase(StoreError):
     """The database named in the settings does not exist: the user's setting is wrong."""
+
+    kind = "input"
 
 
 @contextmanager

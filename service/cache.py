@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
+from kgtag.errors import KgtagError
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.read import iter_features, iter_triples, modality_dim, read_entities
 from kgtag.kgstore.store import StoreError
@@ -40,7 +41,7 @@ FOLDER, PARTIAL, MANIFEST = "cache", "cache.partial", "manifest.json"
 SHARDS = 8  # head-range shards recorded in the manifest, one per future training process
 
 
-class CacheDamaged(Exception):
+class CacheDamaged(KgtagError):
     """A cache file that cannot be used; str() names it."""
 
 

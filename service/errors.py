@@ -1,4 +1,4 @@
-"""The run service's expected failures: one user-facing line each, and a kind the CLI maps to an exit code.
+"""The run service's expected failures (part of the kgtag.errors family): one user-facing line each, and a kind.
 
 kind "input": the user asked for something wrong (an id, a value, a file); "env": the environment
 failed (Neo4j stopped answering); "interrupted": the user pressed Ctrl-C.
@@ -6,8 +6,10 @@ failed (Neo4j stopped answering); "interrupted": the user pressed Ctrl-C.
 
 from __future__ import annotations
 
+from kgtag.errors import KgtagError
 
-class RunError(Exception):
+
+class RunError(KgtagError):
     """An expected failure of the run service; `str()` is the one line to show."""
 
     kind = "input"

@@ -14,6 +14,7 @@ import torch
 
 from kgtag.embed import checkpoint as ckpt
 from kgtag.embed import trainer
+from kgtag.embed.config import CONFIG_VERSION
 from kgtag.embed.topk import relation_attention
 from kgtag.embed.model import build_model
 from kgtag.kgstore.results import write_relation_attention, write_run
@@ -67,6 +68,7 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
                    "train": len(train), "valid": len(valid), "test": len(test)},
         "created": datetime.now(timezone.utc).isoformat(),
         "graph_fingerprint": cache.fingerprint,
+        "config_version": CONFIG_VERSION,
     }
     if start is not None:
         meta["from_run"] = start.run_id
@@ -96,7 +98,7 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 
 def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
          start=None) -> dict:
-    mconf, tconf = configs_from(meta)
+    mconf, tconf = configs_from(meta, str(run_dir / "run.json"))
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
     if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint

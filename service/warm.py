@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import torch
 
 from kgtag.embed.carry import Carried, carry_rows
+from kgtag.embed.config import RUN_MODEL_FIELDS
 from kgtag.embed.sampling import triple_keys
 
 from .errors import BadInput
 from .grow import name_map
 from .load import LoadedRun, load_run
 from .notes import note
-from .plan import RunPlan
+from .plan import RunPlan, configs_from
 
 INHERITED = ("variant", "base", "modalities", "preset")  # the model's settings: a different one is refused
 
@@ -42,12 +43,13 @@ def warm_plan(store, from_run: str, runs_dir, given: dict, device: str = "auto",
             raise BadInput(f"--{'model' if key == 'variant' else key} {value} conflicts with run {from_run} "
                            f"({was or 'no modalities'}): a warm start keeps the earlier run's settings; drop the "
                            "option or train a fresh run without --from")
-    mc = {k: v for k, v in meta["model_config"].items() if k not in ("variant", "base", "modalities")}
-    tc = {k: v for k, v in meta["train_config"].items() if k not in ("seed", "device", "epochs")}
+    mconf, tconf = configs_from(meta)  # as the earlier run was trained, whatever today's defaults
+    mc = {k: v for k, v in mconf.to_dict().items() if k not in RUN_MODEL_FIELDS}
+    tc = {k: v for k, v in tconf.to_dict().items() if k not in ("seed", "device", "epochs")}
     plan = RunPlan(variant=meta["variant"], base=meta["base"], modalities=tuple(meta["modalities"]),
                    preset=meta["preset"], device=device, seed=meta["seed"] if seed is None else seed,
                    split=meta["split"] if split is None else split,
-                   epochs=epochs if epochs is not None else meta["train_config"]["epochs"],
+                   epochs=epochs if epochs is not None else tconf.epochs,
                    overrides=tc, model_overrides=mc)
     return plan, WarmStart(earlier)
 

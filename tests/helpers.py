@@ -6,8 +6,10 @@ import contextlib
 
 import torch
 
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset, preset
+from kgtag.embed.trainer import train
 
 
 class TableModel(torch.nn.Module):

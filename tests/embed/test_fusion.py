@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from kgtag.embed.attention import Energy
-from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
 
 E, R = 60, 4
 DIMS = {"vision": 20, "audio": 5, "text": 12}
@@ -106,7 +107,8 @@ def test_feature_dims_must_be_positive():
 
 
 def test_reduced_model_trains():
-    from kgtag.embed.trainer import TrainConfig, train
+    from kgtag.embed.config import TrainConfig
+    from kgtag.embed.trainer import train
 
     feats = features()
     model = make(feats, feature_dims=8)

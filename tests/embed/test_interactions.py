@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from kgtag.embed.interactions import INTERACTIONS, Entities, Relations, make_interaction
-from kgtag.embed.model import ModelConfig, build_model
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
 from kgtag.embed.rows import Optimizer
 from kgtag.embed.variants import BASES
 

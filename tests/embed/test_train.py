@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from kgtag.embed import checkpoint as ckpt
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import TrainConfig, model_preset, preset, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import TrainConfig, model_preset, preset
+from kgtag.embed.trainer import train
 
 N_VIDEOS, N_TAGS, R = 48, 12, 3
 E = N_VIDEOS + N_TAGS
@@ -88,7 +90,7 @@ def test_seeded_runs_repeat_and_seeds_matter():
 def test_resume_continues_exactly(tmp_path):
     tr, _ = video_kg()
     rejected = torch.tensor([[0, 0, N_VIDEOS + 3], [1, 1, N_VIDEOS + 7]])
-    cfg = quick(epochs=4, sampler="bernoulli", type_constrained=True, filter_known=True)
+    cfg = quick(epochs=4, sampler="bernoulli", type_constrained=1.0, filter_known=True)
     straight = model_for()
     r_straight = train(straight, tr, cfg, known_negatives=rejected, progress=False)
 
@@ -201,7 +203,7 @@ def test_progress_display_runs(capsys):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
 def test_cuda_training_scores_and_resume(tmp_path):
     tr, feats = video_kg()
-    cfg = quick(epochs=4, device="cuda", sampler="bernoulli", filter_known=True, type_constrained=True)
+    cfg = quick(epochs=4, device="cuda", sampler="bernoulli", filter_known=True, type_constrained=1.0)
     straight = model_for()
     result = train(straight, tr, cfg, progress=False)
     assert result.losses[-1] < result.losses[0]

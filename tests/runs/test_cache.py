@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import TrainConfig, train
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import TrainConfig
+from kgtag.embed.trainer import train
 from kgtag.kgstore import read
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.ingest import ingest_triples

@@ -12,8 +12,9 @@ from kgtag.embed.carry import carry_rows
 from kgtag.embed.ranking import evaluate
 from kgtag.embed.fold_in import fold_in_
 from kgtag.synthetic.generators import GENERATORS
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import model_preset
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.config import model_preset
 from kgtag.runs import RunPlan, infer_run, load_run, score_run, train_run
 from kgtag.runs.evaluate import candidate_args
 from kgtag.runs.grow import choose_videos
