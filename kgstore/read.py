@@ -1,5 +1,7 @@
 """Reading the graph for training: integer triples, id maps, feature matrices with presence masks.
 
+The one reader of the graph for training: the run cache (kgtag/runs/cache.py) fills its memory maps
+through the same `read_graph` and `read_features` that tests and benches use in memory (`allocate`).
 `read_graph` and `read_features` read in keyset pages on the Entity.id uniqueness index (entities,
 triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
 names into integer ids with pandas index look-ups: no per-triple Python. Entities and relations are
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .features import decode, property_key
+from .fingerprint import graph_fingerprint
 from .store import Store, StoreError
 
 
@@ -25,14 +28,24 @@ from .store import Store, StoreError
 class GraphSnapshot:
     """The knowledge graph as tensors: `triples[i] = (h, r, t)` index `entities` and `relations`."""
 
-    triples: torch.Tensor          # LongTensor[N, 3]
+    triples: torch.Tensor          # LongTensor[N, 3], sorted by (h, r, t): a head range is a row range
     entities: list[str]            # index -> entity id
     relations: list[str]           # index -> relation name
     is_video: torch.Tensor         # BoolTensor[E]
+    fingerprint: dict | None = None  # the graph's fingerprint when it was read (kgstore.fingerprint)
 
     def entity_index(self) -> pd.Index:
         """id -> index look-ups, vectorised: `snapshot.entity_index().get_indexer(ids)`."""
         return pd.Index(self.entities)
+
+
+# Where the arrays a read fills live: `allocate(name, shape, dtype)` returns a zeroed array to fill,
+# in memory (`in_memory`, the default) or a memory-mapped file (the run cache, kgtag/runs/cache.py).
+Allocate = Callable[[str, tuple, np.dtype], np.ndarray]
+
+
+def in_memory(name: str, shape: tuple, dtype) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
 
 
 ENTITIES_PER_PAGE = 50_000
@@ -65,40 +78,47 @@ def read_entities(store: Store, per_page: int = ENTITIES_PER_PAGE) -> tuple[np.n
     return ids[order], video[order]
 
 
-def read_graph(store: Store, heads_per_page: int = HEADS_PER_PAGE, entities_per_page: int = ENTITIES_PER_PAGE) -> GraphSnapshot:
-    """Every entity, relation and TRIPLE, read in keyset pages (one transaction each), so no record
-    grows with the graph. A triple naming an entity that was not there when the entities were read
-    (an ingest running meanwhile) fails the read rather than giving a half-consistent snapshot."""
+def read_graph(store: Store, heads_per_page: int = HEADS_PER_PAGE, entities_per_page: int = ENTITIES_PER_PAGE,
+               allocate: Allocate = in_memory) -> GraphSnapshot:
+    """Every entity, relation and TRIPLE, read in keyset pages (one read transaction each), so no record
+    grows with the graph, into one int64 array of the fingerprint's triple count (`allocate`d: no second
+    copy is ever held). A graph that changes while it is read (an ingest running meanwhile) fails the
+    read rather than giving a half-consistent snapshot."""
+    fingerprint = graph_fingerprint(store)
     ids, video = read_entities(store, entities_per_page)
-    relation_names = store.query("read_relations", routing="r")[0]["names"]
-    index = pd.Index(ids)
-    codes, seen = [], set(relation_names)
+    relations = sorted(store.query("read_relations", routing="r")[0]["names"])
+    index, rel_index = pd.Index(ids), pd.Index(relations)
+    n = int(fingerprint["triples"])
+    out = allocate("triples", (n, 3), np.int64) if n else np.zeros((0, 3), dtype=np.int64)
+    at, last_head, in_order = 0, -1, True
     for page in iter_triples(store, heads_per_page):
-        seen.update(page.relations.tolist())
-        codes.append((index.get_indexer(page.heads), page.relations, index.get_indexer(page.tails)))
-    rel_names = np.array(sorted(seen), dtype=object)
-    if codes:
-        rel_index = pd.Index(rel_names)
-        triples = np.concatenate([np.stack([h, rel_index.get_indexer(r), t], axis=1) for h, r, t in codes]).astype(np.int64)
-        if (triples < 0).any():
-            raise StoreError("the graph changed while it was being read (a triple names an entity read after it); read it again")
-        triples = triples[np.lexsort((triples[:, 2], triples[:, 1], triples[:, 0]))]
-    else:
-        triples = np.zeros((0, 3), dtype=np.int64)
-    return GraphSnapshot(torch.from_numpy(triples), ids.tolist(), rel_names.tolist(), torch.from_numpy(video))
+        rows = page.codes(index, rel_index)
+        if (rows < 0).any() or at + len(rows) > n:
+            raise StoreError("the graph changed while it was being read (a triple names an entity or relation "
+                             "read after it); read it again")
+        rows = rows[np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))]
+        in_order &= bool(rows[0, 0] > last_head)  # pages are head ranges in Cypher's string order
+        out[at:at + len(rows)] = rows
+        at, last_head = at + len(rows), int(rows[-1, 0])
+    if at != n:
+        raise StoreError(f"the graph changed while it was being read ({at} triples read, {n} counted); read it again")
+    if not in_order:  # Cypher's and Python's string orders differed somewhere: sort once, in memory
+        out[:] = out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
+    return GraphSnapshot(torch.from_numpy(out), ids.tolist(), relations, torch.from_numpy(video), fingerprint)
 
 
 def read_features(store: Store, modalities: Sequence[str], entities: Sequence[str],
-                  per_page: int = VECTORS_PER_PAGE) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+                  per_page: int = VECTORS_PER_PAGE, allocate: Allocate = in_memory) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per modality, `(FloatTensor[E, d], BoolTensor[E])` aligned with `entities`: the vectors (zeros
-    where missing) and the presence mask (paper eq. 3-4 mask a missing modality out of the attention).
-    Vectors come `per_page` at a time in id order (keyset on Entity.id), never a modality in one record."""
+    where missing; float32 as stored, so bit-exact) and the presence mask (paper eq. 3-4 mask a missing
+    modality out of the attention). Vectors come `per_page` at a time in id order (keyset on Entity.id)
+    into `allocate`d arrays `feat_<m>` and `mask_<m>`."""
     index = pd.Index(list(entities))
     out = {}
     for modality in modalities:
         dim = modality_dim(store, modality)
-        matrix = np.zeros((len(index), dim), dtype=np.float32)
-        mask = np.zeros(len(index), dtype=bool)
+        matrix = allocate(f"feat_{modality}", (len(index), dim), np.float32)
+        mask = allocate(f"mask_{modality}", (len(index),), np.bool_)
         for ids, vectors in iter_features(store, modality, dim, per_page):
             rows = index.get_indexer(ids)
             keep = rows >= 0

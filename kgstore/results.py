@@ -53,6 +53,11 @@ def read_run(store: Store, run_id: str) -> dict | None:
     return dict(rows[0]["run"]) if rows else None
 
 
+def cached_runs(store: Store, fingerprint: str) -> list[tuple[str, str]]:
+    """(run id, cache digest) of the runs that recorded a graph cache of this fingerprint, newest first."""
+    return [(r["id"], r["digest"]) for r in store.query("read_cached_runs", routing="r", fingerprint=fingerprint)]
+
+
 HEADLINE = ("mr", "mrr", "hits1", "hits3", "hits10")
 
 

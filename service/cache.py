@@ -1,44 +1,54 @@
 """The run cache: the graph a run trains on, as memory-mappable files under runs/<id>/cache/.
 
-    manifest.json        counts, dtypes, shapes, the graph fingerprint, shard boundaries; written last
+    manifest.json        counts, the graph fingerprint, shard boundaries, and each file's dtype,
+                         shape, size and mtime; written last
     entities.arrow       entity ids (Arrow IPC, one string column), sorted: row i is entity id i
     is_video.npy         bool [E]
     triples.npy          int64 [N, 3] (h, r, t), sorted by (h, r, t): a contiguous row range is a head range
     feat_<m>.npy         float32 [E, d] per modality (zeros where absent), mask_<m>.npy bool [E]
 
-It is written page by page straight from kgstore's keyset pages into preallocated memory maps
-(np.lib.format.open_memmap), so no second full copy is ever held, into `cache.partial/`, renamed to
-`cache/` only once the manifest is in: a half-written cache is never taken for a complete one.
-A new run whose graph fingerprint (kgstore.fingerprint) matches a complete cache of another run in
-the same runs directory hard-links that cache's files instead of reading Neo4j (the files are never
-written after the rename, so sharing inodes is safe; a copy where links are not possible).
+Read once, through kgstore's one reader (`kgstore.read.read_graph` / `read_features`) into memory
+maps it allocates here (`_Maps`): no second full copy is ever held. Each file is reserved on disk
+(posix_fallocate) when it is created, after a check that the whole cache fits, so a full disk is one
+line before anything is written, never a SIGBUS half-way through a memory map. Everything goes into
+`cache.partial/`, renamed to `cache/` once the manifest is in; a failed build removes it.
+
+Trust: the sha256 of the manifest is recorded in run.json and on the Run node (`cache_digest`) when
+the cache is written. A new run reuses (hard-links) a cache of the same graph fingerprint only when
+a Run node names it with that digest, and each file still has the size and mtime its manifest
+recorded; the id ranges of the triples are checked whenever a cache is opened. A folder copied into
+runs/, a file swapped or edited after the fact, or a manifest naming a path outside its folder is
+never used. (Content is hashed once, at write time: the stat check on reuse costs no read.)
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import torch
 
-from kgtag.errors import KgtagError
+from kgtag.errors import DiskFull, KgtagError
 from kgtag.kgstore.fingerprint import graph_fingerprint
-from kgtag.kgstore.read import iter_features, iter_triples, modality_dim, read_entities
-from kgtag.kgstore.store import StoreError
+from kgtag.kgstore.read import modality_dim, read_features, read_graph
+from kgtag.kgstore.results import cached_runs
 
 from .errors import BadInput
 from .files import run_dir_of
 
-FORMAT = 1
+FORMAT = 2  # 2: file stats and a digest recorded on the Run node (format 1 caches are read again)
 FOLDER, PARTIAL, MANIFEST = "cache", "cache.partial", "manifest.json"
 SHARDS = 8  # head-range shards recorded in the manifest, one per future training process
+FILE_NAME = re.compile(r"[a-z][a-z0-9_]*\.(npy|arrow)")  # a manifest names files inside its folder only
 
 
 class CacheDamaged(KgtagError):
@@ -53,6 +63,11 @@ class RunCache:
     @property
     def fingerprint(self) -> str:
         return self.manifest["fingerprint"]["hash"]
+
+    @property
+    def digest(self) -> str:
+        """sha256 of manifest.json: what run.json and the Run node record as `cache_digest`."""
+        return file_digest(self.folder / MANIFEST)
 
     @property
     def relations(self) -> list[str]:
@@ -85,13 +100,20 @@ class RunCache:
         return out
 
 
-def open_cache(run_dir: Path) -> RunCache | None:
-    """The run's complete cache, None when it has none; CacheDamaged when a file of it is unusable."""
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def open_cache(run_dir: Path, digest: str | None = None) -> RunCache | None:
+    """The run's complete cache, None when it has none; CacheDamaged when it is not the cache its run
+    recorded (`digest`, from run.json or the Run node) or a file of it is unusable."""
     folder = Path(run_dir) / FOLDER
     if not (folder / MANIFEST).is_file():
         return None
     if folder.resolve().parent != Path(run_dir).resolve():  # a link out of the run folder: not ours to read
         raise CacheDamaged(f"{folder} is not a folder of run {Path(run_dir).name}")
+    if digest is not None and file_digest(folder / MANIFEST) != digest:
+        raise CacheDamaged(f"{folder / MANIFEST} is not the manifest run {Path(run_dir).name} recorded (digest differs)")
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         if manifest.get("format") != FORMAT or not manifest.get("complete"):
@@ -100,143 +122,167 @@ def open_cache(run_dir: Path) -> RunCache | None:
     except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
         raise CacheDamaged(f"{folder / MANIFEST} is damaged ({type(exc).__name__}: {exc})") from None
     for name, (dtype, shape) in expected.items():
+        stat = manifest["files"].get(name)
         try:
-            array = np.load(folder / name, mmap_mode="r")
-            ok = array.dtype == np.dtype(dtype) and list(array.shape) == shape
-            why = f"holds {array.dtype} {list(array.shape)}, expected {dtype} {shape}"
+            now = os.stat(folder / name)
+            if stat is None or [now.st_size, now.st_mtime_ns] != [stat["bytes"], stat["mtime_ns"]]:
+                raise ValueError("changed after the cache was written")
+            if name.endswith(".npy"):
+                array = np.load(folder / name, mmap_mode="r")
+                if array.dtype != np.dtype(dtype) or list(array.shape) != shape:
+                    raise ValueError(f"holds {array.dtype} {list(array.shape)}, expected {dtype} {shape}")
         except (OSError, ValueError) as exc:
-            ok, why = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if not ok:
-            raise CacheDamaged(f"{folder / name} is damaged ({why})")
+            raise CacheDamaged(f"{folder / name} is damaged ({_first_line(exc)})") from None
+    counts = manifest["counts"]
     try:  # memory-mapped: the ids are not copied to count them
         with pa.memory_map(str(folder / "entities.arrow")) as source:
             rows = pa.ipc.open_file(source).read_all().num_rows
     except (OSError, pa.ArrowException) as exc:
-        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
-    if rows != manifest["counts"]["entities"]:
-        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged (holds {rows} ids, expected {manifest['counts']['entities']})")
+        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged ({_first_line(exc)})") from None
+    if rows != counts["entities"]:
+        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged (holds {rows} ids, expected {counts['entities']})")
+    triples = np.load(folder / "triples.npy", mmap_mode="r")
+    if len(triples):  # one vectorised pass: an id out of range is a damaged file, never an IndexError later
+        low, high = triples.min(axis=0), triples.max(axis=0)
+        limits = (counts["entities"], counts["relations"], counts["entities"])
+        if (low < 0).any() or any(int(h) >= n for h, n in zip(high, limits)):
+            raise CacheDamaged(f"{folder / 'triples.npy'} is damaged (ids outside the {counts['entities']} entities "
+                               f"and {counts['relations']} relations of its manifest)")
     return RunCache(folder, manifest)
 
 
-def run_cache(run_dir: Path) -> RunCache | None:
+def run_cache(run_dir: Path, digest: str | None = None) -> RunCache | None:
     """open_cache for a stored run (resume, infer, eval): a damaged cache is one line saying what to do."""
     try:
-        return open_cache(run_dir)
+        return open_cache(run_dir, digest)
     except CacheDamaged as exc:
         raise BadInput(f"{exc}; delete {Path(run_dir) / FOLDER} and the run reads its features from Neo4j") from None
 
 
 def build_cache(store, run_dir: Path, runs_dir: Path, modalities=()) -> RunCache:
-    """The cache of a new run: reused from another run of the same graph when there is one, else read
+    """The cache of a new run: reused from a trusted cache of the same graph when there is one, else read
     from Neo4j (only the parts the other cache lacks). The fingerprint is read before and after: a
     graph that changed meanwhile fails the read rather than giving a half-consistent cache."""
     fingerprint = graph_fingerprint(store)
-    source = find_cache(runs_dir, fingerprint["hash"], exclude=run_dir)
+    source = find_cache(store, runs_dir, fingerprint["hash"], exclude=run_dir)
     staging = Path(run_dir) / PARTIAL
     shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt
     staging.mkdir(parents=True)
-    if source is not None:
-        manifest = dict(source.manifest, modalities={}, reused_from=source.folder.parent.name)
-        for name in ("entities.arrow", "is_video.npy", "triples.npy"):
-            _link(source.folder / name, staging / name)
-        entities = None
-    else:
-        manifest, entities = _read_graph(store, staging, fingerprint), None
-    for m in modalities:
-        if source is not None and source.has([m]):
-            entry = source.manifest["modalities"][m]
-            _link(source.folder / entry["file"], staging / entry["file"])
-            _link(source.folder / entry["mask"], staging / entry["mask"])
-            manifest["modalities"][m] = entry
-            continue
-        if entities is None:
-            entities = RunCache(staging, manifest).entities()
-        manifest["modalities"][m] = _read_features(store, staging, m, entities)
-    if graph_fingerprint(store)["hash"] != fingerprint["hash"]:
-        raise BadInput("the graph changed while it was being read for this run (an ingest or a review ran "
-                       "meanwhile); start the run again")
-    manifest.update(complete=True, created=datetime.now(timezone.utc).isoformat())
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    try:
+        manifest = _fill(store, staging, fingerprint, source, modalities)
+        if graph_fingerprint(store)["hash"] != fingerprint["hash"]:
+            raise BadInput("the graph changed while it was being read for this run (an ingest or a review ran "
+                           "meanwhile); start the run again")
+        manifest["files"] = {p.name: {"bytes": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns}
+                             for p in sorted(staging.iterdir())}
+        manifest.update(complete=True, created=datetime.now(timezone.utc).isoformat())
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written stays behind
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise DiskFull(f"the disk under {run_dir} filled up while the graph cache was written; free some "
+                           "space and run `kgtag train` again") from None
+        raise
     folder = Path(run_dir) / FOLDER
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return RunCache(folder, manifest)
 
 
-def find_cache(runs_dir: Path, fingerprint: str, exclude: Path | None = None) -> RunCache | None:
-    """A complete, undamaged cache of the graph `fingerprint` in another run of runs_dir (newest first)."""
-    found = []
-    for manifest in Path(runs_dir).glob(f"*/{FOLDER}/{MANIFEST}"):
+def _fill(store, staging: Path, fingerprint: dict, source: RunCache | None, modalities) -> dict:
+    dims = {m: modality_dim(store, m) for m in modalities}
+    missing = [m for m in modalities if source is None or not source.has([m])]
+    counts = source.manifest["counts"] if source else {"entities": fingerprint["entities"], "triples": fingerprint["triples"]}
+    need = sum(counts["entities"] * (dims[m] * 4 + 1) for m in missing)
+    if source is None:  # triples, is_video and the ids (Arrow: offsets + about 16 bytes an id)
+        need += counts["triples"] * 24 + counts["entities"] * 25
+    _check_space(staging, need)
+    maps = _Maps(staging)
+    if source is not None:
+        manifest = dict(source.manifest, modalities={}, reused_from=source.folder.parent.name)
+        for name in ("entities.arrow", "is_video.npy", "triples.npy"):
+            _link(source.folder / name, staging / name)
+        entities = None
+    else:
+        graph = read_graph(store, allocate=maps)
+        entities = graph.entities
+        table = pa.table({"id": pa.array(entities, pa.string())})
+        with pa.OSFile(str(staging / "entities.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        np.save(staging / "is_video.npy", graph.is_video.numpy())
+        n = len(graph.triples)
+        if n == 0:  # a memory map cannot be empty; the run refuses the graph (kgtag.runs.graph.check_graph)
+            np.save(staging / "triples.npy", np.zeros((0, 3), dtype=np.int64))
+        manifest = {"format": FORMAT, "complete": False, "fingerprint": graph.fingerprint,
+                    "counts": {"entities": len(entities), "videos": int(graph.is_video.sum()),
+                               "relations": len(graph.relations), "triples": n},
+                    "relations": graph.relations, "shards": shards(graph.triples[:, 0].numpy(), len(entities), SHARDS),
+                    "modalities": {}, "reused_from": None}
+        maps.flush()
+        del graph
+    for m in modalities:
+        entry = {"file": f"feat_{m}.npy", "mask": f"mask_{m}.npy", "dim": dims[m], "dtype": "float32"}
+        if m not in missing:
+            _link(source.folder / entry["file"], staging / entry["file"])
+            _link(source.folder / entry["mask"], staging / entry["mask"])
+        else:
+            if entities is None:
+                entities = RunCache(staging, manifest).entities()
+            _, mask = read_features(store, [m], entities, allocate=maps)[m]
+            maps.flush()
+            entry["vectors"] = int(mask.sum())
+        manifest["modalities"][m] = {**source.manifest["modalities"][m]} if m not in missing else entry
+    return manifest
+
+
+class _Maps:
+    """kgstore.read's allocator for the cache: each array a .npy memory map, reserved on disk at creation."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.open = folder, []
+
+    def __call__(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        path = self.folder / f"{name}.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        with open(path, "r+b") as fh:  # the map's pages are real blocks now: ENOSPC here, never SIGBUS later
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        self.open.append(array)
+        return array
+
+    def flush(self) -> None:
+        for array in self.open:
+            array.flush()
+        self.open.clear()
+
+
+def _check_space(folder: Path, need: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DiskFull(f"the graph cache needs about {_size(need)} under {folder.parent}, and {_size(free)} is free; "
+                       "free some space (or give another --runs-dir) and run `kgtag train` again")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def find_cache(store, runs_dir: Path, fingerprint: str, exclude: Path | None = None) -> RunCache | None:
+    """A trusted cache of the graph `fingerprint`: that of a run whose Run node records this fingerprint
+    and the cache's digest, still intact (newest run first). Folders no Run node names are never read."""
+    for run_id, digest in cached_runs(store, fingerprint):
         try:
-            run_dir = run_dir_of(runs_dir, manifest.parent.parent.name)  # never a folder outside runs_dir
-        except BadInput:
-            continue
-        if exclude is not None and run_dir == Path(exclude).resolve():
-            continue
-        try:
-            if json.loads(manifest.read_text())["fingerprint"]["hash"] != fingerprint:
-                continue  # another graph: no need to look at its files
-            cache = open_cache(run_dir)
-        except (CacheDamaged, OSError, ValueError, KeyError, TypeError):
+            run_dir = run_dir_of(runs_dir, run_id)  # never a folder outside runs_dir
+            if exclude is not None and run_dir == Path(exclude).resolve():
+                continue
+            cache = open_cache(run_dir, digest)
+        except (BadInput, CacheDamaged, OSError):
             continue  # never trusted; its own run reports it when used
         if cache is not None and cache.fingerprint == fingerprint:
-            found.append((manifest.stat().st_mtime, cache))
-    return max(found, key=lambda f: f[0])[1] if found else None
-
-
-def _read_graph(store, staging: Path, fingerprint: dict) -> dict:
-    ids, video = read_entities(store)
-    pa_ids = pa.table({"id": pa.array(ids.tolist(), pa.string())})
-    with pa.OSFile(str(staging / "entities.arrow"), "wb") as sink, pa.ipc.new_file(sink, pa_ids.schema) as writer:
-        writer.write_table(pa_ids)
-    np.save(staging / "is_video.npy", video)
-    relations = sorted(store.query("read_relations", routing="r")[0]["names"])
-    index, rel_index = pd.Index(ids), pd.Index(relations)
-    n = int(fingerprint["triples"])
-    if n == 0:  # a memory map cannot be empty; the run refuses the graph (kgtag.runs.graph.check_graph)
-        np.save(staging / "triples.npy", np.zeros((0, 3), dtype=np.int64))
-        out = np.load(staging / "triples.npy")
-    else:
-        out = np.lib.format.open_memmap(staging / "triples.npy", mode="w+", dtype=np.int64, shape=(n, 3))
-    at, last_head, in_order = 0, -1, True
-    for page in iter_triples(store):
-        rows = page.codes(index, rel_index)
-        if (rows < 0).any() or at + len(rows) > n:
-            raise StoreError("the graph changed while it was being read (a triple names an entity or relation "
-                             "read after it); read it again")
-        rows = rows[np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))]
-        in_order &= bool(rows[0, 0] > last_head)  # pages are head ranges in Cypher's string order
-        out[at:at + len(rows)] = rows
-        at, last_head = at + len(rows), int(rows[-1, 0])
-    if at != n:
-        raise StoreError(f"the graph changed while it was being read ({at} triples read, {n} counted); read it again")
-    if not in_order:  # Cypher's and Python's string orders differed somewhere: sort once, in memory
-        out[:] = out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
-    if n:
-        out.flush()
-    return {"format": FORMAT, "complete": False, "fingerprint": fingerprint,
-            "counts": {"entities": len(ids), "videos": int(video.sum()), "relations": len(relations), "triples": n},
-            "relations": relations, "shards": shards(out[:, 0], len(ids), SHARDS), "modalities": {},
-            "reused_from": None}
-
-
-def _read_features(store, staging: Path, modality: str, entities: list[str]) -> dict:
-    dim = modality_dim(store, modality)
-    entry = {"file": f"feat_{modality}.npy", "mask": f"mask_{modality}.npy", "dim": dim, "dtype": "float32"}
-    # float32, as stored in Neo4j: bit-exact features and the metrics of a run read from Neo4j; the map
-    # is page cache, not the process's own memory, so halving it (float16) buys less than it costs
-    matrix = np.lib.format.open_memmap(staging / entry["file"], mode="w+", dtype=np.float32, shape=(len(entities), dim))
-    mask = np.zeros(len(entities), dtype=bool)
-    index = pd.Index(entities)
-    for ids, vectors in iter_features(store, modality, dim):
-        rows = index.get_indexer(ids)
-        keep = rows >= 0
-        matrix[rows[keep]] = vectors[keep]
-        mask[rows[keep]] = True
-    matrix.flush()
-    np.save(staging / entry["mask"], mask)
-    entry["vectors"] = int(mask.sum())
-    return entry
+            return cache
+    return None
 
 
 def shards(heads: np.ndarray, num_entities: int, k: int) -> list[dict]:
@@ -252,16 +298,27 @@ def shards(heads: np.ndarray, num_entities: int, k: int) -> list[dict]:
 
 
 def _expected(manifest: dict) -> dict[str, tuple[str, list[int]]]:
+    """The files a manifest promises: name -> (dtype, shape); names must be plain names in the folder."""
     counts = manifest["counts"]
-    out = {"is_video.npy": ("bool", [counts["entities"]]), "triples.npy": ("int64", [counts["triples"], 3])}
+    out = {"entities.arrow": ("", []), "is_video.npy": ("bool", [counts["entities"]]),
+           "triples.npy": ("int64", [counts["triples"], 3])}
     for entry in manifest["modalities"].values():
         out[entry["file"]] = (entry["dtype"], [counts["entities"], entry["dim"]])
         out[entry["mask"]] = ("bool", [counts["entities"]])
+    for name in out:
+        if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
+            raise ValueError(f"file name {name!r} is not a plain name inside the cache folder")
+    if not isinstance(manifest["files"], dict):
+        raise ValueError("'files' is not an object")
     return out
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _link(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:  # another file system, or one without hard links
-        shutil.copyfile(source, target)
+        shutil.copy2(source, target)  # copy2 keeps the mtime the source's manifest recorded

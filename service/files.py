@@ -8,9 +8,11 @@ The Run node holds hyper-parameters, metrics, status and the graph's fingerprint
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kgtag.embed.checkpoint import first_line
@@ -48,8 +50,9 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
         node["protocol"], node["candidates"] = metrics["protocol"], metrics["candidates"]
     if meta.get("from_run"):  # a warm start (`kgtag train --from`)
         node["from_run"] = meta["from_run"]
-    if "graph_fingerprint" in meta:
-        node["graph_fingerprint"] = meta["graph_fingerprint"]
+    for key in ("graph_fingerprint", "cache_digest"):
+        if key in meta:
+            node[key] = meta[key]
     if "calibration" in meta:
         node["calibration_json"] = json.dumps(meta["calibration"])
     node.update(headline_metrics(metrics))
@@ -72,6 +75,32 @@ def write_meta(run_dir: Path, meta: dict) -> None:
 
 def save_graph(run_dir: Path, graph: dict) -> None:
     torch.save(graph, run_dir / "graph.pt")
+
+
+NEGATIVES = "negatives.npy"
+
+
+def freeze_negatives(run_dir: Path, negatives: torch.Tensor) -> dict:
+    """The rejected edges a run trains against, frozen in its folder: {count, sha256} for run.json."""
+    np.save(run_dir / NEGATIVES, negatives.numpy().astype(np.int64).reshape(-1, 3))
+    return {"count": len(negatives), "sha256": hashlib.sha256((run_dir / NEGATIVES).read_bytes()).hexdigest()}
+
+
+def frozen_negatives(run_dir: Path, meta: dict) -> torch.Tensor | None:
+    """The run's frozen rejected edges (checked against run.json's digest); None for a run from before."""
+    if "negatives" not in meta:
+        return None
+    path = run_dir / NEGATIVES
+    fix = "the run cannot be resumed: train a new one with `kgtag train`"
+    data = read_file(path, lambda p: p.read_bytes(), fix)
+    if hashlib.sha256(data).hexdigest() != meta["negatives"].get("sha256"):
+        raise BadInput(f"{path} is not the file run {meta['id']} froze (digest differs); {fix}")
+    array = read_file(path, lambda p: np.load(p, allow_pickle=False), fix)
+    counts = meta["counts"]
+    if array.dtype != np.int64 or array.ndim != 2 or array.shape[1] != 3 or (array < 0).any() \
+            or (len(array) and (array[:, [0, 2]].max() >= counts["entities"] or array[:, 1].max() >= counts["relations"])):
+        raise BadInput(f"{path} holds no [K, 3] ids of this run; {fix}")
+    return torch.from_numpy(array)
 
 
 def read_file(path: Path, load, fix: str):

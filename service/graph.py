@@ -34,10 +34,10 @@ def check_graph(triples, features: dict) -> None:
             raise BadInput(f"no {m!r} features in the graph: load them with `kgtag ingest features --modality {m} FILE`")
 
 
-def run_features(store, run_dir, modalities, entities) -> dict:
-    """A stored run's features: from its cache (the graph it was trained on), else from Neo4j (runs
-    trained before there was a cache)."""
-    cache = run_cache(run_dir)
+def run_features(store, run_dir, modalities, entities, digest: str | None = None) -> dict:
+    """A stored run's features: from its cache (the graph it was trained on; `digest` the one its run
+    recorded), else from Neo4j (runs trained before there was a cache)."""
+    cache = run_cache(run_dir, digest)
     if cache is not None and cache.has(modalities) and cache.manifest["counts"]["entities"] == len(entities):
         return cache.features(modalities)
     return pull_features(store, modalities, entities)

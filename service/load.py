@@ -54,7 +54,7 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     # a model.pt whose run never reached 'done' (Neo4j failed while storing it) is not a result yet
     if not (run_dir / "model.pt").is_file() or run_node(store, run_id).get("status") != "done":
         raise BadInput(f"run {run_id} has not finished training; continue it with `kgtag train --resume {run_id}`")
-    features = run_features(store, run_dir, meta["modalities"], saved["entities"])
+    features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
     mconf, _ = configs_from(meta, str(run_dir / "run.json"))
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
     fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"

@@ -23,7 +23,7 @@ from kgtag.kgstore.store import StoreUnavailable
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
-from .files import node_of, run_dir_of, run_files, save_graph, write_meta
+from .files import freeze_negatives, frozen_negatives, node_of, run_dir_of, run_files, save_graph, write_meta
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
@@ -68,7 +68,10 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
                    "train": len(train), "valid": len(valid), "test": len(test)},
         "created": datetime.now(timezone.utc).isoformat(),
         "graph_fingerprint": cache.fingerprint,
+        "cache_digest": cache.digest,
         "config_version": CONFIG_VERSION,
+        # the curators' rejected edges as they are now: the run trains (and a resume continues) against these
+        "negatives": freeze_negatives(run_dir, known_negatives(store, entities, relations)),
     }
     if start is not None:
         meta["from_run"] = start.run_id
@@ -91,7 +94,7 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
         ckpt.load(last)
     except ckpt.CheckpointError as exc:
         raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
-    features = run_features(store, run_dir, meta["modalities"], saved["entities"])
+    features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
 
@@ -103,7 +106,9 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
     if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint
         start.carry(model, entities, relations)
-    negatives = known_negatives(store, entities, relations)
+    negatives = frozen_negatives(run_dir, meta)
+    if negatives is None:  # a run from before negatives were frozen with it: today's, as it did then
+        negatives = known_negatives(store, entities, relations)
     if len(negatives):
         note(f"{len(negatives)} rejected edges used as known negatives")
     try:

@@ -139,8 +139,8 @@ def test_half_written_and_damaged_caches_are_never_used(sample, tmp_path):
     outside = tmp_path.parent / (tmp_path.name + "-outside")
     shutil.copytree(run_dir, outside)
     (tmp_path / "r9").symlink_to(outside)
-    assert find_cache(tmp_path, cache.fingerprint, exclude=run_dir) is None
-    assert find_cache(tmp_path, cache.fingerprint).folder == cache.folder
+    assert find_cache(sample, tmp_path, cache.fingerprint, exclude=run_dir) is None
+    assert find_cache(sample, tmp_path, cache.fingerprint) is None  # no Run node names r1: never trusted
     # a truncated file: one line naming it; a new run does not reuse it but reads Neo4j
     data = (cache.folder / "feat_vision.npy").read_bytes()
     (cache.folder / "feat_vision.npy").write_bytes(data[: len(data) // 2])
