@@ -237,8 +237,8 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
     if tags:
         first = int(found[min(tags)])
         raise InputError(ids_path or path, first + 1,
-                         f"id {shorten(ids[first])} is a tag (the tail of a triple), not a video ({len(tags)} such ids); "
-                         "features belong to videos")
+                         f"id {shorten(ids[first])} is a tag (the tail of a triple), not a video"
+                         + (f" ({len(tags)} such ids)" if len(tags) > 1 else "") + "; features belong to videos")
     if allow_new:
         eids, created = upsert_entities(store, ids)
         report.entities_created = created

@@ -255,8 +255,15 @@ def shorten(text: str, most: int = 60) -> str:
 
 
 def check_name(name: str, path, line: int | None, what: str) -> str:
-    """One name (a relation from a mapping or an attribute) checked like `check_names`; returns it."""
-    check_names([name], [line if line is not None else 0], path, what)
+    """One name (a relation from a mapping, an attribute that becomes a relation) under the limits of
+    `check_names`; `what` names it in the message (it quotes the name already); returns it."""
+    if not name:
+        raise InputError(path, line, f"{what} is empty; a relation needs a name")
+    if len(name) > MAX_ID:
+        raise InputError(path, line, f"{what} has {len(name):,} characters; at most {MAX_ID:,} fit Neo4j's index")
+    if ch := first_control(name):
+        raise InputError(path, line, f"{what} holds the control character {describe_control(ch)}; "
+                                     "names must be printable text")
     return name
 
 

@@ -109,7 +109,7 @@ def load_mapping(path: str | Path) -> Mapping:
         split = spec.get("split")
         if not isinstance(relation, str) or not relation.strip():
             raise InputError(path, None, f"relations.{attribute}.relation must be a non-empty string")
-        check_name(relation.strip(), path, None, f"relations.{shorten(attribute, 40)}.relation")
+        check_name(relation.strip(), path, None, f"relations.{shorten(attribute, 40)}.relation {shorten(relation.strip(), 40)}")
         if normalize not in NORMALIZE:
             raise InputError(path, None, f"relations.{attribute}.normalize must be one of {list(NORMALIZE)}")
         if split is not None and (not isinstance(split, str) or not split):
@@ -172,7 +172,8 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
                     raise InputError(path, number, f"attribute {shorten(attribute)} is not in the mapping (unmapped = \"error\")")
                 continue
             if attribute not in checked:  # it names a relation: the limits of `ingest triples`, before any write
-                check_name(rule.relation.strip(), path, number, f"relation name (attribute {shorten(attribute, 40)})")
+                check_name(rule.relation.strip(), path, number, f"attribute {shorten(attribute, 40)} (a relation name)"
+                           if rule.relation == attribute.strip() else f"relation {shorten(rule.relation, 40)} of attribute {shorten(attribute, 40)}")
                 checked.add(attribute)
             values = value if isinstance(value, list) else [value]
             for v in values:

@@ -109,16 +109,17 @@ def split_from_files(
         if (bad := np.flatnonzero(~known)).size:
             i = bad[0]
             raise BadInput(f"{path}:{table['line'].iloc[i]}: triple ({table['head'].iloc[i]}, {table['relation'].iloc[i]}, "
-                           f"{table['tail'].iloc[i]}) is not in the graph ({bad.size} such lines); a split file holds "
-                           "triples of the graph")
+                           f"{table['tail'].iloc[i]}) is not in the graph" + (f" ({bad.size} such lines)" if bad.size > 1 else "")
+                           + "; a split file holds triples of the graph")
         held.append(torch.from_numpy(np.stack([h, r, t], axis=1).astype(np.int64)).reshape(-1, 3))
         keys_of.append((keys, table["line"].to_numpy()))
     (valid_keys, valid_lines), (test_keys, test_lines) = keys_of
     if (both := np.flatnonzero(np.isin(test_keys, valid_keys))).size:
         i = both[0]
         first = valid_lines[np.flatnonzero(valid_keys == test_keys[i])[0]]
-        raise BadInput(f"{test_path}:{test_lines[i]}: this triple is also in {valid_path} (line {first}; "
-                       f"{both.size} triples in both); a triple is held out for validation or for test, not both")
+        more = f"; {both.size} triples are in both" if both.size > 1 else ""
+        raise BadInput(f"{test_path}:{test_lines[i]}: this triple is also in {valid_path} (line {first}{more}); "
+                       "a triple is held out for validation or for test, not both")
     valid, test = held
     out = torch.isin(triple_keys(triples, n_e, n_r), triple_keys(torch.cat([valid, test]), n_e, n_r))
     return triples[~out], valid, test

@@ -61,7 +61,7 @@ CASES = [
     ("videos: attribute of 5,000 emoji", {"r.jsonl": jsonl({"id": "vnew20", "genre": "a"}, {"id": "vnew21", "\U0001F600" * 5000: "a"})},
      ["ingest", "videos", "r.jsonl", "--mapping", "mapping.toml"], ["r.jsonl:2", "5,000 characters"]),
     ("videos: empty attribute", {"r.jsonl": jsonl({"id": "vnew23", "": "a"})},
-     ["ingest", "videos", "r.jsonl", "--mapping", "mapping.toml"], ["r.jsonl:1", "empty relation name"]),
+     ["ingest", "videos", "r.jsonl", "--mapping", "mapping.toml"], ["r.jsonl:1", "(a relation name) is empty"]),
     ("videos: nested 100,000 deep", {"r.jsonl": '{"id": "vd", "genre": ' + "[" * 100_000 + "]" * 100_000 + "}\n"},
      ["ingest", "videos", "r.jsonl", "--mapping", "mapping.toml"], ["r.jsonl:1", "nested too deep"]),
     ("features: complex .npy", {"ids.txt": "v1\nv2\n"}, ["ingest", "features", "--modality", "c", "complex.npy", "--ids", "ids.txt"],
