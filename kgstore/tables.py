@@ -99,24 +99,23 @@ def first_control(text: str) -> str | None:
 
 
 def check_names(values, lines, path, what: str, unit: str = "line") -> None:
-    """No empty, over-long or control-character name among `values` (ids, relation names: str,
-    stripped); `lines` aligned with them. InputError at the first fault, naming its line."""
-    values = np.asarray(values, dtype=object)
+    """No empty, over-long or control-character name among `values` (ids, relation names: stripped
+    strings, as a pyarrow array or a sequence); `lines` aligned with them. InputError at the first
+    fault, naming its line. All in Arrow compute kernels."""
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(np.asarray(values, dtype=object), pa.string())
     lines = np.asarray(lines)
-    if not len(values):
+    if not len(array):
         return
-    series = pd.Series(values, dtype=object)
-    empty = (series == "").to_numpy()
-    if empty.any():
-        raise InputError(path, int(lines[empty.argmax()]), f"empty {what} ({int(empty.sum())} {unit}s with an empty {what} in this file)")
-    lengths = series.str.len().to_numpy()
+    lengths = pc.utf8_length(array.fill_null("")).to_numpy(zero_copy_only=False)
+    if (empty := np.flatnonzero(lengths == 0)).size:
+        raise InputError(path, int(lines[empty[0]]), f"empty {what} ({empty.size} {unit}s with an empty {what} in this file)")
     if (long := np.flatnonzero(lengths > MAX_ID)).size:
         raise InputError(path, int(lines[long[0]]), f"{what} of {int(lengths[long[0]]):,} characters; "
                                                     f"at most {MAX_ID:,} fit Neo4j's index (a long text belongs in a property)")
-    if (bad := control_rows(values)).size:
-        ch = first_control(values[bad[0]])
-        raise InputError(path, int(lines[bad[0]]), f"{what} {shorten(values[bad[0]])} holds the control character "
-                                                   f"{describe_control(ch)}; ids and names must be printable text")
+    if (bad := control_rows(array)).size:
+        value = array[int(bad[0])].as_py()
+        raise InputError(path, int(lines[bad[0]]), f"{what} {shorten(value)} holds the control character "
+                                                   f"{describe_control(first_control(value))}; ids and names must be printable text")
 
 
 def check_utf8(data: bytes, path) -> bytes:
@@ -193,14 +192,15 @@ def read_triples(path: str | Path) -> pd.DataFrame:
         more = f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else ""
         sep = "tab" if fmt == "tsv" else "comma"
         raise InputError(path, line, f"expected 3 {sep}-separated columns (head, relation, tail), found {got}{more}")
-    columns = {c: pc.utf8_trim_whitespace(table[c]).to_numpy(zero_copy_only=False).astype(object) for c in TRIPLE_COLUMNS}
+    arrays = {c: pc.utf8_trim_whitespace(table[c]) for c in TRIPLE_COLUMNS}
+    columns = {c: arrays[c].to_numpy(zero_copy_only=False).astype(object) for c in TRIPLE_COLUMNS}
     frame = pd.DataFrame(columns)
     frame["line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
     if len(frame) and [str(v).lower() for v in frame.iloc[0, :3]] == list(TRIPLE_COLUMNS):
         frame = frame.iloc[1:]
     blank = (frame["head"] == "") & (frame["relation"] == "") & (frame["tail"] == "")
     frame = frame[~blank.to_numpy()]
-    _check_not_empty(frame, path, "line")
+    _check_not_empty(frame, path, "line", arrays)
     return frame.reset_index(drop=True)
 
 
@@ -224,7 +224,7 @@ def _read_parquet_triples(path: Path) -> pd.DataFrame:
         table = parquet.read(columns=names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
-    columns = {}
+    columns, arrays = {}, {}
     for want, have in zip(TRIPLE_COLUMNS, names):
         col = table[have]
         if pa.types.is_integer(col.type):
@@ -234,19 +234,21 @@ def _read_parquet_triples(path: Path) -> pd.DataFrame:
         if not pa.types.is_string(col.type):
             raise InputError(path, None, f"column {have!r} has type {col.type}; expected strings")
         col = pc.utf8_trim_whitespace(col.fill_null(""))
+        arrays[want] = col
         columns[want] = col.to_numpy(zero_copy_only=False).astype(object)
     frame = pd.DataFrame(columns)
     frame["line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
-    _check_not_empty(frame, path, "row")
+    _check_not_empty(frame, path, "row", arrays)
     return frame
 
 
-def _check_not_empty(frame: pd.DataFrame, path, unit: str) -> None:
+def _check_not_empty(frame: pd.DataFrame, path, unit: str, arrays: dict) -> None:
     """No empty, over-long or control-character id or relation name (the first one found is named
-    with its line)."""
+    with its line). `arrays`: the file's trimmed Arrow columns, all rows (line i is row i - 1)."""
+    rows = pa.array(frame["line"].to_numpy() - 1)
     for column in TRIPLE_COLUMNS:
         what = "relation name" if column == "relation" else f"{column} id"
-        check_names(frame[column].to_numpy(dtype=object), frame["line"].to_numpy(), path, what, unit)
+        check_names(arrays[column].take(rows), frame["line"].to_numpy(), path, what, unit)
 
 
 def shorten(text: str, most: int = 60) -> str:
