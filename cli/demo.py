@@ -28,7 +28,7 @@ from kgtag.runs.sample import MODALITIES, ingest_sample, sample_dir
 
 from .guide import edit_link
 from .options import connection_options
-from .output import EXIT_ENV, CliError, console, info, table
+from .output import EXIT_ENV, CliError, console, info, safe_text, table
 
 EXAMPLES = 3
 
@@ -163,12 +163,12 @@ def report(store, te, tf, calibration) -> None:
         title = video_tags(store, v)
         t = table(f"{v}: {title[0].title if title else ''} (paper Table 8; bold = a held-out true tag)",
                   ["", "tags"], [])
-        t.add_row("training tags", Text(", ".join(f"{tf.relations[r]}: {tf.entities[x]}" for _, r, x in
+        t.add_row("training tags", safe_text(", ".join(f"{tf.relations[r]}: {tf.entities[x]}" for _, r, x in
                                                   tf.train[tf.train[:, 0] == tf.entities.index(v)].tolist())))
-        t.add_row(Text(f"held out ({relation})"), Text(", ".join(sorted(held))))
+        t.add_row(safe_text(f"held out ({relation})"), safe_text(", ".join(sorted(held))))
         for name, per_video in inferred.items():  # graph names as Text; held-out ones in bold
-            tags = Text(", ").join(Text(x, style="bold" if x in held else "") for x in per_video[v])
-            t.add_row(Text(f"{name} top-5 {relation}"), tags)
+            tags = Text(", ").join(safe_text(x, style="bold" if x in held else "") for x in per_video[v])
+            t.add_row(safe_text(f"{name} top-5 {relation}"), tags)
         console.print(t)
     console.print(f"confidence calibration (fitted on half the validation queries): temperature "
                   f"{calibration['temperature']:.3g}, ECE {calibration['ece']:.3f} on the other "

@@ -126,7 +126,18 @@ def serve(page: str, port: int, browser_url: str = "http://localhost:7474/browse
                 self.send_header("Access-Control-Allow-Origin", origin)
                 self.send_header("Access-Control-Allow-Private-Network", "true")  # a remote Browser, local guide
 
+        def host_ok(self) -> bool:
+            """Loopback names only in the Host header: a DNS-rebinding page (Host: attacker.example) that
+            reaches this port gets a 400, never the guide and its ids."""
+            host = urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
+            if host in ("localhost", "127.0.0.1", "::1"):
+                return True
+            self.send_error(400, "host not served here")
+            return False
+
         def do_GET(self):  # noqa: N802 (http.server's name)
+            if not self.host_ok():
+                return
             if self.path.split("?")[0] not in ("/", f"/{GUIDE_FILE}"):
                 self.send_error(404)
                 return
@@ -139,6 +150,8 @@ def serve(page: str, port: int, browser_url: str = "http://localhost:7474/browse
             self.wfile.write(body)
 
         def do_OPTIONS(self):  # noqa: N802  the CORS preflight: Browser sends no-cache headers
+            if not self.host_ok():
+                return
             self.send_response(204)
             self.cors()
             self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")

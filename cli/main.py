@@ -1,6 +1,7 @@
 """kgtag: the command line. Each command parses, calls kgstore/embed, prints."""
 
 import logging
+import os
 
 import click
 
@@ -30,6 +31,9 @@ def cli():
     # the driver logs server notifications (e.g. "property key does not exist" on an empty graph)
     # as warnings, and each dropped connection as an error; the user gets one line from KgtagGroup
     logging.getLogger("neo4j").setLevel(logging.CRITICAL)
+    # what kgtag writes (runs/: feature matrices, models; the guide) is private to the user: 0600 / 0700
+    previous = os.umask(0o077)
+    click.get_current_context().call_on_close(lambda: os.umask(previous))
 
 
 def _register() -> None:

@@ -40,15 +40,39 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
             return {}
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            config = tomllib.load(fh)
+        config = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise CliError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise CliError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                       "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise CliError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise CliError(f"{path}: nested too deep (kgtag.toml holds two flat tables, [neo4j] and [kgtag])") from None
+    check_config(config, path)
     if "password" in config.get("neo4j", {}) and stat.S_IMODE(path.stat().st_mode) & 0o077:
         info(f"warning: {path} holds the Neo4j password and other users can read it: chmod 600 {path}")
     return config
+
+
+# the tables and keys of kgtag.toml; every value is a string
+CONFIG_KEYS = {"neo4j": ("uri", "user", "password", "database"), "kgtag": ("runs_dir",)}
+
+
+def check_config(config: dict[str, Any], path: Path) -> None:
+    """[neo4j] and [kgtag] are tables of strings; anything else is named in one line (unknown keys are
+    left alone: a newer kgtag may read them)."""
+    for section, keys in CONFIG_KEYS.items():
+        table = config.get(section, {})
+        if not isinstance(table, dict):
+            raise CliError(f"{path}: `{section}` must be a table ([{section}]), not {type(table).__name__}")
+        for key in keys:
+            if key in table and not isinstance(table[key], str):
+                raise CliError(f"{path}: {section}.{key} must be a string, not {type(table[key]).__name__} "
+                               f"({section}.{key} = \"...\")")
 
 
 def settings_from(config: dict[str, Any], uri=None, user=None, password=None, database=None) -> Settings:
@@ -105,6 +129,17 @@ def connection_options(f):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout (for scripts).")
+
+
+def check_modalities(ctx, param, value: str | None) -> str | None:
+    """A click callback: every name in a comma-separated --modalities is a modality name."""
+    from kgtag.conventions import MODALITY_NAME
+
+    bad = [m for m in csv_list(value) if not MODALITY_NAME.fullmatch(m)]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is no modality name: use lower-case letters, digits and _, "
+                                 "comma-separated (e.g. vision,audio,text)")
+    return value
 
 
 def csv_list(value: str | None) -> tuple[str, ...]:

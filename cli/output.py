@@ -1,7 +1,9 @@
 """Printing for the CLI: rich tables for people, JSON for scripts, one-line errors for expected mistakes.
 
 Text from the graph or from a user (ids, tags, relation and curator names) is printed as rich `Text`,
-never parsed as markup: a tag named `[/]` or `[bold]` prints as itself.
+never parsed as markup: a tag named `[/]` or `[bold]` prints as itself; and through `printable`, so
+that a control character stored before ingest refused them (ESC, CSI: clear the screen, set the
+terminal's title) prints as a visible escape (`\x1b`), never reaches the terminal.
 
 `KgtagGroup` is the single place that turns known exceptions into a one-line message and an exit code:
 2 for something the user gave us (a file, an id, a value), 1 for the environment (Neo4j down or refusing).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,7 +38,7 @@ class CliError(click.ClickException):
     """An expected failure, printed as one line."""
 
     def __init__(self, message: str, exit_code: int = EXIT_INPUT):
-        super().__init__(message)
+        super().__init__(printable(message))  # it may quote an id or a file name from the user
         self.exit_code = exit_code
 
 
@@ -76,6 +79,19 @@ class KgtagGroup(click.Group):
             raise mapped from None
 
 
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    """`str(text)` with every C0/C1 control character (and DEL) written as a visible escape: `\x1b`."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def safe_text(text: Any, style: str = "") -> Text:
+    """Graph or user text for rich: printed literally (no markup) and `printable`."""
+    return Text(printable(text), style=style)
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -90,11 +106,11 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 3) -> Table:
     # wide enough for its title, so that a narrow table does not fold it over several lines
-    t = Table(title=Text(title or ""), title_justify="left", show_lines=False, min_width=min(len(title or ""), console.width))
+    t = Table(title=safe_text(title or ""), title_justify="left", show_lines=False, min_width=min(len(title or ""), console.width))
     for col in columns:
-        t.add_column(col)
+        t.add_column(safe_text(col))
     for row in rows:
-        t.add_row(*(Text(fmt(v, digits)) for v in row))
+        t.add_row(*(safe_text(fmt(v, digits)) for v in row))
     return t
 
 
@@ -115,15 +131,16 @@ def to_jsonable(value: Any) -> Any:
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
     """Print `data` as JSON on stdout for scripts, or call `render` for people."""
-    if as_json:
-        click.echo(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2))
+    if as_json:  # json escapes C0 controls itself; C1 ones (CSI, OSC) only appear inside strings
+        text = json.dumps(to_jsonable(data), ensure_ascii=False, indent=2)
+        click.echo(re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
         render()
 
 
 def info(message: str) -> None:
     """Progress and notes go to stderr so that --json output stays clean (the run service's `note`)."""
-    note(message)
+    note(printable(message))
 
 
 def serve_until_interrupted(server) -> None:

@@ -11,7 +11,7 @@ import click
 from rich.text import Text
 
 from .options import connection_options, json_option
-from .output import CliError, console, emit, info, table
+from .output import CliError, console, emit, info, safe_text, table
 
 
 def default_curator() -> str:
@@ -52,14 +52,14 @@ EDGE_COLUMNS = ["edge", "video", "title", "relation", "tag", "score", "confidenc
 def show_edge(e, n: int, total: int) -> None:
     """One edge for the curator; names from the graph are Text, never markup."""
     console.rule(Text(f"{n}/{total}  confidence {e.confidence:.3f}", style="bold"))
-    console.print(Text.assemble((e.video, "bold"), " ", e.title or ""))
-    console.print(Text.assemble("  inferred  ", (f"{e.relation} -> {e.tag}", "bold"),
-                                f"  (score {e.score:.3f}, rank {e.rank}, run {e.run})"))
+    console.print(Text.assemble(safe_text(e.video, "bold"), " ", safe_text(e.title or "")))
+    console.print(Text.assemble("  inferred  ", safe_text(f"{e.relation} -> {e.tag}", "bold"),
+                                safe_text(f"  (score {e.score:.3f}, rank {e.rank}, run {e.run})")))
     if e.tags:
         more = f" (+{e.n_tags - len(e.tags)} more)" if e.n_tags > len(e.tags) else ""
-        console.print(Text("  has       " + ", ".join(f"{r}: {t}" for r, t in e.tags) + more))
+        console.print(safe_text("  has       " + ", ".join(f"{r}: {t}" for r, t in e.tags) + more))
     if e.attention:
-        console.print(Text("  attention " + "  ".join(f"{k} {w:.2f}" for k, w in e.attention.items())))
+        console.print(safe_text("  attention " + "  ".join(f"{k} {w:.2f}" for k, w in e.attention.items())))
 
 
 @click.command()
@@ -120,7 +120,7 @@ def _interactive(store, edges, curator) -> None:
             continue
         result = rv.decide(store, [e.id], "accept" if choice == "a" else "reject", curator)
         for c in result.already_decided:
-            console.print(Text(f"  {c.message()}", style="yellow"))
+            console.print(safe_text(f"  {c.message()}", style="yellow"))
         counts[result.decision] += len(result.decided)
     info(f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['skipped']} skipped (curator {curator})")
 

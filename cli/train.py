@@ -9,7 +9,7 @@ from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
 from kgtag.runs.warm import INHERITED, warm_plan
 
-from .options import connection_options, csv_list, json_option
+from .options import check_modalities, connection_options, csv_list, json_option
 from .output import CliError, console, emit, table
 
 METRICS = ("mr", "mrr", "hits1", "hits3", "hits10")
@@ -30,7 +30,7 @@ def show_run(node: dict, as_json: bool) -> None:
               help="transfusion (both attentions), transe (base model alone), transfusion0 (relation "
                    "attention only), b1 (concatenation), b2 (sum), b3 (modalities only).")
 @click.option("--base", type=click.Choice(BASES), default="transe", show_default=True, help="Translation scorer.")
-@click.option("--modalities", default="", help="Comma-separated modalities to fuse, e.g. vision,audio,text.")
+@click.option("--modalities", default="", callback=check_modalities, help="Comma-separated modalities to fuse, e.g. vision,audio,text.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
               help="fast: chosen on validation splits of several video graphs (docs/method.md); paper: "
                    "section 5.1 and eq. 6 as printed; paper-scaled: paper with the segment options and "

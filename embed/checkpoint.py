@@ -13,6 +13,7 @@ never executed.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -47,7 +48,9 @@ def load(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns (several lines) about a foreign pickle protocol
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated, foreign or hostile file: say which, in one line
         raise CheckpointError(f"cannot read checkpoint {path} ({first_line(exc)})") from exc
     if not isinstance(state, dict) or state.get("version") != VERSION:
@@ -56,9 +59,17 @@ def load(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (torch's can run to dozens of lines)."""
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    """The first line of an exception's message (torch's can run to dozens of lines). torch's
+    weights-only refusal advises loading with `weights_only=False`, which would run the file's code:
+    that advice is never passed on; the refusal is said in our words, with torch's reason."""
+    text = str(exc).strip()
+    if "Weights only load failed" in text or "weights_only" in text:
+        reason = next((line.strip() for line in text.splitlines()
+                       if line.strip().startswith(("Unsupported", "Trying to", "Can only build"))), "")
+        return ("it holds pickled objects other than tensors and plain data, refused unread; "
+                "it is not a file kgtag wrote" + (f" ({reason[:120]})" if reason else ""))
+    lines = text.splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def model_state(model: KGModel) -> dict:

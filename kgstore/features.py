@@ -25,9 +25,13 @@ from .errors import InputError
 from .fingerprint import bump_version
 from .ingest import IngestReport, upsert_entities
 from .store import Store, StoreError, cypher
-from .tables import check_utf8, read_bytes
+from .tables import check_names, check_utf8, column_list, first_message_line, read_bytes, shorten
 
 BATCH_SIZE = 2_000  # ~3 MB of 384-d vectors per transaction
+# Accepted vector value types: fixed-width integers and floats (stored as float32). Strings, booleans,
+# timestamps, decimals, complex numbers and nested lists are refused, never converted.
+ACCEPTED = "int8..int64, uint8..uint64, float16/32/64"
+NPY_KINDS = "iuf"  # numpy dtype kinds: signed, unsigned, floating
 
 
 def property_key(modality: str) -> str:
@@ -64,13 +68,19 @@ def read_feature_file(path: str | Path, ids_path: str | Path | None = None) -> t
             raise InputError(path, None, "a .npy matrix needs an id list (one id per line), e.g. --ids ids.txt")
         return _read_npy(path, Path(ids_path))
     parquet = _parquet_file(path)
-    names = parquet.schema_arrow.names
+    schema = parquet.schema_arrow
+    names = schema.names
     if "id" not in names:
-        raise InputError(path, None, f"no `id` column (columns: {names})")
-    lists = [n for n in names if n != "id" and _is_list(parquet.schema_arrow.field(n).type)]
-    column = "vector" if "vector" in lists else (lists[0] if len(lists) == 1 else None)
+        raise InputError(path, None, f"no `id` column (columns: {column_list(names)})")
+    # one pass over the fields: `schema.field(name)` per name is a linear search (quadratic in columns)
+    lists = {f.name: f.type for f in schema if f.name != "id" and _is_list(f.type)}
+    column = "vector" if "vector" in lists else (next(iter(lists)) if len(lists) == 1 else None)
     if column is None:
-        raise InputError(path, None, f"expected one list column of floats named `vector` (columns: {names})")
+        raise InputError(path, None, f"expected one list column of numbers named `vector` (columns: {column_list(names)})")
+    value_type = lists[column].value_type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
+        raise InputError(path, None, f"column {shorten(column)} holds list<{value_type}>; vectors must be lists of "
+                                     f"numbers ({ACCEPTED})")
     # Row batches into one float32 matrix: a million 512-d vectors cost their 2 GB once, not the
     # file's bytes, an Arrow table and two numpy copies on top (8.3 GB peak before; 2.8 GB now).
     n = parquet.metadata.num_rows
@@ -85,7 +95,7 @@ def read_feature_file(path: str | Path, ids_path: str | Path | None = None) -> t
             _check_finite(vectors, ids, path, row)
             row += batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, None, f"not a readable Parquet file ({exc})") from None
+        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
     if matrix is None:
         raise InputError(path, None, "no vectors (or empty vectors) in this file")
     _check_ids(ids, path, "row")
@@ -102,7 +112,7 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
         return pq.ParquetFile(pa.BufferReader(read_bytes(path)) if gzipped else path, buffer_size=1 << 20, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         read_bytes(path)  # names a missing file or a directory the way every reader does
-        raise InputError(path, None, f"not a readable Parquet file ({exc})") from None
+        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
 
 
 def _vector_batch(vectors, path: Path, row: int, dim: int | None) -> np.ndarray:
@@ -135,15 +145,39 @@ def _ids(column, path) -> np.ndarray:
     return pc.utf8_trim_whitespace(column.fill_null("")).to_numpy(zero_copy_only=False).astype(object)
 
 
-def _read_npy(path: Path, ids_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_npy_matrix(path: Path) -> np.ndarray:
+    """A 2-D numeric matrix from a .npy file (optionally gzipped). The header is checked before any
+    allocation: the dtype (kinds `NPY_KINDS`), two dimensions, at least one column, and a shape that
+    the file's bytes actually hold (a header claiming 10^14 values is refused, not allocated)."""
     import io
 
+    data = read_bytes(path)
+    stream = io.BytesIO(data)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
-        matrix = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
-    except ValueError as exc:
-        raise InputError(path, None, f"not a numeric .npy matrix ({exc})") from None
-    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
-        raise InputError(path, None, f"expected a 2-D numeric matrix, found shape {matrix.shape} of {matrix.dtype}")
+        version = np.lib.format.read_magic(stream)
+        if version not in readers:
+            raise ValueError(f".npy format version {version} (1.0 and 2.0 are read)")
+        shape, fortran, dtype = readers[version](stream, max_header_size=10_000)
+    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+        raise InputError(path, None, f"not a .npy matrix ({first_message_line(exc)})") from None
+    if dtype.kind not in NPY_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise InputError(path, None, f"values of type {dtype}; vectors must be numbers ({ACCEPTED})")
+    if len(shape) != 2:
+        raise InputError(path, None, f"expected a 2-D matrix (rows x dimension), found shape {shape}")
+    if shape[1] == 0:
+        raise InputError(path, None, f"vectors of dimension 0 (shape {shape}); a modality needs at least one value")
+    need = shape[0] * shape[1] * dtype.itemsize
+    have = len(data) - stream.tell()
+    if need != have:
+        raise InputError(path, None, f"header says shape {shape} of {dtype} ({need:,} bytes) but the file holds "
+                                     f"{have:,} bytes of values; the file is damaged")
+    matrix = np.frombuffer(data, dtype=dtype, count=shape[0] * shape[1], offset=stream.tell())
+    return matrix.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_npy(path: Path, ids_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    matrix = read_npy_matrix(path)
     lines = check_utf8(read_bytes(ids_path), ids_path).decode("utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -159,6 +193,7 @@ def _read_npy(path: Path, ids_path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _check_ids(ids: np.ndarray, path, unit: str) -> None:
     if (empty := np.flatnonzero(ids == "")).size:
         raise InputError(path, int(empty[0]) + 1, f"empty id ({empty.size} {unit}s)")
+    check_names(ids, np.arange(1, len(ids) + 1), path, "id", unit)
     series = pd.Series(ids)
     if (dup := np.flatnonzero(series.duplicated().to_numpy())).size:
         first = int(np.flatnonzero((series == ids[dup[0]]).to_numpy())[0]) + 1
@@ -191,16 +226,22 @@ def ingest_features(store: Store, modality: str, path: str | Path, ids_path: str
     stored = store.query("read_modality", routing="r", modality=modality)
     if stored and stored[0]["dim"] != dim:
         raise InputError(path, None, f"vectors have {dim} values but modality {modality!r} has dim {stored[0]['dim']} in the graph")
+    eids = np.asarray(store.query("ingest_entities_find", routing="r", ids=ids.tolist())[0]["eids"], dtype=object)
+    missing = np.flatnonzero(eids == "")
+    if missing.size and not allow_new:
+        raise InputError(ids_path or path, int(missing[0]) + 1,
+                         f"id {shorten(ids[missing[0]])} is not in the graph ({missing.size} of {len(ids)} ids missing); "
+                         "ingest the videos first")
+    found = np.flatnonzero(eids != "")
+    tags = store.query("ingest_features_tags", routing="r", eids=eids[found].tolist())[0]["rows"]
+    if tags:
+        first = int(found[min(tags)])
+        raise InputError(ids_path or path, first + 1,
+                         f"id {shorten(ids[first])} is a tag (the tail of a triple), not a video"
+                         + (f" ({len(tags)} such ids)" if len(tags) > 1 else "") + "; features belong to videos")
     if allow_new:
         eids, created = upsert_entities(store, ids)
         report.entities_created = created
-    else:
-        eids = np.asarray(store.query("ingest_entities_find", routing="r", ids=ids.tolist())[0]["eids"], dtype=object)
-        if (missing := np.flatnonzero(eids == "")).size:
-            unit_line = int(missing[0]) + 1
-            raise InputError(ids_path or path, unit_line,
-                             f"id {ids[missing[0]]!r} is not in the graph ({missing.size} of {len(ids)} ids missing); "
-                             "ingest the videos first")
     report.entities_existing = len(ids) - report.entities_created
     bump_version(store)  # before and after: a cache read while the batches run matches neither
     store.query("ingest_features_modality", modality=modality, dim=dim)

@@ -8,8 +8,8 @@ over rows.
 
 from __future__ import annotations
 
-import gzip
 import io
+import re
 import zlib
 from pathlib import Path
 
@@ -25,6 +25,15 @@ from .errors import InputError
 TRIPLE_COLUMNS = ("head", "relation", "tail")
 MAX_ID = 2000  # characters in an id or relation name: Neo4j cannot index a value over ~8 KB (UTF-8)
 MAX_BLOCK = 1 << 30  # pyarrow block size cap (an int32); a longer line is refused, naming it
+# A gzip file may unpack to at most MAX_GZIP_RATIO times its size once past GZIP_FREE bytes (text
+# tables compress 3-20x; a 1 MB file of 1 GB blank lines is 1000x): larger is refused as a gzip bomb.
+MAX_GZIP_RATIO = 200
+GZIP_FREE = 64 << 20
+# C0 controls, DEL and C1 controls: refused in ids, relation names and text properties at ingest,
+# printed escaped by the CLI. A terminal obeys ESC / CSI sequences (clear screen, set title, ...).
+CONTROL = "[\\x00-\\x1f\\x7f-\\x9f]"
+CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x09: "TAB", 0x0A: "LF", 0x0D: "CR", 0x1B: "ESC",
+                 0x7F: "DEL", 0x9B: "CSI", 0x9D: "OSC"}
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -39,11 +48,74 @@ def read_bytes(path: str | Path) -> bytes:
     except OSError as exc:
         raise InputError(path, None, f"cannot read: {exc.strerror}") from None
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(path, None, f"broken gzip data ({exc})") from None
+        data = _gunzip(data, path)
     return data
+
+
+def _gunzip(data: bytes, path) -> bytes:
+    """All gzip members of `data`, unpacked in chunks so that a bomb stops at the limit, not in swap."""
+    limit = max(GZIP_FREE, MAX_GZIP_RATIO * len(data))
+    parts, size, rest = [], 0, data
+    try:
+        while rest:
+            unpack = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while rest:
+                part = unpack.decompress(rest, 1 << 24)
+                rest = unpack.unconsumed_tail
+                size += len(part)
+                if size > limit:
+                    raise InputError(path, None, f"gzip data unpacks to more than {limit >> 20:,} MB "
+                                                 f"({MAX_GZIP_RATIO}x its {len(data):,} bytes, the most accepted); "
+                                                 "unpack it yourself if it is real data")
+                parts.append(part)
+                if unpack.eof:
+                    break
+            if not unpack.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            rest = unpack.unused_data.lstrip(b"\0")  # another member follows (cat a.gz b.gz)
+            if rest and rest[:2] != b"\x1f\x8b":
+                break  # trailing garbage: ignored, as gzip(1) does
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(path, None, f"broken gzip data ({exc})") from None
+    return b"".join(parts)
+
+
+def describe_control(ch: str) -> str:
+    """`U+001B (ESC)`: how a message names a control character."""
+    name = CONTROL_NAMES.get(ord(ch))
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else "")
+
+
+def control_rows(values) -> np.ndarray:
+    """Positions of the strings in `values` that hold a control character (vectorised, RE2)."""
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(np.asarray(values, dtype=object), pa.string())
+    return np.flatnonzero(pc.match_substring_regex(array, CONTROL).fill_null(False).to_numpy(zero_copy_only=False))
+
+
+def first_control(text: str) -> str | None:
+    """The first control character of `text`, or None."""
+    found = re.search(CONTROL, text)
+    return found.group() if found else None
+
+
+def check_names(values, lines, path, what: str, unit: str = "line") -> None:
+    """No empty, over-long or control-character name among `values` (ids, relation names: stripped
+    strings, as a pyarrow array or a sequence); `lines` aligned with them. InputError at the first
+    fault, naming its line. All in Arrow compute kernels."""
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(np.asarray(values, dtype=object), pa.string())
+    lines = np.asarray(lines)
+    if not len(array):
+        return
+    lengths = pc.utf8_length(array.fill_null("")).to_numpy(zero_copy_only=False)
+    if (empty := np.flatnonzero(lengths == 0)).size:
+        raise InputError(path, int(lines[empty[0]]), f"empty {what} ({empty.size} {unit}s with an empty {what} in this file)")
+    if (long := np.flatnonzero(lengths > MAX_ID)).size:
+        raise InputError(path, int(lines[long[0]]), f"{what} of {int(lengths[long[0]]):,} characters; "
+                                                    f"at most {MAX_ID:,} fit Neo4j's index (a long text belongs in a property)")
+    if (bad := control_rows(array)).size:
+        value = array[int(bad[0])].as_py()
+        raise InputError(path, int(lines[bad[0]]), f"{what} {shorten(value)} holds the control character "
+                                                   f"{describe_control(first_control(value))}; ids and names must be printable text")
 
 
 def check_utf8(data: bytes, path) -> bytes:
@@ -108,6 +180,8 @@ def read_triples(path: str | Path) -> pd.DataFrame:
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
+    except MemoryError:  # pyarrow's ArrowMemoryError too
+        raise InputError(path, None, f"too large to read in memory ({len(data):,} bytes unpacked)") from None
     except pa.ArrowInvalid as exc:
         if "straddl" in str(exc):  # only past MAX_BLOCK: name the line and the limit
             line = _first_line_longer(data, MAX_BLOCK)
@@ -118,14 +192,15 @@ def read_triples(path: str | Path) -> pd.DataFrame:
         more = f" (and {len(bad) - 1} more bad lines)" if len(bad) > 1 else ""
         sep = "tab" if fmt == "tsv" else "comma"
         raise InputError(path, line, f"expected 3 {sep}-separated columns (head, relation, tail), found {got}{more}")
-    columns = {c: pc.utf8_trim_whitespace(table[c]).to_numpy(zero_copy_only=False).astype(object) for c in TRIPLE_COLUMNS}
+    arrays = {c: pc.utf8_trim_whitespace(table[c]) for c in TRIPLE_COLUMNS}
+    columns = {c: arrays[c].to_numpy(zero_copy_only=False).astype(object) for c in TRIPLE_COLUMNS}
     frame = pd.DataFrame(columns)
     frame["line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
     if len(frame) and [str(v).lower() for v in frame.iloc[0, :3]] == list(TRIPLE_COLUMNS):
         frame = frame.iloc[1:]
     blank = (frame["head"] == "") & (frame["relation"] == "") & (frame["tail"] == "")
     frame = frame[~blank.to_numpy()]
-    _check_not_empty(frame, path, "line")
+    _check_not_empty(frame, path, "line", arrays)
     return frame.reset_index(drop=True)
 
 
@@ -139,15 +214,17 @@ def _first_line_longer(data: bytes, limit: int) -> int | None:
 
 def _read_parquet_triples(path: Path) -> pd.DataFrame:
     try:
-        table = pq.read_table(pa.BufferReader(read_bytes(path)))
+        parquet = pq.ParquetFile(pa.BufferReader(read_bytes(path)))
+        have = parquet.schema_arrow.names
+        names = list(TRIPLE_COLUMNS) if set(TRIPLE_COLUMNS) <= set(have) else None
+        if names is None:
+            if len(have) != 3:
+                raise InputError(path, None, f"expected columns head, relation, tail; found {column_list(have)}")
+            names = have
+        table = parquet.read(columns=names)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, None, f"not a readable Parquet file ({exc})") from None
-    names = list(TRIPLE_COLUMNS) if set(TRIPLE_COLUMNS) <= set(table.column_names) else None
-    if names is None:
-        if table.num_columns != 3:
-            raise InputError(path, None, f"expected columns head, relation, tail; found {table.column_names}")
-        names = table.column_names
-    columns = {}
+        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
+    columns, arrays = {}, {}
     for want, have in zip(TRIPLE_COLUMNS, names):
         col = table[have]
         if pa.types.is_integer(col.type):
@@ -157,23 +234,48 @@ def _read_parquet_triples(path: Path) -> pd.DataFrame:
         if not pa.types.is_string(col.type):
             raise InputError(path, None, f"column {have!r} has type {col.type}; expected strings")
         col = pc.utf8_trim_whitespace(col.fill_null(""))
+        arrays[want] = col
         columns[want] = col.to_numpy(zero_copy_only=False).astype(object)
     frame = pd.DataFrame(columns)
     frame["line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
-    _check_not_empty(frame, path, "row")
+    _check_not_empty(frame, path, "row", arrays)
     return frame
 
 
-def _check_not_empty(frame: pd.DataFrame, path, unit: str) -> None:
-    """No empty and no over-long id or relation name (the first one found is named with its line)."""
+def _check_not_empty(frame: pd.DataFrame, path, unit: str, arrays: dict) -> None:
+    """No empty, over-long or control-character id or relation name (the first one found is named
+    with its line). `arrays`: the file's trimmed Arrow columns, all rows (line i is row i - 1)."""
+    rows = pa.array(frame["line"].to_numpy() - 1)
     for column in TRIPLE_COLUMNS:
         what = "relation name" if column == "relation" else f"{column} id"
-        empty = (frame[column] == "").to_numpy()
-        if empty.any():
-            first = int(frame["line"].to_numpy()[empty.argmax()])
-            raise InputError(path, first, f"empty {what} ({int(empty.sum())} {unit}s with an empty {what} in this file)")
-        long = (frame[column].str.len() > MAX_ID).to_numpy()
-        if long.any():
-            first = int(frame["line"].to_numpy()[long.argmax()])
-            raise InputError(path, first, f"{what} of {len(frame[column].iloc[long.argmax()]):,} characters; "
-                                          f"at most {MAX_ID:,} fit Neo4j's index (a long text belongs in a property)")
+        check_names(arrays[column].take(rows), frame["line"].to_numpy(), path, what, unit)
+
+
+def shorten(text: str, most: int = 60) -> str:
+    """`repr(text)`, cut to about `most` characters (a 5,000-character name stays one readable line)."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + f"... ({len(text):,} characters)"
+
+
+def check_name(name: str, path, line: int | None, what: str) -> str:
+    """One name (a relation from a mapping, an attribute that becomes a relation) under the limits of
+    `check_names`; `what` names it in the message (it quotes the name already); returns it."""
+    if not name:
+        raise InputError(path, line, f"{what} is empty; a relation needs a name")
+    if len(name) > MAX_ID:
+        raise InputError(path, line, f"{what} has {len(name):,} characters; at most {MAX_ID:,} fit Neo4j's index")
+    if ch := first_control(name):
+        raise InputError(path, line, f"{what} holds the control character {describe_control(ch)}; "
+                                     "names must be printable text")
+    return name
+
+
+def column_list(names, shown: int = 8) -> str:
+    """A file's column names for a one-line message: the first few and how many there are."""
+    names = list(names)
+    more = f", ... ({len(names):,} columns)" if len(names) > shown else ""
+    return "[" + ", ".join(repr(n) for n in names[:shown]) + more + "]"
+
+
+def first_message_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -35,7 +35,7 @@ from .errors import InputError
 from .fingerprint import bump_version
 from .ingest import BATCH_SIZE, IngestReport, upsert_entities, write_triple_table
 from .store import Store, cypher
-from .tables import MAX_ID, check_utf8, read_bytes
+from .tables import MAX_ID, check_name, check_names, check_utf8, describe_control, first_control, read_bytes, shorten
 
 NORMALIZE = ("none", "lower", "title")
 UNMAPPED = ("relation", "drop", "error")
@@ -63,7 +63,7 @@ class Mapping:
         if attribute in self.properties or attribute in self.drop or attribute == self.id_field:
             return None
         if self.unmapped == "relation":
-            return RelationRule(attribute)
+            return RelationRule(attribute.strip())
         return None
 
 
@@ -74,6 +74,8 @@ def load_mapping(path: str | Path) -> Mapping:
         raw = tomllib.loads(check_utf8(read_bytes(path), path).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, None, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(path, None, "nested too deep (a mapping is a few flat tables)") from None
     known = {"id_field", "properties", "drop", "unmapped", "relations"}
     if unknown := sorted(set(raw) - known):
         raise InputError(path, None, f"unknown key(s) {unknown}; allowed: {sorted(known)}")
@@ -107,6 +109,7 @@ def load_mapping(path: str | Path) -> Mapping:
         split = spec.get("split")
         if not isinstance(relation, str) or not relation.strip():
             raise InputError(path, None, f"relations.{attribute}.relation must be a non-empty string")
+        check_name(relation.strip(), path, None, f"relations.{shorten(attribute, 40)}.relation {shorten(relation.strip(), 40)}")
         if normalize not in NORMALIZE:
             raise InputError(path, None, f"relations.{attribute}.normalize must be one of {list(NORMALIZE)}")
         if split is not None and (not isinstance(split, str) or not split):
@@ -130,6 +133,7 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
     ids, props, lines = [], [], []
     cells: list[tuple[str, str, object, int]] = []  # video, attribute, raw value, line
     first_line: dict[str, int] = {}
+    checked: set[str] = set()  # attributes whose relation name passed check_name
     # JSON has no columnar parser that keeps line numbers and mixed value types; the loop is per
     # record (json.loads in C), and all value work below is vectorised.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -139,6 +143,9 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(path, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:  # json nests by recursion: ~1,000 levels end it
+            raise InputError(path, number, "JSON nested too deep; a record is a flat object of strings, "
+                                           "numbers and lists of them") from None
         if not isinstance(record, dict):
             raise InputError(path, number, "each line must be a JSON object")
         vid = record.get(mapping.id_field)
@@ -159,10 +166,15 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
             if attribute in mapping.properties:
                 kept[attribute] = _property_value(value, path, number, attribute)
                 continue
-            if mapping.rule(attribute) is None:
+            rule = mapping.rule(attribute)
+            if rule is None:
                 if mapping.unmapped == "error" and attribute not in mapping.relations:
-                    raise InputError(path, number, f"attribute {attribute!r} is not in the mapping (unmapped = \"error\")")
+                    raise InputError(path, number, f"attribute {shorten(attribute)} is not in the mapping (unmapped = \"error\")")
                 continue
+            if attribute not in checked:  # it names a relation: the limits of `ingest triples`, before any write
+                check_name(rule.relation.strip(), path, number, f"attribute {shorten(attribute, 40)} (a relation name)"
+                           if rule.relation == attribute.strip() else f"relation {shorten(rule.relation, 40)} of attribute {shorten(attribute, 40)}")
+                checked.add(attribute)
             values = value if isinstance(value, list) else [value]
             for v in values:
                 if v is None:
@@ -178,16 +190,29 @@ def read_videos(records_path: str | Path, mapping: Mapping) -> VideoTable:
         lines.append(number)
     videos = pd.DataFrame({"id": pd.Series(ids, dtype=object), "props": pd.Series(props, dtype=object),
                            "line": np.asarray(lines, dtype=np.int64)})
-    return VideoTable(videos, _map_cells(pd.DataFrame(cells, columns=["video", "attribute", "value", "line"]), mapping))
+    check_names(videos["id"].to_numpy(dtype=object), videos["line"].to_numpy(), path, "video id")
+    triples = _map_cells(pd.DataFrame(cells, columns=["video", "attribute", "value", "line"]), mapping)
+    check_names(triples["tail"].to_numpy(dtype=object), triples["line"].to_numpy(), path, "tag (attribute value)")
+    return VideoTable(videos, triples)
 
 
 def _property_value(value, path, line, attribute):
     scalar = (str, int, float, bool)
     if isinstance(value, scalar) or value is None:
+        _check_text(value, path, line, attribute)
         return value
     if isinstance(value, list) and all(isinstance(v, scalar) for v in value) and len({type(v) for v in value}) <= 1:
+        for v in value:
+            _check_text(v, path, line, attribute)
         return value
     raise InputError(path, line, f"property {attribute!r} must be a string, number, boolean or a list of one of these")
+
+
+def _check_text(value, path, line, attribute) -> None:
+    """A text property (a title) holds no control character: the CLI prints it to terminals."""
+    if isinstance(value, str) and (ch := first_control(value)):
+        raise InputError(path, line, f"property {shorten(attribute, 40)} holds the control character "
+                                     f"{describe_control(ch)}; text must be printable")
 
 
 def _map_cells(cells: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,18 @@ def run_dir_of(runs_dir: Path, run_id: str) -> Path:
     return run_dir
 
 
+def make_run_dir(run_dir: Path) -> bool:
+    """Create the run's folder (and the runs folder) private to the user, 0700, like the Neo4j home: it
+    holds the feature matrices and the trained model. Returns whether it was new. Files in it are
+    created 0600 (`kgtag` sets the umask 077)."""
+    fresh = not run_dir.exists()
+    for folder in (run_dir.parent, run_dir):
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)  # mkdir's mode goes through the umask
+    return fresh
+
+
 def write_meta(run_dir: Path, meta: dict) -> None:
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
 
@@ -114,7 +127,9 @@ def read_file(path: Path, load, fix: str):
 
 
 def load_tensors(path: Path):
-    return torch.load(path, weights_only=True, map_location="cpu")
+    with warnings.catch_warnings():  # torch warns (several lines) about a foreign pickle protocol
+        warnings.simplefilter("ignore")
+        return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def run_files(store, run_id: str, runs_dir: Path) -> tuple[Path, dict, dict]:

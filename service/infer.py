@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -281,10 +285,36 @@ def _read_progress(path, key: str) -> dict:
         return {}
     if not isinstance(state.get("videos_done"), int) or not isinstance(state.get("edges"), int):
         return {}
+    if _alive_elsewhere(state):  # a concurrent `infer`, not an interrupted one: start from the beginning
+        note(f"another kgtag infer (pid {state['pid']}) is writing this run's tags now; this one writes all of them too")
+        return {}
     return state
 
 
 def _write_progress(path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(path)  # atomic: a crash leaves the old state or the new one, never half a file
+    """Atomic: a crash leaves the old state or the new one, never half a file. The temporary file's
+    name is unique (two `infer` on one run must not rename each other's), and the state names this
+    process, so that another `infer` does not take a live inference's progress for an interrupted one."""
+    state = {**state, "pid": os.getpid(), "host": socket.gethostname()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(state))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _alive_elsewhere(state: dict) -> bool:
+    """Whether the progress was written by another process that is still running (on this host)."""
+    pid = state.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid() or state.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from kgtag.embed.sampling import triple_keys
 from kgtag.kgstore.tables import read_triples
 
 from .errors import BadInput
-from .graph import index_of
 
 
 def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
@@ -91,17 +91,35 @@ def _occurrence(keys: np.ndarray) -> np.ndarray:
 def split_from_files(
     triples: torch.Tensor, entities: list[str], relations: list[str], valid_path: Path, test_path: Path
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Use given valid/test triple files (read by kgstore.tables); their triples must be in the graph."""
-    ent, rel = index_of(entities), index_of(relations)
-    held = []
-    for path in (valid_path, test_path):
-        rows = []
-        for h, r, t, line in read_triples(path).itertuples(index=False):
-            if h not in ent or t not in ent or r not in rel:
-                raise BadInput(f"{path}:{line}: triple ({h}, {r}, {t}) is not in the graph")
-            rows.append((ent[h], rel[r], ent[t]))
-        held.append(torch.tensor(rows, dtype=torch.long).reshape(-1, 3))
-    valid, test = held
+    """Use given valid/test triple files (read by kgstore.tables): every triple must be in the graph,
+    and none in both files (a test triple seen in validation would choose the model on its answer).
+    The first fault is named with its file and line."""
+    ent, rel = pd.Index(entities), pd.Index(relations)
     n_e, n_r = len(entities), len(relations)
+    graph_keys = np.sort(triple_keys(triples, n_e, n_r).numpy())
+    held, keys_of = [], []
+    for path in (valid_path, test_path):
+        table = read_triples(path)
+        h, r, t = ent.get_indexer(table["head"]), rel.get_indexer(table["relation"]), ent.get_indexer(table["tail"])
+        keys = triple_keys(torch.from_numpy(np.stack([h, r, t], axis=1).astype(np.int64)), n_e, n_r).numpy()
+        known = (h >= 0) & (r >= 0) & (t >= 0)
+        found = np.searchsorted(graph_keys, keys).clip(max=max(len(graph_keys) - 1, 0))
+        known &= len(graph_keys) > 0
+        known[known] &= graph_keys[found[known]] == keys[known]
+        if (bad := np.flatnonzero(~known)).size:
+            i = bad[0]
+            raise BadInput(f"{path}:{table['line'].iloc[i]}: triple ({table['head'].iloc[i]}, {table['relation'].iloc[i]}, "
+                           f"{table['tail'].iloc[i]}) is not in the graph" + (f" ({bad.size} such lines)" if bad.size > 1 else "")
+                           + "; a split file holds triples of the graph")
+        held.append(torch.from_numpy(np.stack([h, r, t], axis=1).astype(np.int64)).reshape(-1, 3))
+        keys_of.append((keys, table["line"].to_numpy()))
+    (valid_keys, valid_lines), (test_keys, test_lines) = keys_of
+    if (both := np.flatnonzero(np.isin(test_keys, valid_keys))).size:
+        i = both[0]
+        first = valid_lines[np.flatnonzero(valid_keys == test_keys[i])[0]]
+        more = f"; {both.size} triples are in both" if both.size > 1 else ""
+        raise BadInput(f"{test_path}:{test_lines[i]}: this triple is also in {valid_path} (line {first}{more}); "
+                       "a triple is held out for validation or for test, not both")
+    valid, test = held
     out = torch.isin(triple_keys(triples, n_e, n_r), triple_keys(torch.cat([valid, test]), n_e, n_r))
     return triples[~out], valid, test

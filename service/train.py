@@ -23,7 +23,7 @@ from kgtag.kgstore.store import StoreUnavailable
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
-from .files import freeze_negatives, frozen_negatives, node_of, run_dir_of, run_files, save_graph, write_meta
+from .files import freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph, write_meta
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
@@ -40,8 +40,7 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
     mconf, tconf = configs(plan, device)
     run_id = run_id or new_run_id(plan)
     run_dir = run_dir_of(runs_dir, run_id)
-    fresh = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    fresh = make_run_dir(run_dir)
     try:  # a run refused before it starts leaves no folder behind
         cache = build_cache(store, run_dir, runs_dir, plan.modalities)
         entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()

@@ -13,6 +13,7 @@ rebinding); decisions only come as JSON POSTs from the same origin; the pages ma
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from urllib.parse import urlencode, urlsplit
 
@@ -25,6 +26,7 @@ from kgtag.kgstore.store import Store, StoreUnavailable
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAGE_SIZES = (25, 50, 100, 200)
+MAX_OFFSET = 10**9  # a page offset past any queue; a larger number (Neo4j takes 64-bit ones) is a 400
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
@@ -96,10 +98,10 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
         args = request.args
         relation = args.get("relation") or None
         run = args.get("run") or None
-        min_conf = _number(args.get("min"), 0.0)
-        max_conf = _number(args.get("max"), 1.0)
+        min_conf = _number(args.get("min"), 0.0, "min")
+        max_conf = _number(args.get("max"), 1.0, "max")
         limit = _int(args.get("limit"), 50, PAGE_SIZES)
-        offset = max(_int(args.get("offset"), 0), 0)
+        offset = _int(args.get("offset"), 0, bounds=(0, MAX_OFFSET), name="offset")
         edges = review.pending(store, relation, run, min_conf, max_conf, limit=limit, offset=offset, details=True)
         total = review.count_pending(store, relation, run, min_conf, max_conf)
         segments = _segments(edges)
@@ -131,7 +133,10 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
             ids = [ids]
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
             return jsonify(error="give the edge ids to decide as a list: {\"ids\": [...]}"), 400
-        curator = str(body.get("curator") or app.config["KGTAG_CURATOR"] or "").strip()
+        given = body.get("curator")
+        if given is not None and not isinstance(given, str):
+            return jsonify(error=f"curator must be a name (a JSON string), not a JSON {_json_kind(given)}"), 400
+        curator = (given or app.config["KGTAG_CURATOR"] or "").strip()
         if not curator:
             return jsonify(error="enter your name (curator) before deciding"), 400
         result = review.decide(store, ids, str(body.get("decision", "")), curator)
@@ -176,18 +181,28 @@ def _segments(edges: list[review.Edge]) -> list[str]:
     return sorted(names, key=lambda n: (n != "knowledge", n))
 
 
-def _number(value: str | None, default: float) -> float:
+def _json_kind(value) -> str:
+    return {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}.get(type(value), type(value).__name__)
+
+
+def _number(value: str | None, default: float, name: str = "value") -> float:
     if value in (None, ""):
         return default
     try:
-        return float(value)
+        number = float(value[:40])
     except ValueError:
-        raise review.ReviewError(f"not a number: {value!r}") from None
+        raise review.ReviewError(f"{name}: not a number: {value[:40]!r}") from None
+    if not math.isfinite(number):
+        raise review.ReviewError(f"{name}: not a finite number: {value[:40]!r}")
+    return number
 
 
-def _int(value: str | None, default: int, allowed: tuple[int, ...] | None = None) -> int:
-    try:
-        n = int(value) if value not in (None, "") else default
-    except ValueError:
-        raise review.ReviewError(f"not a whole number: {value!r}") from None
+def _int(value: str | None, default: int, allowed: tuple[int, ...] | None = None,
+         bounds: tuple[int, int] | None = None, name: str = "value") -> int:
+    """An integer parameter: `allowed` values (else the default), or within `bounds` (else a 400)."""
+    if value not in (None, "") and (len(value) > 20 or not value.strip().lstrip("+-").isdecimal()):
+        raise review.ReviewError(f"{name}: not a whole number: {value[:40]!r}")
+    n = int(value) if value not in (None, "") else default
+    if bounds is not None and not bounds[0] <= n <= bounds[1]:
+        raise review.ReviewError(f"{name} must be between {bounds[0]} and {bounds[1]:,}, not {value[:40]}")
     return n if allowed is None or n in allowed else default

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
-from werkzeug.serving import BaseWSGIServer, make_server as _make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server as _make_server
+
+TOKEN = re.compile(r"token=[^&\s\"']*")
+
+
+class RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, whose access log never shows the access token (`GET /?token=...`)."""
+
+    def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's name)
+        super().log(type, "%s", TOKEN.sub("token=<hidden>", message % args if args else message))
 
 
 def is_loopback(host: str) -> bool:
@@ -32,6 +42,7 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000) -> BaseWSGIServe
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
         sock.listen(128)
-        return _make_server(host, sock.getsockname()[1], app, threaded=True, fd=sock.fileno())
+        return _make_server(host, sock.getsockname()[1], app, threaded=True, request_handler=RequestHandler,
+                            fd=sock.fileno())
     finally:
         sock.close()  # the server holds its own duplicate of the descriptor
