@@ -70,8 +70,13 @@ def clear_slot(store: Store, slot: Slot) -> None:
 
 
 def write_entity_block(tx, slot: Slot, ids: list[str], vectors: np.ndarray, ranges_of: list[list[str]]) -> int:
-    """One block of entity vectors in the caller's write transaction; returns the nodes written."""
-    return tx.run(cypher("vectors_write"), ids=ids, vectors=vectors.tolist(), ranges_of=ranges_of,
+    """One block of entity vectors in the caller's write transaction; returns the nodes written.
+
+    The vectors go to the driver as a numpy array, not a list: the driver (6.4) formats every parameter
+    with repr() for a debug line even when debug logging is off, which for float lists cost 3x the
+    whole write (bench/vectors.py); a large array's repr is a short summary."""
+    return tx.run(cypher("vectors_write"), ids=ids, vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+                  ranges_of=ranges_of,
                   property=slot.vector, ranges=slot.ranges).single()["written"]
 
 
@@ -84,7 +89,7 @@ def write_entities(store: Store, slot: Slot, ids: list[str], vectors: np.ndarray
 
 
 def write_relations(store: Store, slot: Slot, names: list[str], vectors: np.ndarray) -> int:
-    return store.query("vectors_write_relations", names=list(names), vectors=np.asarray(vectors).tolist(),
+    return store.query("vectors_write_relations", names=list(names), vectors=np.ascontiguousarray(vectors, dtype=np.float32),
                        property=slot.vector)[0]["written"]
 
 
