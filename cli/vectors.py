@@ -86,7 +86,8 @@ def similar_cmd(video, k, conn, as_json):
 @click.option("--relation", required=True, help="The relation to ask tags for.")
 @click.option("--k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--overfetch", default=DEFAULT_OVERFETCH, show_default=True, type=click.IntRange(1, 10_000),
-              help="Tags asked of the vector index per tag wanted, before the relation's range filter.")
+              help="Tags asked of the vector index per tag wanted, before the relation's range filter (L2 runs; "
+                   "for L1 runs the index is asked for every tag, as its euclidean order is not the score's).")
 @connection_options
 @json_option
 def tags(video, relation, k, overfetch, conn, as_json):

@@ -104,11 +104,11 @@ def create_indexes(store: Store, slot: Slot, dim: int, timeout_s: int = 3600) ->
         session.run("CALL db.awaitIndexes($timeout)", timeout=timeout_s).consume()
 
 
-def flip(store: Store, run_id: str, slot: Slot, base: str, p_norm: int, dim: int) -> bool:
+def flip(store: Store, run_id: str, slot: Slot, base: str, p_norm: int, dim: int, tags: int) -> bool:
     """Point the graph at `run_id`'s vectors in `slot`; False when another publish took the slot meanwhile."""
     rows = store.query("vectors_flip", run=run_id, slot=slot.name, property=slot.vector, ranges=slot.ranges,
                        video_index=slot.video_index, tag_index=slot.tag_index, base=base, p_norm=int(p_norm),
-                       dim=int(dim))
+                       dim=int(dim), tags=int(tags))
     return rows[0]["flipped"] == 1
 
 
@@ -124,7 +124,7 @@ def similar_videos(store: Store, video: str, k: int) -> list[dict]:
 
 def live_tags(store: Store, video: str, relation: str, k: int, overfetch: int) -> list[dict]:
     """`cypher/live_tags.cypher`: [{tag, score}], best first."""
-    return [dict(r) for r in store.query("live_tags", routing="r", video=video, relation=relation, k=int(k),
+    return [dict(r) for r in store.query("live_tags", routing="r", video=video, live_relation=relation, k=int(k),
                                          overfetch=int(overfetch))]
 
 

@@ -35,9 +35,9 @@ from .notes import note
 
 PUBLISH_BLOCK = 2_000  # entities per transaction: 2,000 x 256 floats ~ 4 MB of parameters
 PROGRESS_FILE = "publish-progress.json"
-# The tag index is asked for k * OVERFETCH tags before the range filter (bench/vectors.py measures
-# how far the exact answer reaches; docs/graph-model.md "Published vectors").
-DEFAULT_OVERFETCH = 20
+# The tag index is asked for k * OVERFETCH tags before the range filter, for L2 runs (L1 runs: every
+# tag). bench/vectors.py measures how far the exact answer reaches; docs/graph-model.md "Published vectors".
+DEFAULT_OVERFETCH = 50
 
 
 @dataclass
@@ -106,7 +106,7 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
         i0 = time.perf_counter()
         kv.create_indexes(store, slot, dim)
         index_seconds = time.perf_counter() - i0
-        if not kv.flip(store, run.run_id, slot, base, p_norm, dim):
+        if not kv.flip(store, run.run_id, slot, base, p_norm, dim, int((~run.is_video).sum())):
             raise BadInput(f"another publish took slot {slot.name!r} while run {run.run_id} was written; "
                            "run `kgtag publish` again")
         old = pointer.get("slot")
