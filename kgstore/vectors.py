@@ -146,3 +146,13 @@ def vector_indexes(store: Store) -> list[dict]:
 def count_with(store: Store, slot: Slot) -> int:
     """Entities holding a vector in `slot`."""
     return store.query("vectors_count", routing="r", property=slot.vector)[0]["n"]
+
+
+def similar_for_edges(store: Store, edges: list[tuple[str, str]], k: int = 5) -> dict[tuple[str, str], list[dict]]:
+    """(video, tag) -> the k videos most similar to the video, each {video, title, similarity, has_tag}
+    (`cypher/review_similar.cypher`, the review page's panel); {} when no run is published."""
+    rows = [{"video": v, "tag": t} for v, t in dict.fromkeys(edges)]
+    if not rows:
+        return {}
+    return {(r["video"], r["tag"]): [dict(s) for s in r["similar"]]
+            for r in store.query("review_similar", routing="r", rows=rows, k=int(k))}
