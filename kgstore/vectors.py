@@ -66,7 +66,7 @@ def clear_slot(store: Store, slot: Slot) -> None:
         for statement in _statements(f"vectors_drop_index_{slot.name}"):
             session.run(statement).consume()
         session.run(cypher("vectors_clear"), property=slot.vector, ranges=slot.ranges).consume()
-    store.query("vectors_clear_relations", property=slot.vector)
+    store.query("vectors_clear_relations", property=slot.vector, ranges=slot.ranges)
 
 
 def write_entity_block(tx, slot: Slot, ids: list[str], vectors: np.ndarray, ranges_of: list[list[str]]) -> int:
@@ -88,9 +88,10 @@ def write_entities(store: Store, slot: Slot, ids: list[str], vectors: np.ndarray
     return int(sum(done))
 
 
-def write_relations(store: Store, slot: Slot, names: list[str], vectors: np.ndarray) -> int:
+def write_relations(store: Store, slot: Slot, names: list[str], vectors: np.ndarray, range_ids: list[list[str]]) -> int:
+    """Each relation's translation and the ids of the tags in its range; returns the relations written."""
     return store.query("vectors_write_relations", names=list(names), vectors=np.ascontiguousarray(vectors, dtype=np.float32),
-                       property=slot.vector)[0]["written"]
+                       range_ids=range_ids, property=slot.vector, ranges=slot.ranges)[0]["written"]
 
 
 def create_indexes(store: Store, slot: Slot, dim: int, timeout_s: int = 3600) -> None:

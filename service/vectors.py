@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from kgtag.kgstore import vectors as kv
@@ -35,8 +34,9 @@ from .notes import note
 
 PUBLISH_BLOCK = 2_000  # entities per transaction: 2,000 x 256 floats ~ 4 MB of parameters
 PROGRESS_FILE = "publish-progress.json"
-# The tag index is asked for k * OVERFETCH tags before the range filter, for L2 runs (L1 runs: every
-# tag). bench/vectors.py measures how far the exact answer reaches; docs/graph-model.md "Published vectors".
+# Live tags score a relation's whole range when it holds at most k * OVERFETCH tags (and always for L1
+# runs); a larger range takes about k * OVERFETCH of its tags nearest to h_vid + r from the tag index.
+# bench/vectors.py measures how far the exact answer reaches; docs/graph-model.md "Published vectors".
 DEFAULT_OVERFETCH = 50
 
 
@@ -102,7 +102,11 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
                 _write_state(state_file, {"key": key, "done": b, "of": n})
                 if progress:
                     progress(b - a)
-        kv.write_relations(store, slot, run.relations, relation_tables(run.model)["translation"].numpy())
+        range_ids = [[] for _ in run.relations]
+        for e, relations in enumerate(ranges_of):
+            for r in relations:
+                range_ids[run.relation_index[r]].append(run.entities[e])
+        kv.write_relations(store, slot, run.relations, relation_tables(run.model)["translation"].numpy(), range_ids)
         i0 = time.perf_counter()
         kv.create_indexes(store, slot, dim)
         index_seconds = time.perf_counter() - i0
