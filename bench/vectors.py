@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=400)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--overfetch", type=int, default=50)
+    parser.add_argument("--overfetch", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="wipe a database that holds other data")
     args = parser.parse_args()

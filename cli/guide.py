@@ -43,7 +43,7 @@ QUERIES = [
 NEEDS_PUBLISHED = ("similar_videos", "live_tags", "tag_neighbours")
 DEFAULT_PARAMS = {"video": "v0001", "tag": "Cats", "relation": None, "run": None, "a": "RUN_A", "b": "RUN_B",
                   "min_conf": 0.0, "max_conf": 1.0, "limit": 25, "live_relation": "has_subject", "k": 10,
-                  "overfetch": 50}
+                  "overfetch": 10}
 GUIDE_FILE = "kgtag.html"
 
 

@@ -5,7 +5,7 @@
 // L1 run (p_norm 1), whose score the euclidean index does not order. A larger range of an L2 run takes
 // the tag index's nearest tags to h_vid + r, $k * $overfetch times the inverse of the range's share of
 // all tags, so that about $k * $overfetch of them fall in the range (bench/vectors.py measures it).
-// :params {video: "v0001", live_relation: "has_topic", k: 10, overfetch: 50}
+// :params {video: "v0001", live_relation: "has_topic", k: 10, overfetch: 10}
 MATCH (p:Published {key: 'vectors'}) WHERE p.base = 'transe'
 MATCH (v:Entity {id: $video}), (rel:Relation {name: $live_relation})
 WITH p, v, v[p.property] AS h, rel[p.property] AS r, coalesce(rel[p.ranges], []) AS range_ids

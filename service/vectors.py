@@ -37,7 +37,7 @@ PROGRESS_FILE = "publish-progress.json"
 # Live tags score a relation's whole range when it holds at most k * OVERFETCH tags (and always for L1
 # runs); a larger range takes about k * OVERFETCH of its tags nearest to h_vid + r from the tag index.
 # bench/vectors.py measures how far the exact answer reaches; docs/graph-model.md "Published vectors".
-DEFAULT_OVERFETCH = 50
+DEFAULT_OVERFETCH = 10
 
 
 @dataclass
