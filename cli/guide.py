@@ -35,9 +35,15 @@ QUERIES = [
     ("relations_by_attention", "Relations ranked by attention"),
     ("modality_attention_avg", "Average modality attention"),
     ("run_diff", "What changed between two runs"),
+    ("similar_videos", "Similar videos (published vectors)"),
+    ("live_tags", "Live tags: nearest to h_vid + r (published vectors)"),
+    ("tag_neighbours", "Tag neighbourhood (published vectors)"),
 ]
+# These read the vectors `kgtag publish` writes: empty until a run is published.
+NEEDS_PUBLISHED = ("similar_videos", "live_tags", "tag_neighbours")
 DEFAULT_PARAMS = {"video": "v0001", "tag": "Cats", "relation": None, "run": None, "a": "RUN_A", "b": "RUN_B",
-                  "min_conf": 0.0, "max_conf": 1.0, "limit": 25}
+                  "min_conf": 0.0, "max_conf": 1.0, "limit": 25, "live_relation": "has_subject", "k": 10,
+                  "overfetch": 10}
 GUIDE_FILE = "kgtag.html"
 
 

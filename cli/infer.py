@@ -7,6 +7,7 @@ import click
 from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, WRITERS, infer_and_write,
                         inferred_rows, load_run)
 from kgtag.runs.grow import choose_videos
+from kgtag.runs.vectors import publish_new_videos
 
 from .options import connection_options, csv_list, json_option
 from .output import CliError, console, counting_bar, emit, info, table
@@ -74,6 +75,7 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
 
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
+        trained = len(run.entities)
         run, chosen = choose_videos(store, run, videos or None, new_videos, all_videos)
         if not chosen:  # --new with nothing new: not a mistake (a scheduled job), nothing to write
             emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
@@ -82,6 +84,8 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
             summary = infer_and_write(store, run, chosen, csv_list(relations) or None, top_k, candidates,
                                       min_confidence, block, write=not dry_run, on_block=keep_rows,
                                       progress=advance, writers=writers)
+        # videos new since training get their vectors in the published slot when this run is the published one
+        published = 0 if dry_run else publish_new_videos(store, run, run.entities[trained:])
     cal = summary.calibration
     info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
          f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s "
@@ -89,6 +93,9 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
          f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
          f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries "
          f"(sampling noise alone reads {cal.get('ece_floor', float('nan')):.3f})")
+    if published:
+        info(f"{published} new videos' vectors published (run {run_id} is the published run): "
+             "`kgtag similar` and the live queries find them now")
 
     def render():
         console.print(table(f"{run.name}: inferred tags ({min(len(chosen), SHOWN_VIDEOS)} of {len(chosen)} videos)",
@@ -96,4 +103,5 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
                             [list(r.values()) for r in rows]))
 
     emit({"run": run_id, "written": summary.written, "videos": len(chosen), "resumed_at": summary.resumed_at,
+          "published_vectors": published,
           "min_confidence": min_confidence, "calibration": cal, "edges": rows}, as_json, render)

@@ -37,10 +37,11 @@ def cli():
 
 
 def _register() -> None:
-    from . import demo, eval, guide, infer, ingest, review, serve, status, train
+    from . import demo, eval, guide, infer, ingest, review, serve, status, train, vectors
 
     for command in (ingest.ingest, ingest.features, train.train, infer.infer, eval.eval_, status.status,
-                    review.review, serve.serve, demo.demo, guide.guide):
+                    review.review, serve.serve, demo.demo, guide.guide, vectors.publish, vectors.export,
+                    vectors.similar_cmd, vectors.tags):
         cli.add_command(command)
 
 

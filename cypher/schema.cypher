@@ -16,3 +16,5 @@ CREATE INDEX inferred_run IF NOT EXISTS FOR ()-[i:INFERRED]-() ON (i.run);
 CREATE INDEX inferred_relation IF NOT EXISTS FOR ()-[i:INFERRED]-() ON (i.relation);
 CREATE INDEX inferred_status IF NOT EXISTS FOR ()-[i:INFERRED]-() ON (i.status);
 CREATE INDEX inferred_confidence IF NOT EXISTS FOR ()-[i:INFERRED]-() ON (i.confidence);
+// The one published-vectors pointer (kgstore.vectors): two publishes must not make two.
+CREATE CONSTRAINT published_key IF NOT EXISTS FOR (p:Published) REQUIRE p.key IS UNIQUE;

@@ -83,6 +83,7 @@ class GuideIds:
     run: str | None
     a: str | None
     b: str | None
+    live_relation: str | None = None  # the best edge's relation: the live-tags query's
 
 
 def guide_ids(store: Store) -> GuideIds | None:

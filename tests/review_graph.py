@@ -74,3 +74,22 @@ def edge_state(driver, video: str, relation: str, tag: str) -> dict:
                   e.review_lock AS lock, collect(properties(tr)) AS triples""",
         v=video, r=relation, t=tag)
     return records[0].data()
+
+
+# Published vectors for the review page's similar-videos panel: v004 is nearest v001 (which has Cats),
+# then v003, then v002 (cosine).
+VECTORS = {"v001": [1.0, 0.0, 0.0, 0.0], "v002": [0.0, 1.0, 0.0, 0.0], "v003": [0.7, 0.3, 0.0, 0.0],
+           "v004": [0.95, 0.0, 0.05, 0.0]}
+
+
+def publish_vectors(store) -> None:
+    """Publish VECTORS as run-b's through kgstore.vectors (slot a, dimension 4), as `kgtag publish` would."""
+    import numpy as np
+
+    from kgtag.kgstore import vectors as kv
+
+    slot = kv.SLOTS["a"]
+    kv.begin(store, "run-b", slot)
+    kv.write_entities(store, slot, list(VECTORS), np.array(list(VECTORS.values())), [[] for _ in VECTORS], 100)
+    kv.create_indexes(store, slot, 4)
+    assert kv.flip(store, "run-b", slot, "transe", 2, 4, 0)

@@ -22,11 +22,13 @@ from flask import Flask, abort, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kgtag.kgstore import review
+from kgtag.kgstore.vectors import similar_for_edges
 from kgtag.kgstore.store import Store, StoreUnavailable
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_OFFSET = 10**9  # a page offset past any queue; a larger number (Neo4j takes 64-bit ones) is a 400
+SIMILAR = 5  # similar videos shown beside each inferred edge (when a run's vectors are published)
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
@@ -105,8 +107,9 @@ def create_app(store: Store, curator: str | None = None, allowed_hosts: set[str]
         edges = review.pending(store, relation, run, min_conf, max_conf, limit=limit, offset=offset, details=True)
         total = review.count_pending(store, relation, run, min_conf, max_conf)
         segments = _segments(edges)
+        similar = similar_for_edges(store, [(e.video, e.tag) for e in edges], SIMILAR)
         return render_template(
-            "queue.html", edges=edges, total=total, segments=segments, choices=review.filters(store),
+            "queue.html", edges=edges, total=total, segments=segments, choices=review.filters(store), similar=similar,
             f={"relation": relation or "", "run": run or "", "min": min_conf, "max": max_conf,
                "limit": limit, "offset": offset},
             page_sizes=PAGE_SIZES, curator=app.config["KGTAG_CURATOR"],

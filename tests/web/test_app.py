@@ -363,3 +363,13 @@ def test_guide_is_readable_by_neo4j_browser_only():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_queue_shows_similar_videos_beside_each_edge_once_published(review_graph):
+    client = signed_in(create_app(review_graph, curator="alice"))
+    assert 'class="similar"' not in client.get("/").get_data(as_text=True)  # nothing published: no panel
+    g.publish_vectors(review_graph)
+    html = client.get("/").get_data(as_text=True)
+    cell = re.search(r'data-video="v004" data-tag="Cats".*?<div class="similar">(.*?)</div>', html, re.S).group(1)
+    assert re.findall(r'<span class="chip sim[^"]*"[^>]*>([^<]+)</span>', cell) == ["v001 ✓", "v003", "v002"]
+    assert "1/3 have Cats" in cell

@@ -138,3 +138,14 @@ def test_page_works_under_its_csp_and_refuses_to_be_framed(page_factory, review_
     frame = framer.frames[1]
     assert frame.url.startswith("chrome-error:") or frame.locator("tr.edge").count() == 0
     assert any("frame-ancestors" in t or "X-Frame-Options" in t for t in refused), refused
+
+
+def test_similar_videos_panel_beside_an_edge(page_factory, review_server, review_graph, artifacts):
+    g.publish_vectors(review_graph)
+    page = page_factory()
+    page.goto(review_server())
+    panel = row(page, "v004", "Cats").locator(".similar")
+    expect(panel.locator(".chip.sim")).to_have_text(["v001 ✓", "v003", "v002"])
+    expect(panel.locator(".chip.sim.has")).to_have_count(1)
+    expect(panel).to_contain_text("1/3 have Cats")
+    page.screenshot(path=str(artifacts / "review-similar.png"), full_page=True)
