@@ -53,12 +53,16 @@ class EntityRepresentation(nn.Module):
         segment_norm: str | None = None,
         segment_scale: bool = False,
         fused_norm: str | None = None,
+        knowledge_dropout: float = 0.0,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown fusion mode {mode!r}")
         self.num_entities, self.dim, self.mode, self.knowledge = num_entities, dim, mode, knowledge
         self.segment_norm, self.segment_scale, self.fused_norm = segment_norm, segment_scale, fused_norm
+        if not 0.0 <= knowledge_dropout < 1.0:
+            raise ValueError(f"knowledge_dropout must be in [0, 1), got {knowledge_dropout}")
+        self.knowledge_dropout = float(knowledge_dropout)
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
@@ -142,7 +146,10 @@ class EntityRepresentation(nn.Module):
         """Segments z [n, S, d_K] (eq. 1) and presence mask [n, S] of fused rows v (local ids)."""
         zs, masks = [], []
         if self.knowledge:
-            zs.append(self.z_k.rows(v, constrain) * self.known.index_select(0, v).unsqueeze(1))
+            keep = self.known.index_select(0, v)
+            if self.training and self.knowledge_dropout > 0:
+                keep = keep & self.knowledge_keep(v.shape[0], v.device)
+            zs.append(self.z_k.rows(v, constrain) * keep.unsqueeze(1))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
@@ -151,6 +158,14 @@ class EntityRepresentation(nn.Module):
             zs.append(z if self.segment_norm is None else _normalised(z, self.segment_norm))
         masks.append(self.present.index_select(0, v))
         return torch.stack(zs, 1), torch.cat(masks, 1)
+
+    def knowledge_keep(self, n: int, device=None) -> torch.Tensor:
+        """BoolTensor[n]: which of n fused rows keep z_K in this training forward (DropoutNet, Volkovs
+        et al., NeurIPS 2017): each is dropped with probability `knowledge_dropout`, drawn from torch's
+        global generator (seeded and checkpointed by the trainer). A dropped row is exactly a cold
+        video's (z_K = 0, eq. 3-4 unchanged), so the modality path alone must place it; only the rows
+        a batch uses are drawn."""
+        return torch.rand(n, device=device) >= self.knowledge_dropout
 
     def _features(self, m: str, v: torch.Tensor) -> torch.Tensor:
         """Frozen features [n, d] of fused rows v (local ids): the PCA-reduced buffer, or gathered rows."""

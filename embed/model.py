@@ -74,6 +74,10 @@ class ModelConfig:
     # "margin": eq. 6's hinge; "softplus": log(1 + exp(d_pos - gamma)) + log(1 + exp(gamma - d_neg)),
     # the logistic form of Sun et al. (RotatE, ICLR 2019) with gamma = margin (beyond the paper).
     loss: str = "margin"
+    # Knowledge-segment dropout (DropoutNet): while training, each fused video a batch uses has its
+    # z_K zeroed with this probability, as a cold video's is, so that the modalities alone learn to
+    # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
+    knowledge_dropout: float = 0.0
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -99,6 +103,8 @@ class ModelConfig:
             raise ValueError(f"loss must be 'margin' or 'softplus', got {self.loss!r}")
         if self.relation_entropy < 0:
             raise ValueError(f"relation_entropy must be >= 0, got {self.relation_entropy}")
+        if not 0.0 <= self.knowledge_dropout < 1.0:
+            raise ValueError(f"knowledge_dropout must be in [0, 1), got {self.knowledge_dropout}")
         if self.feature_dims is not None and self.feature_dims < 1:
             raise ValueError(f"feature_dims must be positive or None, got {self.feature_dims}")
         if self.relation_attention is None:
@@ -137,6 +143,7 @@ class KGModel(nn.Module):
             segment_norm=constraint if config.segment_norm else None,
             segment_scale=config.segment_scale,
             fused_norm=constraint if config.fused_norm else None,
+            knowledge_dropout=config.knowledge_dropout,
         )
         width = self.entities.width
         assert width == config.width
