@@ -49,6 +49,9 @@ SETTINGS = {
     "zk drop 0.1": ({}, {"knowledge_dropout": 0.1}),
     "zk drop 0.25": ({}, {"knowledge_dropout": 0.25}),
     "zk drop 0.5": ({}, {"knowledge_dropout": 0.5}),
+    "rel attention": ({}, {"relation_modality": True}),
+    "rel attention + zk drop 0.25": ({}, {"relation_modality": True, "knowledge_dropout": 0.25}),
+    "rel attention + zk drop 0.5": ({}, {"relation_modality": True, "knowledge_dropout": 0.5}),
 }
 
 
@@ -63,6 +66,7 @@ def run_one(job: dict) -> dict:
     m_all = {**MODEL_PRESETS["fast"], **m_kw}
     if not mods:
         m_all.pop("knowledge_dropout", None)
+        m_all.pop("relation_modality", None)
     torch.manual_seed(job["seed"])
     model = build_model(ModelConfig(variant=job["variant"], modalities=mods, **m_all),
                         kg.num_entities, kg.num_relations, kg.features)

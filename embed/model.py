@@ -78,6 +78,11 @@ class ModelConfig:
     # z_K zeroed with this probability, as a cold video's is, so that the modalities alone learn to
     # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
     knowledge_dropout: float = 0.0
+    # Relation-conditioned modality attention (beyond eq. 3-4): a learned logit per (relation,
+    # segment) added to eq. 4's energies, so a relation can lean on the modality it needs. The
+    # query video's vector becomes h_{vid, r} in tail prediction and in training; everything that
+    # needs one vector per video (fold-in, carry, the vector index, head-side scoring) keeps eq. 4's.
+    relation_modality: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -144,6 +149,7 @@ class KGModel(nn.Module):
             segment_scale=config.segment_scale,
             fused_norm=constraint if config.fused_norm else None,
             knowledge_dropout=config.knowledge_dropout,
+            relation_modality=num_relations if config.relation_modality else 0,
         )
         width = self.entities.width
         assert width == config.width
@@ -203,15 +209,23 @@ class KGModel(nn.Module):
             self._cache = outer
 
     # -- scoring (higher = more plausible = minus the distance) ----------------------------------
+    def _conditioned_heads(self, h: torch.Tensor, r: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Head vectors e [n, width] with fused heads as h_{vid, r} (relation-conditioned attention)."""
+        if self.entities.relation_logits is None:
+            return e
+        return self.entities.conditioned(h, r, e)
+
     def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = h.shape[0]
         e, ep = self.represent(torch.cat([h, t]))
-        heads = Entities(e[:n], None if ep is None else ep[:n])
+        heads = Entities(self._conditioned_heads(h, r, e[:n]), None if ep is None else ep[:n])
         tails = Entities(e[n:], None if ep is None else ep[n:])
         return -self.interaction.distance(heads, self._relations(r), tails)
 
     def _score_side(self, anchor, r, candidates, side):
         query, rel = self.represent(anchor), self._relations(r)
+        if side == "tail":
+            query = Entities(self._conditioned_heads(anchor, r, query.e), query.p)
         c = self._all_entities() if candidates is None else self.represent(candidates)
         return self.interaction.score_candidates(query, rel, c, side)
 
@@ -265,6 +279,8 @@ class KGModel(nn.Module):
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
         # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
         ht = e.index_select(0, inv).view(2, n, -1)
+        if self.entities.relation_logits is not None:  # fused heads as h_{vid, r}
+            ht = torch.stack([self.entities.conditioned(trip[:, 0], trip[:, 1], ht[0]), ht[1]])
         htp = None if ep is None else ep.index_select(0, inv).view(2, n, -1)
         d = self.interaction.pair_distance(Entities(ht, htp), self._relations(trip[:, 1]))
         d_pos, d_neg = d.split([b, n - b])

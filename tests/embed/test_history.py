@@ -113,3 +113,42 @@ def test_knowledge_dropout_zeroes_exactly_the_sampled_rows():
     assert ModelConfig().knowledge_dropout == 0.0
     with pytest.raises(ValueError, match="knowledge_dropout"):
         ModelConfig(knowledge_dropout=1.0)
+
+
+def test_relation_conditioned_attention_weights_sum_to_one_per_video_and_relation():
+    E, R = 40, 3
+    g = torch.Generator().manual_seed(0)
+    feats = {}
+    for m, d in (("vision", 6), ("audio", 3)):
+        present = torch.rand(E, generator=g) < 0.7
+        present[30:] = False
+        feats[m] = (torch.randn(E, d, generator=g) * present.unsqueeze(1), present)
+    torch.manual_seed(0)
+    cfg = ModelConfig(variant="transfusion", modalities=("vision", "audio"), dim=4, hidden=8, relation_modality=True)
+    model = build_model(cfg, E, R, feats)
+    with torch.no_grad():
+        model.entities.relation_logits.copy_(torch.randn(R, 3, generator=g) * 3)
+    videos = torch.nonzero(model.is_fused).squeeze(1)
+    ids, rel = videos.repeat_interleave(R), torch.arange(R).repeat(len(videos))
+    w = model.entities.modality_attention(ids, rel)
+    assert torch.allclose(w.sum(1), torch.ones(len(ids)))
+    absent = ~torch.stack([feats["vision"][1][ids], feats["audio"][1][ids]], 1)
+    assert bool((w[:, 1:][absent] == 0).all())  # a missing modality gets no weight for any relation
+    # the weights differ by relation (the point of the option), and eq. 4's are the relation-free ones
+    assert not torch.allclose(w.view(len(videos), R, 3)[:, 0], w.view(len(videos), R, 3)[:, 1])
+    # tail scores use h_{vid, r}: scoring a triple equals ranking it among candidates
+    tags = torch.arange(30, 40)
+    h, r = videos[:5], torch.tensor([0, 1, 2, 0, 1])
+    model.eval()
+    rows = model.score_tails(h, r, tags)
+    direct = model.score_triples(h.repeat_interleave(10), r.repeat_interleave(10), tags.repeat(5)).view(5, 10)
+    assert torch.allclose(rows, direct, atol=1e-5)
+    # training runs through the conditioned heads and moves the relation logits
+    from kgtag.embed.trainer import TrainConfig, train
+
+    triples = torch.stack([videos.repeat(2)[:40], torch.randint(0, R, (40,), generator=g),
+                           torch.randint(30, 40, (40,), generator=g)], 1)
+    before = model.entities.relation_logits.detach().clone()
+    train(model, triples, TrainConfig(epochs=2, batch_size=16, lr=1e-2, num_negatives=2, device="cpu",
+                                      num_threads=1), progress=False)
+    assert not torch.equal(before, model.entities.relation_logits.detach())
