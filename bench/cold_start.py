@@ -89,7 +89,31 @@ def run_one(job: dict) -> dict:
                       "obj_count": per.get(OBJECTS.get(job["graph"]), {}).get("count", 0)}
     inr = top1_in_range(model, train_t, kg.is_video, tags, max_videos=500, seed=job["seed"])
     return {**job, "groups": groups, "summary": summary, "in_range": inr, "seconds": seconds,
-            "cold_videos": len(cold)}
+            "cold_videos": len(cold), "score_parts": score_parts(model, split, train_t, kg, job["graph"])}
+
+
+@torch.no_grad()
+def score_parts(model, split, train_t, kg, graph) -> dict:
+    """Why a relation's tags are ranked as they are (TransE L2 with unit tags): -||h + r - t||^2 =
+    2<h, t> + 2<r, t> - ||t||^2 + const per query. Over the multi-valued content relation's range,
+    the mean per-query spread (std over candidates) of the video term 2<h, t> and of the relation
+    term 2<r, t>, and the mean norms of h (query videos) and r. A relation term as large as the video
+    term ranks the relation's popular tags first for every video."""
+    name = OBJECTS.get(graph)
+    if name not in kg.relations:
+        return {}
+    rid = kg.relation_id(name)
+    q = split[split[:, 1] == rid]
+    if len(q) == 0:
+        return {}
+    rng = torch.unique(train_t[train_t[:, 1] == rid, 2])
+    with model.cached_entities():
+        h = model.represent(torch.unique(q[:, 0])).e
+        t = model.represent(rng).e
+    r = model.relations.translations()[rid]
+    ht, rt = 2 * h @ t.T, 2 * (t @ r)
+    return {"relation": name, "video_term_std": float(ht.std(1).mean()), "relation_term_std": float(rt.std()),
+            "h_norm": float(h.norm(dim=1).mean()), "r_norm": float(r.norm()), "tag_norm_std": float(t.norm(dim=1).pow(2).std())}
 
 
 def _pooled(per: dict, names: list[str]) -> dict:
@@ -100,6 +124,40 @@ def _pooled(per: dict, names: list[str]) -> dict:
         return {"mrr": float("nan"), "count": 0, "chance": float("nan")}
     return {"mrr": sum(m["mrr"] * m["count"] for m in rows) / n, "count": n,
             "chance": sum(m["chance_mrr"] * m["count"] for m in rows) / n}
+
+
+def summarize(paths: list[str]) -> None:
+    """Markdown rows from the JSON lines of earlier runs: mean over seeds per (setting, graph, model)."""
+    rows: dict[tuple, list[dict]] = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                rows.setdefault((r["setting"], r["graph"], r["variant"], r["split"]), []).append(r)
+    print("| setting | graph | model | seeds | warm MRR (n) | few MRR (n) | cold MRR (n) [chance] | modal: warm / cold "
+          "| obj: warm / cold | graph-only: warm / cold | min in-range |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def mean(xs):
+        xs = [x for x in xs if x == x]
+        return sum(xs) / len(xs) if xs else float("nan")
+
+    for (setting, graph, variant, _), rs in rows.items():
+        s = [r["summary"] for r in rs]
+
+        def m(g, key, sub=None):
+            return mean([x[g][key][sub] if sub else x[g][key] for x in s])
+
+        def n(g):
+            return round(mean([x[g]["count"] for x in s]))
+
+        few = f"{m('few', 'mrr'):.3f} ({n('few')})" if n("few") else "-"
+        print(f"| {setting} | {graph} | {'TransE' if variant == 'transe' else 'TransFusion-VAT'} | "
+              f"{','.join(str(r['seed']) for r in rs)} | {m('warm', 'mrr'):.3f} ({n('warm')}) | {few} | "
+              f"{m('cold', 'mrr'):.3f} ({n('cold')}) [{m('cold', 'chance'):.3f}] | "
+              f"{m('warm', 'modal', 'mrr'):.3f} / {m('cold', 'modal', 'mrr'):.3f} | {m('warm', 'obj'):.3f} / "
+              f"{m('cold', 'obj'):.3f} | {m('warm', 'graph_only', 'mrr'):.3f} / {m('cold', 'graph_only', 'mrr'):.3f} | "
+              f"{min(r['in_range'] for r in rs):.3f} |")
 
 
 def main() -> None:
@@ -113,7 +171,11 @@ def main() -> None:
     p.add_argument("--cold", type=float, default=0.1, help="share of videos held out whole (half valid, half test)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", default=None, help="append one JSON line per row")
+    p.add_argument("--summary", default=None, help="only print the markdown table of these JSON-line files (comma-separated)")
     a = p.parse_args()
+    if a.summary:
+        summarize(a.summary.split(","))
+        return
     jobs = [dict(graph=g, seed=int(s), videos=a.videos, setting=n, variant=v, split=a.split, cold=a.cold)
             for n in a.settings.split(",") for g in a.graphs.split(",") for s in a.seeds.split(",")
             for v in a.variants.split(",") if not (v == "transe" and n != "fast" and not SETTINGS[n][0])]
