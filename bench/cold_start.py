@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -130,6 +131,8 @@ def summarize(paths: list[str]) -> None:
     """Markdown rows from the JSON lines of earlier runs: mean over seeds per (setting, graph, model)."""
     rows: dict[tuple, list[dict]] = {}
     for path in paths:
+        if not os.path.exists(path):
+            continue
         with open(path) as f:
             for line in f:
                 r = json.loads(line)

@@ -249,9 +249,10 @@ class KGModel(nn.Module):
         return self.relation_weights()
 
     @torch.no_grad()
-    def modality_attention(self, entity_ids: torch.Tensor) -> torch.Tensor:
-        """Weights [B, S] over `segment_names` (eq. 4); see EntityRepresentation.modality_attention."""
-        return self.entities.modality_attention(entity_ids)
+    def modality_attention(self, entity_ids: torch.Tensor, relations: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights [B, S] over `segment_names` (eq. 4; per (video, relation) with `relations` [B] and
+        relation-conditioned attention); see EntityRepresentation.modality_attention."""
+        return self.entities.modality_attention(entity_ids, relations)
 
     # -- training -----------------------------------------------------------------------------------
     @torch.no_grad()
