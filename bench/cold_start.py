@@ -42,7 +42,7 @@ OBJECTS = {"channel": "has_object", "topic": "contains", "factor": "genre_tag", 
            "sparse": "contains"}
 #: changes to the `fast` preset: (TrainConfig fields, ModelConfig fields)
 SETTINGS = {
-    "fast": ({}, {}),
+    "fast": ({}, {"knowledge_dropout": 0.0}),  # the preset before issue 20 (z_K dropout off)
     "no fused norm": ({}, {"fused_norm": False}),
     "all-entity negatives": ({"side_constrained": False}, {}),
     "dim 64": ({}, {"dim": 64, "hidden": 128}),

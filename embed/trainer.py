@@ -65,7 +65,7 @@ MODEL_PRESETS = {
     "paper-scaled": dict(dim=64, hidden=256, p_norm=1, margin=1.0, segment_norm=True, segment_scale=True,
                          relation_entropy=0.5, adversarial_temperature=0.0),
     "fast": dict(dim=32, hidden=64, p_norm=2, margin=0.5, adversarial_temperature=1.0, relation_entropy=0.5,
-                 segment_norm=True, segment_scale=True, fused_norm=True),
+                 segment_norm=True, segment_scale=True, fused_norm=True, knowledge_dropout=0.1),
 }
 
 
