@@ -38,8 +38,10 @@ def show_run(node: dict, as_json: bool) -> None:
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the preset's epoch count.")
 @click.option("--split", default="0.1,0.1", show_default=True,
-              help="Held-out fractions VALID,TEST of each relation's video->tag triples, or two files "
-                   "VALID.tsv,TEST.tsv of triples already in the graph.")
+              help="Held-out fractions VALID,TEST of each relation's video->tag triples, optionally a "
+                   "third, COLD: the share of videos held out whole (all their triples; half to valid, "
+                   "half to test; see `kgtag eval --by-history`), or two files VALID.tsv,TEST.tsv of "
+                   "triples already in the graph.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the split, the initialisation and sampling.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--resume", "resume", metavar="RUN", help="Continue an interrupted run from its last checkpoint.")

@@ -64,6 +64,15 @@ class ModelConfig:
     # "margin": eq. 6's hinge; "softplus": log(1 + exp(d_pos - gamma)) + log(1 + exp(gamma - d_neg)),
     # the logistic form of Sun et al. (RotatE, ICLR 2019) with gamma = margin (beyond the paper).
     loss: str = "margin"
+    # Knowledge-segment dropout (DropoutNet): while training, each fused video a batch uses has its
+    # z_K zeroed with this probability, as a cold video's is, so that the modalities alone learn to
+    # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
+    knowledge_dropout: float = 0.1
+    # Relation-conditioned modality attention (beyond eq. 3-4): a learned logit per (relation,
+    # segment) added to eq. 4's energies, so a relation can lean on the modality it needs. The
+    # query video's vector becomes h_{vid, r} in tail prediction and in training; everything that
+    # needs one vector per video (fold-in, carry, the vector index, head-side scoring) keeps eq. 4's.
+    relation_modality: bool = False
 
     def __post_init__(self):
         if isinstance(self.modalities, str):
@@ -85,6 +94,8 @@ class ModelConfig:
         _at_least("margin", self.margin, 0)
         _at_least("adversarial_temperature", self.adversarial_temperature, 0)
         _at_least("relation_entropy", self.relation_entropy, 0)
+        if not 0.0 <= self.knowledge_dropout < 1.0:
+            raise InvalidConfig(f"knowledge_dropout must be in [0, 1), got {self.knowledge_dropout}")
         if self.feature_dims is not None:
             _at_least("feature_dims", self.feature_dims, 1)
         if self.relation_attention is None:
@@ -196,7 +207,8 @@ def model_preset(name: str) -> dict:
 # the behaviour of the code at that time, which is the paper's, or "off".
 BEFORE_FIELD = {
     "model": dict(feature_dims=None, relation_entropy=0.0, adversarial_temperature=0.0, segment_norm=False,
-                  segment_scale=False, fused_norm=False, loss="margin", relation_attention=None),
+                  segment_scale=False, fused_norm=False, loss="margin", relation_attention=None,
+                  knowledge_dropout=0.0, relation_modality=False),
     "train": dict(dense_lr=None, sampler="uniform", type_constrained=0.0, filter_known=False, side_constrained=False,
                   known_negative_rate=0.5, amp=False, num_threads=None, patience=None, valid_every=1,
                   restore_best=True, device="auto", seed=0),

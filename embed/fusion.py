@@ -55,12 +55,17 @@ class EntityRepresentation(nn.Module):
         segment_norm: str | None = None,
         segment_scale: bool = False,
         fused_norm: str | None = None,
+        knowledge_dropout: float = 0.0,
+        relation_modality: int = 0,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown fusion mode {mode!r}")
         self.num_entities, self.dim, self.mode, self.knowledge = num_entities, dim, mode, knowledge
         self.segment_norm, self.segment_scale, self.fused_norm = segment_norm, segment_scale, fused_norm
+        if not 0.0 <= knowledge_dropout < 1.0:
+            raise ValueError(f"knowledge_dropout must be in [0, 1), got {knowledge_dropout}")
+        self.knowledge_dropout = float(knowledge_dropout)
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
@@ -114,6 +119,14 @@ class EntityRepresentation(nn.Module):
                 self.register_buffer("known", torch.ones(self.num_fused, dtype=torch.bool))  # see set_known_
             if mode == "attention":
                 self.energy = Energy(dim, hidden)
+        # Relation-conditioned modality attention (beyond the paper): relation_modality = R adds a
+        # learned logit per (relation, segment) to eq. 4's energies, zero at the start (= eq. 4).
+        self.relation_logits = None
+        if relation_modality:
+            if mode != "attention":
+                raise ValueError("relation-conditioned modality attention needs the attention fusion (TransFusion)")
+            if self.num_fused:
+                self.relation_logits = nn.Parameter(torch.zeros(relation_modality, segments))
 
     # -- representation ------------------------------------------------------------------------
     def forward(self, ids: torch.Tensor, constrain: str | None = None) -> torch.Tensor:
@@ -144,7 +157,10 @@ class EntityRepresentation(nn.Module):
         """Segments z [n, S, d_K] (eq. 1) and presence mask [n, S] of fused rows v (local ids)."""
         zs, masks = [], []
         if self.knowledge:
-            zs.append(self.z_k.rows(v, constrain) * self.known.index_select(0, v).unsqueeze(1))
+            keep = self.known.index_select(0, v)
+            if self.training and self.knowledge_dropout > 0:
+                keep = keep & self.knowledge_keep(v.shape[0], v.device)
+            zs.append(self.z_k.rows(v, constrain) * keep.unsqueeze(1))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).
@@ -153,6 +169,14 @@ class EntityRepresentation(nn.Module):
             zs.append(z if self.segment_norm is None else _normalised(z, self.segment_norm))
         masks.append(self.present.index_select(0, v))
         return torch.stack(zs, 1), torch.cat(masks, 1)
+
+    def knowledge_keep(self, n: int, device=None) -> torch.Tensor:
+        """BoolTensor[n]: which of n fused rows keep z_K in this training forward (DropoutNet, Volkovs
+        et al., NeurIPS 2017): each is dropped with probability `knowledge_dropout`, drawn from torch's
+        global generator (seeded and checkpointed by the trainer). A dropped row is exactly a cold
+        video's (z_K = 0, eq. 3-4 unchanged), so the modality path alone must place it; only the rows
+        a batch uses are drawn."""
+        return torch.rand(n, device=device) >= self.knowledge_dropout
 
     def _features(self, m: str, v: torch.Tensor) -> torch.Tensor:
         """Frozen features [n, d] of fused rows v (local ids): the PCA-reduced buffer, or gathered rows."""
@@ -167,23 +191,34 @@ class EntityRepresentation(nn.Module):
             rows.to(self.fused.device)
         return out
 
-    def weights(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Segment weights [n, S]: eq. 4 for attention (masked softmax), equal weights otherwise."""
+    def weights(self, z: torch.Tensor, mask: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
+        """Segment weights [n, S]: eq. 4 for attention (masked softmax), equal weights otherwise.
+
+        rel [n] (relation ids), with relation-conditioned attention: eq. 4 with the relation's
+        logit per segment added, p_{v,r,s} = softmax_s(e(z_{v,s}) + c_{r,s}) over present segments.
+        """
         if self.mode == "attention":
             logits = self.energy(z)
+            if rel is not None and self.relation_logits is not None:
+                logits = logits + self.relation_logits.index_select(0, rel)
             if not self.complete:  # (when every video has every modality there is nothing to mask)
                 logits = logits.masked_fill(~mask, float("-inf"))
             return torch.softmax(logits, dim=1)
         w = mask.to(z.dtype)
         return w / w.sum(1, keepdim=True)
 
-    def fuse(self, v: torch.Tensor, constrain: str | None = None) -> torch.Tensor:
-        """h_vid [n, width] of fused rows v (local ids): eq. 3, or the baselines' concat / sum."""
+    def fuse(self, v: torch.Tensor, constrain: str | None = None, rel: torch.Tensor | None = None) -> torch.Tensor:
+        """h_vid [n, width] of fused rows v (local ids): eq. 3, or the baselines' concat / sum.
+        rel [n]: relation ids, for relation-conditioned attention (h_{vid, r}); v may then repeat."""
         z, mask = self.segments(v, constrain)
+        return self.combine(z, mask, rel)
+
+    def combine(self, z: torch.Tensor, mask: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
+        """Eq. 3 from segments z [n, S, d] and their mask [n, S] (rel [n]: see `weights`)."""
         if self.mode == "attention":
             # A missing segment has p = 0 exactly (masked softmax) and a finite z (its feature row
             # is zeroed at build), so p * z is exactly zero there.
-            w = self.weights(z, mask)
+            w = self.weights(z, mask, rel)
             if self.segment_scale:  # uniform attention then leaves every segment at its own scale
                 w = w * mask.sum(1, keepdim=True)
             h = (w.unsqueeze(-1) * z).flatten(1)
@@ -222,11 +257,27 @@ class EntityRepresentation(nn.Module):
         ids = torch.arange(self.num_entities, device=self.fused.device)
         return torch.cat([self(ids[i : i + _CHUNK]) for i in range(0, self.num_entities, _CHUNK)])
 
+    def conditioned(self, ids: torch.Tensor, rel: torch.Tensor, base: torch.Tensor, constrain: str | None = None):
+        """base [n, width] with its fused rows replaced by h_{vid, r} (relation-conditioned eq. 3-4)
+        for the (entity, relation) pairs (ids[i], rel[i]); ids may repeat. Each fused entity's
+        segments are computed once (unique ids), then weighted per pair."""
+        if self.relation_logits is None or self.all_plain:
+            return base
+        f = self.fused.index_select(0, ids)
+        rows = f.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return base
+        uniq, inv = torch.unique(ids.index_select(0, rows), return_inverse=True)
+        z, mask = self.segments(self.local.index_select(0, uniq), constrain)
+        h = self.combine(z.index_select(0, inv), mask.index_select(0, inv), rel.index_select(0, rows))
+        return base.index_put((rows,), h)
+
     @torch.no_grad()
-    def modality_attention(self, ids: torch.Tensor) -> torch.Tensor:
+    def modality_attention(self, ids: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
         """Weights [n, S] over `segment_names` for any entity ids.
 
-        Fused entities: the p of eq. 4 (attention modes) or the equal weights that concatenation
+        Fused entities: the p of eq. 4 (attention modes; with `rel` [n] and relation-conditioned
+        attention, the weights for that relation) or the equal weights that concatenation
         and summation imply. Entities that are not fused have no segments: their row is 1 on
         "knowledge" (their trainable embedding) and 0 elsewhere, or all zeros without a knowledge
         segment (Baseline3).
@@ -239,7 +290,7 @@ class EntityRepresentation(nn.Module):
         f = self.fused[ids]
         if f.any():
             z, mask = self.segments(self.local[ids[f]])
-            out[f] = self.weights(z, mask)
+            out[f] = self.weights(z, mask, None if rel is None else rel[f])
         return out
 
     # -- constraints (Algorithm 1 line 7) ------------------------------------------------------

@@ -63,6 +63,8 @@ class KGModel(nn.Module):
             segment_norm=constraint if config.segment_norm else None,
             segment_scale=config.segment_scale,
             fused_norm=constraint if config.fused_norm else None,
+            knowledge_dropout=config.knowledge_dropout,
+            relation_modality=num_relations if config.relation_modality else 0,
         )
         width = self.entities.width
         assert width == config.width
@@ -122,15 +124,23 @@ class KGModel(nn.Module):
             self._cache = outer
 
     # -- scoring (higher = more plausible = minus the distance) ----------------------------------
+    def _conditioned_heads(self, h: torch.Tensor, r: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Head vectors e [n, width] with fused heads as h_{vid, r} (relation-conditioned attention)."""
+        if self.entities.relation_logits is None:
+            return e
+        return self.entities.conditioned(h, r, e)
+
     def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = h.shape[0]
         e, ep = self.represent(torch.cat([h, t]))
-        heads = Entities(e[:n], None if ep is None else ep[:n])
+        heads = Entities(self._conditioned_heads(h, r, e[:n]), None if ep is None else ep[:n])
         tails = Entities(e[n:], None if ep is None else ep[n:])
         return -self.interaction.distance(heads, self._relations(r), tails)
 
     def _score_side(self, anchor, r, candidates, side):
         query, rel = self.represent(anchor), self._relations(r)
+        if side == "tail":
+            query = Entities(self._conditioned_heads(anchor, r, query.e), query.p)
         c = self._all_entities() if candidates is None else self.represent(candidates)
         return self.interaction.score_candidates(query, rel, c, side)
 
@@ -154,9 +164,10 @@ class KGModel(nn.Module):
         return self.relation_weights()
 
     @torch.no_grad()
-    def modality_attention(self, entity_ids: torch.Tensor) -> torch.Tensor:
-        """Weights [B, S] over `segment_names` (eq. 4); see EntityRepresentation.modality_attention."""
-        return self.entities.modality_attention(entity_ids)
+    def modality_attention(self, entity_ids: torch.Tensor, relations: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights [B, S] over `segment_names` (eq. 4; per (video, relation) with `relations` [B] and
+        relation-conditioned attention); see EntityRepresentation.modality_attention."""
+        return self.entities.modality_attention(entity_ids, relations)
 
     # -- training -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -184,6 +195,8 @@ class KGModel(nn.Module):
         # One gather for heads and tails; unbind (not slicing) keeps the backward free of zero-fills.
         # index_select: its backward is an index_add (x[idx]'s sorts to accumulate).
         ht = e.index_select(0, inv).view(2, n, -1)
+        if self.entities.relation_logits is not None:  # fused heads as h_{vid, r}
+            ht = torch.stack([self.entities.conditioned(trip[:, 0], trip[:, 1], ht[0]), ht[1]])
         htp = None if ep is None else ep.index_select(0, inv).view(2, n, -1)
         d = self.interaction.pair_distance(Entities(ht, htp), self._relations(trip[:, 1]))
         d_pos, d_neg = d.split([b, n - b])

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from kgtag.embed.history import GROUPS, by_history
 from kgtag.embed.ranking import ConstraintIndex, evaluate
 from kgtag.embed.topk import Calibrator
 
@@ -92,10 +93,25 @@ def evaluate_run(model, relations, is_video, train, valid, test, candidates: str
     return metrics
 
 
-def score_run(run, candidates: str = DEFAULT_CANDIDATES, progress: Callable[[int], None] | None = None) -> dict:
-    """`evaluate_run` for a loaded run (kgtag.runs.load.LoadedRun): its model on its whole test split."""
-    return evaluate_run(run.model, run.relations, run.is_video, run.train, run.valid, run.test, candidates,
-                        progress=progress)
+def score_run(run, candidates: str = DEFAULT_CANDIDATES, progress: Callable[[int], None] | None = None,
+              history: bool = False) -> dict:
+    """`evaluate_run` for a loaded run (kgtag.runs.load.LoadedRun): its model on its whole test split.
+    `history` adds "by_history": the same test triples by the head video's training history."""
+    metrics = evaluate_run(run.model, run.relations, run.is_video, run.train, run.valid, run.test, candidates,
+                           progress=progress)
+    if history:
+        metrics["by_history"] = history_groups(run.model, run.relations, run.is_video, run.train, run.valid,
+                                               run.test, candidates)
+    return metrics
+
+
+def history_groups(model, relations, is_video, train, valid, test, candidates: str = DEFAULT_CANDIDATES) -> dict:
+    """Test metrics by the head video's number of training triples: warm (>= 3), few (1-2), cold (0),
+    each with its count and chance MRR (random scores, same protocol), overall and per relation
+    (`kgtag.embed.history.by_history`). Filtered, candidates as `candidates`."""
+    groups = by_history(model, test, train, relation_names=list(relations), filter_triples=torch.cat([train, valid, test]),
+                        **candidate_args(candidates, is_video, train))
+    return {g: groups[g] for g in GROUPS}
 
 
 def ranking_scope(candidates: str, is_video: torch.Tensor, train: torch.Tensor, num_entities: int,

@@ -3,6 +3,10 @@
 Only video -> tag triples are held out (the task is tag inference, (video, r, ?)), a fraction of each
 relation's, seeded, and never the last triple of an entity: every entity keeps at least one triple in
 the training set so that it has a trained embedding.
+
+A third fraction holds out whole videos first (cold start, the paper's Figure 1): that share of the
+videos loses every triple, half of them to validation and half to test
+(`kgtag.embed.history.cold_holdout`); the fractional holdout above then runs on the rest.
 """
 
 from __future__ import annotations
@@ -13,14 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgtag.embed.history import cold_holdout
 from kgtag.embed.sampling import triple_keys
 from kgtag.kgstore.tables import read_triples
 
 from .errors import BadInput
 
 
-def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
-    """'0.1' (valid = test = 10 %), '0.1,0.05' (valid, test), or 'VALID_FILE,TEST_FILE'."""
+def parse_split(value: str) -> tuple[float, float, float] | tuple[Path, Path]:
+    """'0.1' (valid = test = 10 %), '0.1,0.05' (valid, test), '0.1,0.05,0.1' (valid, test, share of the
+    videos held out whole: cold videos, half to valid, half to test), or 'VALID_FILE,TEST_FILE'.
+    Fractions come back as (valid, test, cold)."""
     parts = [p.strip() for p in value.split(",") if p.strip()]
     try:
         fractions = [float(p) for p in parts]
@@ -34,20 +41,31 @@ def parse_split(value: str) -> tuple[float, float] | tuple[Path, Path]:
         return paths
     if len(fractions) == 1:
         fractions *= 2
-    if len(fractions) != 2 or any(not 0 <= f < 1 for f in fractions) or sum(fractions) >= 1:
-        raise BadInput(f"--split {value!r}: give one or two fractions in [0, 1) that sum below 1")
-    return fractions[0], fractions[1]
+    if len(fractions) == 2:
+        fractions.append(0.0)
+    if len(fractions) != 3 or any(not 0 <= f < 1 for f in fractions) or sum(fractions[:2]) >= 1:
+        raise BadInput(f"--split {value!r}: give one or two fractions in [0, 1) that sum below 1, "
+                       "and optionally a third in [0, 1): the share of videos held out whole")
+    return fractions[0], fractions[1], fractions[2]
 
 
 def holdout(
-    triples: torch.Tensor, is_video: torch.Tensor, valid_frac: float, test_frac: float, seed: int
+    triples: torch.Tensor, is_video: torch.Tensor, valid_frac: float, test_frac: float, seed: int,
+    cold_frac: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split triples [N, 3] into (train, valid, test), per relation, seeded.
 
+    cold_frac > 0 first holds out that share of the videos whole (every triple of theirs; half of
+    the videos to valid, half to test); the rest of this docstring applies to the remaining triples.
     A candidate triple (video head, non-video tail) is eligible when both its head and its tail keep
     another triple in train: in a shuffled order, the j-th candidate of a head (or tail) is eligible
     only if j < degree - 1, so at least one triple of each entity always stays behind.
     """
+    if cold_frac > 0:
+        empty = torch.zeros(0, 3, dtype=torch.long)
+        rest, cold_valid, cold_test, _ = cold_holdout(triples, empty, empty, is_video, cold_frac, seed)
+        train, valid, test = holdout(rest, is_video, valid_frac, test_frac, seed)
+        return train, torch.cat([valid, cold_valid]), torch.cat([test, cold_test])
     t = triples.numpy()
     n = len(t)
     rng = np.random.default_rng(seed)

@@ -48,7 +48,7 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
         if isinstance(split[0], Path):
             train, valid, test = split_from_files(triples, entities, relations, *split)
         else:
-            train, valid, test = holdout(triples, is_video, split[0], split[1], plan.seed)
+            train, valid, test = holdout(triples, is_video, split[0], split[1], plan.seed, cold_frac=split[2])
         if start is not None:
             train, valid, test = start.split(triples, train, valid, test, entities, relations)
         if len(test) == 0:

@@ -180,3 +180,18 @@ def test_text_features_from_titles(runner, loaded, monkeypatch):
     assert mods["title_text"]["dim"] == 8
     missing = runner.invoke(cli, ["features", "text", "--property", "no_such_property"])
     assert missing.exit_code == 2 and "no video has a 'no_such_property' property" in missing.stderr
+
+
+def test_cold_split_and_eval_by_history(runner, loaded, tmp_path):
+    """`--split VALID,TEST,COLD` holds out whole videos; `eval --by-history` reports them as the cold group."""
+    runs = str(tmp_path / "runs")
+    node = ok(runner.invoke(cli, ["train", "--model", "transfusion", "--modalities", ",".join(MODS), "--epochs", "2",
+                                  "--split", "0.1,0.1,0.2", "--runs-dir", runs, "--quiet", "--json"]))
+    ev = ok(runner.invoke(cli, ["eval", "--run", node["id"], "--runs-dir", runs, "--by-history", "--json"]))
+    groups = ev["by_history"]
+    assert set(groups) == {"warm", "few", "cold"}
+    assert groups["cold"]["count"] > 0 and groups["warm"]["count"] > 0
+    assert sum(g["count"] for g in groups.values()) == ev["filtered"]["count"]
+    assert 0 < groups["cold"]["chance_mrr"] < 1
+    human = runner.invoke(cli, ["eval", "--run", node["id"], "--runs-dir", runs, "--by-history"])
+    assert human.exit_code == 0 and "cold" in human.stdout and "chance MRR" in human.stdout
