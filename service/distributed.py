@@ -1,0 +1,159 @@
+"""A training run on several processes: ranks of one torch.distributed group (embed.distributed).
+
+`kgtag train --procs N` starts N local ranks through torch's own launcher (the elastic agent of
+`torch.distributed.run`, c10d rendezvous on 127.0.0.1); under `torchrun ... -m kgtag train` each
+process is already a rank (WORLD_SIZE > 1 in its environment) and `train_rank` runs in it directly,
+so a cluster's nodes join the same way.
+
+Rank 0 owns the run: it builds the run cache from Neo4j, makes the split (once, independent of the
+world size), writes the run folder and the Run node, then tells the others the run id; they read
+the same cache (a shared file system for now: each rank reading its own partition from Neo4j is not
+done) and train their head range. Rank 0 writes the one model.pt in today's format, the test
+figures and the 'done' Run node; eval, infer, train --from work on it unchanged.
+
+Every wait has a bound: the rendezvous (`RDZV_TIMEOUT_S`) and every collective (`COLLECTIVE_TIMEOUT_S`)
+fail instead of hanging, and the failure reaches the user as one line naming the rank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+
+import torch
+import torch.distributed as dist
+
+from kgtag.embed.distributed import DEFAULT_TIMEOUT_S, Ranks, init_process_group
+
+from .errors import BadInput, RunError, StoreLost
+from .plan import RunPlan
+
+RDZV_TIMEOUT_S = 120  # every rank must have joined within this
+COLLECTIVE_TIMEOUT_S = DEFAULT_TIMEOUT_S  # a rank that waits longer than this for the others fails
+
+
+class RankFailed(RunError):
+    """A rank of a distributed run failed; the message names the rank and the cause."""
+
+    kind = "env"
+
+
+def world_from_env() -> int:
+    """WORLD_SIZE when this process was started by torchrun (or the elastic agent), else 1."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def threads_per_rank(procs: int, threads: int | None) -> int:
+    return threads or max(1, (os.cpu_count() or 1) // procs)
+
+
+def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
+    """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
+    None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
+    from kgtag.kgstore.store import Store, StoreError
+
+    from .files import run_files
+    from .graph import run_features
+    from .plan import new_run_id
+    from .train import _fit, prepare_run
+
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        device = init_process_group(plan.device, COLLECTIVE_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
+        raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
+    rank, world = dist.get_rank(), dist.get_world_size()
+    plan = dataclasses.replace(plan, device=str(device))
+    try:
+        try:
+            store = Store.connect(settings)
+        except StoreError as exc:
+            raise RankFailed(f"rank {rank}: cannot reach Neo4j ({exc})") from None
+        with store:
+            outcome: list = [None]
+            if rank == 0:
+                try:
+                    run_id = run_id or new_run_id(plan)
+                    prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
+                    outcome = [("ok", run_id)]
+                except RunError as exc:
+                    outcome = [("error", type(exc).__name__, exc.kind, exc.message)]
+                except StoreError as exc:
+                    outcome = [("error", "StoreLost", "env", f"rank 0: Neo4j failed while preparing the run ({exc})")]
+            dist.broadcast_object_list(outcome, src=0)
+            if outcome[0][0] == "error":
+                raise (StoreLost if outcome[0][2] == "env" else BadInput)(outcome[0][3])
+            run_id = outcome[0][1]
+            try:
+                run_dir, meta, saved = run_files(store, run_id, runs_dir)
+                features = run_features(store, run_dir, meta["modalities"], saved["entities"])
+                ranks = Ranks(saved["train"], len(saved["entities"]), saved["is_video"])
+                return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
+                            saved["train"], saved["valid"], saved["test"], resume=False,
+                            progress=progress and rank == 0, ranks=ranks)
+            except StoreError as exc:
+                raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
+            except dist.DistBackendError as exc:
+                raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _entry(settings, plan, runs_dir, progress, run_id, threads):
+    """What each process of `launch` runs: its rank's part; expected failures come back as values."""
+    torch.set_num_threads(threads)
+    try:
+        return ("ok", train_rank(settings, plan, runs_dir, progress, run_id))
+    except RunError as exc:
+        return ("error", exc.kind, exc.message)
+
+
+def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = None, progress: bool = True,
+           max_restarts: int = 0) -> dict:
+    """Start `procs` local ranks through torch's elastic launcher and train one run with them; the
+    Run properties. A rank's expected failure is raised here as one line."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from .plan import new_run_id
+
+    threads = threads_per_rank(procs, threads)
+    plan = dataclasses.replace(plan, overrides={**plan.overrides, "num_threads": threads})
+    run_id = new_run_id(plan)  # fixed here: a restarted group continues the same run
+    config = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=procs, run_id=uuid.uuid4().hex,
+        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", rdzv_configs={"timeout": RDZV_TIMEOUT_S},
+        max_restarts=max_restarts, monitor_interval=0.5, start_method="spawn",
+    )
+    try:
+        results = elastic_launch(config, _entry)(settings, plan, str(runs_dir), progress, run_id, threads)
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        raise RankFailed(f"rank {rank} of {procs} failed ({_failure_line(failure)})") from None
+    errors = [r for r in results.values() if r[0] == "error"]
+    if errors:
+        kind, message = errors[0][1], errors[0][2]
+        raise (RankFailed if kind == "env" else BadInput)(message)
+    return results[0][1]
+
+
+def _failure_line(failure) -> str:
+    if failure.exitcode is not None and failure.exitcode < 0:
+        return f"killed by signal {-failure.exitcode}"
+    msg = failure.message
+    if isinstance(msg, dict):
+        msg = msg.get("message", {}).get("message") if isinstance(msg.get("message"), dict) else msg.get("message")
+    return _first(Exception(str(msg))) if msg else f"exit code {failure.exitcode}"
+
+
+__all__ = ["RankFailed", "launch", "train_rank", "world_from_env", "threads_per_rank"]
