@@ -83,8 +83,9 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
             raise CliError("--model transe uses no modality; drop --modalities or pick --model transfusion")
         plan = RunPlan(variant=variant, base=base, modalities=mods, preset=preset, device=device,
                        epochs=epochs, seed=seed, split=split)
-        with conn.open():  # the schema, and a Neo4j that answers, before any process starts
-            pass
+        if world == 1:
+            with conn.open():  # the schema, and a Neo4j that answers, before any process starts
+                pass
         if world > 1:  # this process is one rank of torchrun's group
             if threads:
                 plan.overrides["num_threads"] = threads

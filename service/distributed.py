@@ -29,8 +29,16 @@ from kgtag.embed.distributed import DEFAULT_TIMEOUT_S, Ranks, init_process_group
 from .errors import BadInput, RunError, StoreLost
 from .plan import RunPlan
 
-RDZV_TIMEOUT_S = 120  # every rank must have joined within this
-COLLECTIVE_TIMEOUT_S = DEFAULT_TIMEOUT_S  # a rank that waits longer than this for the others fails
+RDZV_TIMEOUT_S = 120  # --procs: every rank must have joined within this
+COLLECTIVE_TIMEOUT_S = DEFAULT_TIMEOUT_S  # joining the group, and any collective: a rank waiting longer fails
+TIMEOUT_ENV = "KGTAG_DIST_TIMEOUT_S"  # overrides both (seconds)
+
+
+def timeout_s(default: float) -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, default))
+    except ValueError:
+        raise BadInput(f"{TIMEOUT_ENV}={os.environ[TIMEOUT_ENV]!r} is not a number of seconds") from None
 
 
 class RankFailed(RunError):
@@ -54,6 +62,7 @@ def threads_per_rank(procs: int, threads: int | None) -> int:
 def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
     """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
     None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
+    from kgtag.kgstore.schema import ensure_schema
     from kgtag.kgstore.store import Store, StoreError
 
     from .files import run_files
@@ -63,7 +72,7 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
 
     rank = int(os.environ.get("RANK", "0"))
     try:
-        device = init_process_group(plan.device, COLLECTIVE_TIMEOUT_S)
+        device = init_process_group(plan.device, timeout_s(COLLECTIVE_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
         raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -77,6 +86,7 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             outcome: list = [None]
             if rank == 0:
                 try:
+                    ensure_schema(store)
                     run_id = run_id or new_run_id(plan)
                     prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
                     outcome = [("ok", run_id)]
@@ -132,7 +142,7 @@ def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = 
     run_id = new_run_id(plan)  # fixed here: a restarted group continues the same run
     config = LaunchConfig(
         min_nodes=1, max_nodes=1, nproc_per_node=procs, run_id=uuid.uuid4().hex,
-        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", rdzv_configs={"timeout": RDZV_TIMEOUT_S},
+        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", rdzv_configs={"timeout": int(timeout_s(RDZV_TIMEOUT_S))},
         max_restarts=max_restarts, monitor_interval=0.5, start_method="spawn",
     )
     try:
