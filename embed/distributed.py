@@ -146,11 +146,12 @@ class Ranks:
         return {"head_triples": self.part(self.all_triples).to(device), "entities": visible.to(device)}
 
     def batches(self, n: int, batch_size: int):
-        """Every rank takes the same number of steps per epoch (collectives pair up): as many as the
-        smallest partition needs at `batch_size`, each rank's batches of about n_k / steps triples."""
+        """Every rank takes the same number of steps per epoch (collectives pair up): as many as one
+        process takes (`batch_size` is the global batch, as in one process, so the number of updates
+        per epoch does not depend on the world size), each rank's batches of about n_k / steps triples."""
         if self.world == 1:
             return ((i, min(i + batch_size, n)) for i in range(0, n, batch_size))
-        steps = max(1, math.ceil(min(self.counts) / batch_size))
+        steps = max(1, min(math.ceil(sum(self.counts) / batch_size), min(self.counts)))
         return ((i * n // steps, (i + 1) * n // steps) for i in range(steps))
 
     def mean(self, value: float) -> float:
