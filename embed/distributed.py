@@ -17,8 +17,10 @@ update runs on every rank, so shared parameters stay identical bit for bit:
   collectives are measured (bench/distributed.py, docs/distributed.md): "sparse" = all_gather of
   the touched (row id, gradient) pairs, padded to the largest count; "dense" = all_reduce of a
   buffer the size of the table's shared rows plus a touched flag. `collective="auto"` takes the one
-  that moves fewer bytes this step (one tiny all_reduce of the counts decides): sparse for large tag
-  vocabularies, dense when the table is small next to world x touched rows. A shared row some rank
+  that moves fewer bytes this step (one tiny all_reduce of the largest touched count decides; a ring
+  all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather W-1 times each rank's
+  part): sparse for large tag vocabularies, dense when the shared table is small next to the
+  touched rows. A shared row some rank
   renormalised (Algorithm 1 line 7) is renormalised on every rank before the update.
 - dense parameters (`Exchange.dense`): one flat all_reduce of all their gradients (a few hundred
   kB), with a flag per tensor so that a tensor no rank touched keeps `grad = None` as in one process.
@@ -273,7 +275,11 @@ class Exchange:
         most = int(count)
         mode = self.ranks.collective
         if mode == "auto":
-            mode = "dense" if n_shared * (width + 1) <= self.world * most * (width + 1) else "sparse"
+            # a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather (W-1) x
+            # each rank's part: dense when 2 x dense bytes / W <= sparse bytes per rank
+            dense_bytes = n_shared * (width + 1) * sg.element_size()
+            sparse_bytes = most * (width * sg.element_size() + 8)
+            mode = "dense" if 2 * dense_bytes <= self.world * sparse_bytes else "sparse"
         if most == 0:
             uidx, ug = sidx, sg
         elif mode == "dense":

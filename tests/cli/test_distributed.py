@@ -50,6 +50,8 @@ def test_train_procs_2_then_eval_infer_from(runner, loaded, tmp_path, model):
 
     ev = ok(runner.invoke(cli, ["eval", "--run", two["id"], "--runs-dir", runs, "--json"]))
     assert ev["filtered"]["count"] > 0
+    # the test figure the ranks computed together = one process's evaluation of the same model.pt
+    assert ev["filtered"]["mrr"] == pytest.approx(two["mrr"], abs=1e-12)
     inferred = ok(runner.invoke(cli, ["infer", "--run", two["id"], "--all", "--top-k", "2", "--runs-dir", runs,
                                       "--json"]))
     assert inferred["videos"] > 0
