@@ -52,12 +52,15 @@ def show_run(node: dict, as_json: bool) -> None:
               help="Train with this many local processes (torch.distributed ranks, gloo on CPU, one GPU each on "
                    "CUDA), each owning a head range of the videos; see docs/distributed.md. Under torchrun the "
                    "ranks come from torchrun instead.")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --procs: how many times the launcher restarts the group after a process dies; each "
+                   "restart resumes every rank from the last complete epoch's checkpoint.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads per process [default: all cores, split between the --procs processes].")
 @connection_options
 @json_option
 def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, from_run, quiet, procs,
-          threads, conn, as_json):
+          max_restarts, threads, conn, as_json):
     """Train a model on the graph in Neo4j and store the run (hyper-parameters, metrics, attention).
 
     \b
@@ -93,7 +96,8 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
             if node is None:
                 return  # rank 0 prints the run
         else:
-            node = launch(conn.settings, plan, runs, procs, threads, progress=not (quiet or as_json))
+            node = launch(conn.settings, plan, runs, procs, threads, progress=not (quiet or as_json),
+                          max_restarts=max_restarts)
         show_run(node, as_json)
         return
     ctx_overrides = {"num_threads": threads} if threads else {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,7 @@ import torch.distributed as dist
 from kgtag.embed.distributed import DEFAULT_TIMEOUT_S, Ranks, init_process_group
 
 from .errors import BadInput, RunError, StoreLost
+from .notes import note
 from .plan import RunPlan
 
 RDZV_TIMEOUT_S = 120  # --procs: every rank must have joined within this
@@ -87,9 +89,12 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             if rank == 0:
                 try:
                     ensure_schema(store)
-                    run_id = run_id or new_run_id(plan)
-                    prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
-                    outcome = [("ok", run_id)]
+                    if run_id and (Path(runs_dir) / run_id / "run.json").is_file():
+                        outcome = [("again", run_id)]  # a group the elastic agent restarted: same run
+                    else:
+                        run_id = run_id or new_run_id(plan)
+                        prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
+                        outcome = [("ok", run_id)]
                 except RunError as exc:
                     outcome = [("error", type(exc).__name__, exc.kind, exc.message)]
                 except StoreError as exc:
@@ -102,8 +107,9 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
                 run_dir, meta, saved = run_files(store, run_id, runs_dir)
                 features = run_features(store, run_dir, meta["modalities"], saved["entities"])
                 ranks = Ranks(saved["train"], len(saved["entities"]), saved["is_video"])
+                resume = outcome[0][0] == "again" and _can_resume(run_dir, ranks)
                 return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
-                            saved["train"], saved["valid"], saved["test"], resume=False,
+                            saved["train"], saved["valid"], saved["test"], resume=resume,
                             progress=progress and rank == 0, ranks=ranks)
             except StoreError as exc:
                 raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
@@ -112,6 +118,25 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _can_resume(run_dir: Path, ranks: Ranks) -> bool:
+    """After a restart: every rank holds a checkpoint of the same completed epoch (the ranks step
+    together, so a rank killed mid-epoch leaves them all at the last complete one). Otherwise the
+    run trains again from the start (a rank killed while writing its checkpoint)."""
+    from kgtag.embed import checkpoint as ckpt
+
+    try:
+        epoch = int(ckpt.load(run_dir / "checkpoints" / ranks.file(ckpt.FILENAME))["result"]["epochs"])
+    except ckpt.CheckpointError:
+        epoch = -1
+    epochs = [None] * ranks.world
+    dist.all_gather_object(epochs, epoch)
+    resume = min(epochs) >= 0 and len(set(epochs)) == 1
+    if ranks.rank == 0:
+        note(f"restarted group: {'resuming from epoch ' + str(epochs[0]) if resume else 'training again from the start'}"
+             f" (checkpoints of the ranks at epochs {epochs})")
+    return resume
 
 
 def _first(exc: BaseException) -> str:

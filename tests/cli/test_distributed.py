@@ -5,6 +5,12 @@ process's on the same graph and seed."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +64,54 @@ def test_train_procs_2_then_eval_infer_from(runner, loaded, tmp_path, model):
     warm = ok(runner.invoke(cli, ["train", "--from", two["id"], "--epochs", "1", "--runs-dir", runs, "--quiet",
                                   "--json"]))
     assert warm["status"] == "done"
+
+
+def _worker_pid(parent: int) -> int | None:
+    """The newest rank process among the descendants of `parent` (the launcher's spawned workers;
+    their RANK is set after the start, so /proc's environ cannot tell which rank: any one will do)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [parent], []
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                cmd = (Path("/proc") / str(child) / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd:
+                found.append(child)
+    return max(found) if found else None
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    args = [sys.executable, "-m", "kgtag", "train", "--model", "transe", "--epochs", "25", "--seed", "2",
+            "--runs-dir", str(runs), "--quiet", "--json", "--threads", "1", "--procs", "2"]
+    reference = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    expected = json.loads(reference.stdout)
+    proc = subprocess.Popen(args + ["--max-restarts", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    killed = None
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        done = [p for p in runs.glob("*/checkpoints/last.rank1.pt") if p.parts[-3] != expected["id"]]
+        pid = _worker_pid(proc.pid) if done else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=600)
+    assert killed is not None and proc.returncode == 0, err
+    assert "restarted group" in err, err
+    node = json.loads(out)
+    for metric in ("mr", "mrr", "hits1", "hits3", "hits10"):
+        assert node[metric] == expected[metric], (metric, node[metric], expected[metric])
