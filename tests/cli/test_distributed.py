@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,3 +116,26 @@ def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_pat
     node = json.loads(out)
     for metric in ("mr", "mrr", "hits1", "hits3", "hits10"):
         assert node[metric] == expected[metric], (metric, node[metric], expected[metric])
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_meet_at_a_c10d_rendezvous(runner, loaded, tmp_path):
+    """Two `torchrun --nnodes 2` agents on one machine (127.0.0.1), one process each, as two nodes of a
+    cluster would start; they share the runs folder (a shared file system: see docs/distributed.md)."""
+    runs = tmp_path / "runs"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-test",
+         "-m", "kgtag", "train", "--model", "transe", "--epochs", "2", "--runs-dir", str(runs), "--quiet", "--json",
+         "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for k in range(2)]
+    outs = [n.communicate(timeout=600) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [o[1][-2000:] for o in outs]
+    printed = [o[0] for o in outs if o[0].strip()]
+    assert len(printed) == 1  # rank 0 prints the run
+    node = json.loads(printed[0])
+    assert node["status"] == "done"
+    assert json.loads((runs / node["id"] / "run.json").read_text())["distributed"] == {"world_size": 2}
