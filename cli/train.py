@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from kgtag.embed.trainer import PRESETS
 from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
-from kgtag.runs.distributed import launch, train_rank, world_from_env
+from kgtag.runs.distributed import launch, threads_per_rank, train_rank, world_from_env
 from kgtag.runs.warm import INHERITED, warm_plan
 
 from .options import connection_options, csv_list, json_option
@@ -90,8 +92,7 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
             with conn.open():  # the schema, and a Neo4j that answers, before any process starts
                 pass
         if world > 1:  # this process is one rank of torchrun's group
-            if threads:
-                plan.overrides["num_threads"] = threads
+            plan.overrides["num_threads"] = threads_per_rank(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), threads)
             node = train_rank(conn.settings, plan, runs, progress=not (quiet or as_json))
             if node is None:
                 return  # rank 0 prints the run

@@ -18,7 +18,10 @@ fail instead of hanging, and the failure reaches the user as one line naming the
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -144,13 +147,17 @@ def _first(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def _entry(settings, plan, runs_dir, progress, run_id, threads):
-    """What each process of `launch` runs: its rank's part; expected failures come back as values."""
+def _entry(settings, plan, runs_dir, progress, run_id, threads, errors):
+    """What each process of `launch` runs: its rank's part. An expected failure is written to
+    `errors`/rank<k>.json and the process exits 1, so that the agent stops the other ranks at once
+    (instead of leaving them in a collective until its timeout) and `launch` prints that line."""
     torch.set_num_threads(threads)
     try:
-        return ("ok", train_rank(settings, plan, runs_dir, progress, run_id))
+        return train_rank(settings, plan, runs_dir, progress, run_id)
     except RunError as exc:
-        return ("error", exc.kind, exc.message)
+        rank = os.environ.get("RANK", "0")
+        (Path(errors) / f"rank{rank}.json").write_text(json.dumps({"kind": exc.kind, "message": exc.message}))
+        raise SystemExit(1) from None
 
 
 def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = None, progress: bool = True,
@@ -170,16 +177,20 @@ def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = 
         rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", rdzv_configs={"timeout": int(timeout_s(RDZV_TIMEOUT_S))},
         max_restarts=max_restarts, monitor_interval=0.5, start_method="spawn",
     )
-    try:
-        results = elastic_launch(config, _entry)(settings, plan, str(runs_dir), progress, run_id, threads)
-    except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        raise RankFailed(f"rank {rank} of {procs} failed ({_failure_line(failure)})") from None
-    errors = [r for r in results.values() if r[0] == "error"]
-    if errors:
-        kind, message = errors[0][1], errors[0][2]
-        raise (RankFailed if kind == "env" else BadInput)(message)
-    return results[0][1]
+    # the agent logs each failed worker with a traceback; the user gets one line below instead
+    for name in ("torch.distributed.elastic", "torch.multiprocessing", "torch.distributed.launcher"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="kgtag-ranks-") as errors:
+        try:
+            results = elastic_launch(config, _entry)(settings, plan, str(runs_dir), progress, run_id, threads, errors)
+        except ChildFailedError as exc:
+            said = sorted(Path(errors).glob("rank*.json"))
+            if said:  # the rank's own line (rank 0's first: the others may only say that it went away)
+                error = json.loads(said[0].read_text())
+                raise (RankFailed if error["kind"] == "env" else BadInput)(error["message"]) from None
+            rank, failure = exc.get_first_failure()
+            raise RankFailed(f"rank {rank} of {procs} failed ({_failure_line(failure)})") from None
+    return results[0]
 
 
 def _failure_line(failure) -> str:

@@ -139,3 +139,12 @@ def test_two_torchrun_nodes_meet_at_a_c10d_rendezvous(runner, loaded, tmp_path):
     node = json.loads(printed[0])
     assert node["status"] == "done"
     assert json.loads((runs / node["id"] / "run.json").read_text())["distributed"] == {"world_size": 2}
+
+
+def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_path):
+    """Rank 0 refuses the graph; every rank stops at once and the user reads rank 0's line."""
+    result = runner.invoke(cli, ["train", "--model", "transe", "--procs", "2", "--threads", "1", "--quiet",
+                                 "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "holds no triples" in lines[0], result.output
