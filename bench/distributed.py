@@ -13,6 +13,7 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
 - bytes each rank puts into collectives per step (row-table exchange + dense all-reduce), for each
   collective of `--collectives`, next to the sizes of the shared row tables, the dense parameters
   and the whole model.
+- peak RSS of each rank's process (the largest is printed), after training and consolidation.
 - quality: filtered tail MRR among the relation's range (protocol of kgtag train: candidates = tails
   seen with r in training, all tags where r has none; filter = train + valid + test) on the valid
   split and on a seeded sample of at most 1,000 test triples per relation, 1 rank vs 2 ranks, per seed.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import socket
 import statistics
 import tempfile
@@ -72,7 +74,8 @@ def worker(rank, world, port, graph, variant, mods, threads, epochs, seed, colle
     started = time.perf_counter()
     result = train(model, part, config, progress=False, dist=ranks)
     seconds = time.perf_counter() - started
-    row = {"n": len(part), "seconds": seconds, "steps": 0, "rows": 0, "dense": 0}
+    row = {"n": len(part), "seconds": seconds, "steps": 0, "rows": 0, "dense": 0,
+           "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if ranks is not None:
         row.update(vars(ranks.traffic))
         ranks.consolidate(model)
@@ -146,7 +149,8 @@ def main() -> None:
                         rows = run(graph, world, variant, mods, threads, a.epochs, 0, collective)
                         rate = sum(r["n"] for r in rows) * a.epochs / max(r["seconds"] for r in rows)
                         rates[(world, threads, collective)] = rate
-                        line = f"  {world} rank x {threads} thread{'s' if threads > 1 else ' '} {collective:6s} {rate:10,.0f} triples/s"
+                        line = (f"  {world} rank x {threads} thread{'s' if threads > 1 else ' '} {collective:6s} {rate:10,.0f} "
+                                f"triples/s, peak RSS/rank {max(r['rss_mb'] for r in rows):,.0f} MB")
                         if world > 1:
                             r0 = rows[0]
                             per_step = (r0["rows"] + r0["dense"]) / max(r0["steps"], 1)

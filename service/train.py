@@ -114,7 +114,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint
         start.carry(model, entities, relations)
     negatives = known_negatives(store, entities, relations)
-    if len(negatives):
+    if len(negatives) and (ranks is None or ranks.rank == 0):
         note(f"{len(negatives)} rejected edges used as known negatives")
     try:
         trainer.train(model, train if ranks is None else ranks.part(train), tconf,

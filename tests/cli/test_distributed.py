@@ -119,6 +119,24 @@ def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_pat
 
 
 @pytest.mark.slow
+def test_kill_9_without_restarts_is_one_line(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "kgtag", "train", "--model", "transe", "--epochs", "25",
+                             "--runs-dir", str(runs), "--quiet", "--threads", "1", "--procs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        pid = _worker_pid(proc.pid) if list(runs.glob("*/checkpoints/last.rank1.pt")) else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=300)
+    assert killed is not None and proc.returncode == 1, err
+    assert "of 2 failed (killed by signal 9)" in err.strip().splitlines()[-1] and "Traceback" not in err, err
+
+
+@pytest.mark.slow
 def test_two_torchrun_nodes_meet_at_a_c10d_rendezvous(runner, loaded, tmp_path):
     """Two `torchrun --nnodes 2` agents on one machine (127.0.0.1), one process each, as two nodes of a
     cluster would start; they share the runs folder (a shared file system: see docs/distributed.md)."""
