@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from kgtag.embed.config import DEFAULT_PRESET, PRESETS
 from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.runs import RunPlan, resume_run, train_run
+from kgtag.runs.distributed import launch, threads_per_rank, train_rank, world_from_env
 from kgtag.runs.warm import INHERITED, warm_plan
 
 from .options import check_modalities, connection_options, csv_list, json_option
@@ -49,10 +52,19 @@ def show_run(node: dict, as_json: bool) -> None:
               help="Warm-start from a finished run on the current graph: its settings, its trained rows carried "
                    "over by name, fresh rows for new entities; use --epochs for a short run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--procs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with this many local processes (torch.distributed ranks, gloo on CPU, one GPU each on "
+                   "CUDA), each owning a head range of the videos; see docs/distributed.md. Under torchrun the "
+                   "ranks come from torchrun instead.")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --procs: how many times the launcher restarts the group after a process dies; each "
+                   "restart resumes every rank from the last complete epoch's checkpoint.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads per process [default: all cores, split between the --procs processes].")
 @connection_options
 @json_option
-def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, from_run, quiet, conn,
-          as_json):
+def train(variant, base, modalities, preset, device, epochs, split, seed, runs_dir, resume, from_run, quiet, procs,
+          max_restarts, threads, conn, as_json):
     """Train a model on the graph in Neo4j and store the run (hyper-parameters, metrics, attention).
 
     \b
@@ -69,6 +81,29 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
     runs = conn.runs_dir(runs_dir)
     if resume and from_run:
         raise CliError("give either --resume or --from, not both")
+    world = world_from_env()
+    if procs > 1 or world > 1:
+        if resume or from_run:
+            raise CliError("--resume and --from run in one process: drop --procs (or torchrun)")
+        mods = csv_list(modalities)
+        if variant == "transe" and mods:
+            raise CliError("--model transe uses no modality; drop --modalities or pick --model transfusion")
+        plan = RunPlan(variant=variant, base=base, modalities=mods, preset=preset, device=device,
+                       epochs=epochs, seed=seed, split=split)
+        if world == 1:
+            with conn.open():  # the schema, and a Neo4j that answers, before any process starts
+                pass
+        if world > 1:  # this process is one rank of torchrun's group
+            plan.overrides["num_threads"] = threads_per_rank(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), threads)
+            node = train_rank(conn.settings, plan, runs, progress=not (quiet or as_json))
+            if node is None:
+                return  # rank 0 prints the run
+        else:
+            node = launch(conn.settings, plan, runs, procs, threads, progress=not (quiet or as_json),
+                          max_restarts=max_restarts)
+        show_run(node, as_json)
+        return
+    ctx_overrides = {"num_threads": threads} if threads else {}
     with conn.open() as store:
         if from_run:
             ctx = click.get_current_context()
@@ -86,6 +121,6 @@ def train(variant, base, modalities, preset, device, epochs, split, seed, runs_d
             if variant == "transe" and mods:
                 raise CliError("--model transe uses no modality; drop --modalities or pick --model transfusion")
             plan = RunPlan(variant=variant, base=base, modalities=mods, preset=preset, device=device,
-                           epochs=epochs, seed=seed, split=split)
+                           epochs=epochs, seed=seed, split=split, overrides=ctx_overrides)
             node = train_run(store, plan, runs, progress=not (quiet or as_json))
     show_run(node, as_json)

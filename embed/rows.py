@@ -92,8 +92,11 @@ class RowTable(nn.Module):
 class RowAdam:
     """Lazy Adam over the rows of `RowTable`s: only rows a step used move (Kingma & Ba, 2015)."""
 
-    def __init__(self, tables: list[RowTable], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, tables: list[RowTable], lr: float, betas=(0.9, 0.999), eps: float = 1e-8, exchange=None):
         self.tables = tables
+        # exchange(i, table, taken) -> taken: merges the rows each process touched (embed.distributed);
+        # None in one process, where nothing below changes.
+        self.exchange = exchange
         self.lr, self.betas, self.eps = lr, betas, eps
         self.step_count = 0
         # First and second moments per table as [2, *weight.shape]: the rows a step gathers are
@@ -104,14 +107,17 @@ class RowAdam:
     def step(self) -> None:
         self.step_count += 1
         b1, b2 = self.betas
-        for table, mom in zip(self.tables, self.moments):
+        for i, (table, mom) in enumerate(zip(self.tables, self.moments)):
             got = table.taken()
+            if self.exchange is not None:
+                got = self.exchange(i, table, got)
             if got is None:
                 continue
             idx, g = got
             g = g.to(mom.dtype).contiguous()
             m, v = mom[0].index_select(0, idx), mom[1].index_select(0, idx)
-            rows = table.current_rows()  # the rows handed out, when they still equal weight[idx]
+            # the rows handed out, when they still equal weight[idx] (after an exchange idx may differ)
+            rows = table.current_rows() if self.exchange is None else None
             p = table.weight.index_select(0, idx) if rows is None else rows
             if _FUSED_ADAM is not None and p.dtype == m.dtype and p.device.type in ("cpu", "cuda"):
                 # One fused pass over parameter, gradient and moments (torch.optim.Adam(fused=True)'s
@@ -147,11 +153,15 @@ class RowAdam:
 class Optimizer:
     """Adam for a model: `RowAdam` on its `RowTable`s, `torch.optim.Adam` on its dense parameters."""
 
-    def __init__(self, model: nn.Module, lr: float, dense_lr: float | None = None, weight_decay: float = 0.0):
+    def __init__(self, model: nn.Module, lr: float, dense_lr: float | None = None, weight_decay: float = 0.0,
+                 exchange=None):
+        """exchange: None (one process), or an object with `rows(i, table, taken)` and `dense(params)`
+        that sums gradients across processes before each update (embed.distributed.Exchange)."""
         tables = [m for m in model.modules() if isinstance(m, RowTable)]
         table_params = {id(t.weight) for t in tables}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_params]
-        self.rows = RowAdam(tables, lr=lr)
+        self.exchange = exchange
+        self.rows = RowAdam(tables, lr=lr, exchange=None if exchange is None else exchange.rows)
         # fused=True: one kernel for all dense tensors (the per-tensor loop costs more than the
         # arithmetic for these small W, b, V, a); same algorithm, same state_dict layout.
         fused = bool(dense) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in dense)
@@ -165,6 +175,8 @@ class Optimizer:
     def step(self) -> None:
         self.rows.step()
         if self.dense is not None:
+            if self.exchange is not None:
+                self.exchange.dense([p for group in self.dense.param_groups for p in group["params"]])
             self.dense.step()
         self.rows.zero_grad()
 

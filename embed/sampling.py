@@ -92,7 +92,13 @@ class NegativeSampler:
         side_constrained: bool = False,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        head_triples: torch.Tensor | None = None,
+        entities: torch.Tensor | None = None,
     ):
+        """head_triples: the triples whose heads may replace a head (default: `triples`); entities:
+        the ids any "other entity" draw takes from (default: all). One process of a distributed run
+        (embed.distributed) passes its partition and the entities it may touch, so that head
+        corruptions stay among its own videos while tail statistics come from the whole graph."""
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown negative sampling strategy {strategy!r}; choose one of {STRATEGIES}")
         if num_negatives < 1:
@@ -111,15 +117,17 @@ class NegativeSampler:
         self.generator.manual_seed(seed)
 
         h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
+        heads = triples if head_triples is None else head_triples.long().to(device)
+        self.pool = None if entities is None else torch.unique(entities.long().to(device))
         # entities seen as heads / as tails of any relation (the "side" pools)
         self.side_constrained = side_constrained
         if side_constrained:
             self.tail_side = torch.unique(t)
-            self.head_side = torch.unique(h)
+            self.head_side = torch.unique(heads[:, 0])
         self.head_prob = self.bernoulli_head_prob(triples, num_relations) if strategy == "bernoulli" else None
         if self.type_constrained > 0:
             self.tail_pool = _Pool(r, t, num_entities, num_relations)
-            self.head_pool = _Pool(r, h, num_entities, num_relations)
+            self.head_pool = _Pool(heads[:, 1], heads[:, 0], num_entities, num_relations)
         self.known = torch.sort(triple_keys(triples, num_entities, num_relations)).values if filter_known else None
         self.neg_keys = self.neg_tails = None
         if known_negatives is not None and len(known_negatives):
@@ -144,12 +152,15 @@ class NegativeSampler:
         return torch.rand(*shape, generator=self.generator, device=self.device)
 
     def _other_entity(self, orig: torch.Tensor) -> torch.Tensor:
-        """Uniform over all entities but orig."""
+        """Uniform over all entities but orig (over `entities` but orig when the sampler was given them)."""
+        if self.pool is not None:
+            return self._other_in(self.pool, orig, fallback=False)
         x = torch.randint(0, self.E - 1, orig.shape, generator=self.generator, device=self.device)
         return x + (x >= orig).long()
 
-    def _other_in(self, pool: torch.Tensor, orig: torch.Tensor) -> torch.Tensor:
-        """Uniform over the sorted id pool but orig (any entity but orig if the pool has nothing else)."""
+    def _other_in(self, pool: torch.Tensor, orig: torch.Tensor, fallback: bool = True) -> torch.Tensor:
+        """Uniform over the sorted id pool but orig (any entity but orig if the pool has nothing else;
+        orig itself without `fallback`)."""
         pos = torch.searchsorted(pool, orig).clamp_max_(len(pool) - 1)
         inside = (pool[pos] == orig).long()
         avail = len(pool) - inside  # per row: how many other entities the pool offers
@@ -157,7 +168,7 @@ class NegativeSampler:
         j = (u * avail).long().clamp_max_((avail - 1).clamp_min(0))
         j = j + (inside.bool() & (j >= pos)).long()  # skip over orig's own slot
         out = pool[j.clamp_max_(len(pool) - 1)]
-        return torch.where(avail > 0, out, self._other_entity(orig))
+        return torch.where(avail > 0, out, self._other_entity(orig) if fallback else orig)
 
     def _corrupt(self, neg: torch.Tensor, head: torch.Tensor) -> None:
         """Fill neg[:, 0] (where head) or neg[:, 2] (elsewhere) with a replacement, in place."""

@@ -60,6 +60,7 @@ def train(
     known_negatives: torch.Tensor | None = None,
     progress: bool = True,
     metadata: dict | None = None,
+    dist=None,
 ) -> TrainResult:
     """Train `model` on `triples` (LongTensor[N, 3] of h, r, t ids); returns a TrainResult.
 
@@ -69,6 +70,9 @@ def train(
     known_negatives: LongTensor[K, 3] of rejected edges mixed into the negatives.
     metadata: stored in every checkpoint (id maps, run id, ...); a resume without it keeps the old.
     Ctrl-C stops at once; the last completed epoch's checkpoint stays valid for `resume`.
+    dist: None (one process), or an `embed.distributed.Ranks` when this is one rank of a process
+    group: `triples` is then the rank's partition, and the hooks below (all skipped when None)
+    exchange gradients, restrict negatives, split batches and name checkpoints per rank.
     """
     if triples.dim() != 2 or triples.shape[1] != 3 or triples.shape[0] == 0:
         raise ValueError(f"triples must be a non-empty [N, 3] tensor, got {tuple(triples.shape)}")
@@ -82,21 +86,24 @@ def train(
     # Videos in no training triple (cold start) have no knowledge: their z_K is held at zero, so
     # their fused vector comes from their modalities (they still serve as random negatives).
     seen = torch.zeros(model.num_entities, dtype=torch.bool, device=device)
-    seen[triples[:, 0]] = True
-    seen[triples[:, 2]] = True
+    every = triples if dist is None else dist.all_triples.to(device)  # known rows: the whole graph's
+    seen[every[:, 0]] = True
+    seen[every[:, 2]] = True
     model.entities.set_known_(seen)
 
     sampler = NegativeSampler(
-        triples, model.num_entities, model.num_relations,
+        every, model.num_entities, model.num_relations,
         num_negatives=config.num_negatives, strategy=config.sampler,
         type_constrained=config.type_constrained, filter_known=config.filter_known,
         side_constrained=config.side_constrained,
         known_negatives=known_negatives, known_negative_rate=config.known_negative_rate,
-        seed=config.seed + 1, device=device,
+        seed=config.seed + 1 + (0 if dist is None else dist.seed_offset), device=device,
+        **({} if dist is None else dist.sampler_args(device)),
     )
     shuffle = torch.Generator(device=device)
-    shuffle.manual_seed(config.seed)
-    opt = Optimizer(model, lr=config.lr, dense_lr=config.dense_lr)
+    shuffle.manual_seed(config.seed + (0 if dist is None else dist.seed_offset))
+    opt = Optimizer(model, lr=config.lr, dense_lr=config.dense_lr, exchange=None if dist is None else dist.exchange(model))
+    last_name, best_name = (ckpt.FILENAME, ckpt.BEST) if dist is None else (dist.file(ckpt.FILENAME), dist.file(ckpt.BEST))
     result = TrainResult(epochs=0)
     bad_epochs = 0
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -105,13 +112,13 @@ def train(
         if ckdir is None:
             raise ValueError("resume=True needs checkpoint_dir")
         # RNG states must stay CPU byte tensors; weights and moments are copied onto the device.
-        state = ckpt.load(ckdir / ckpt.FILENAME, map_location="cpu")
+        state = ckpt.load(ckdir / last_name, map_location="cpu")
         ckpt.load_weights(model, state)
         opt.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["sampler"])
         shuffle.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
-        result = TrainResult(**{**state["result"], "checkpoint": ckdir / ckpt.FILENAME})
+        result = TrainResult(**{**state["result"], "checkpoint": ckdir / last_name})
         bad_epochs = state["bad_epochs"]
         if metadata is None:
             metadata = state.get("metadata")
@@ -126,7 +133,7 @@ def train(
         })
 
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp)
-    bar = _Progress(progress, config.epochs, n, result.epochs)
+    bar = _Progress(progress and (dist is None or dist.rank == 0), config.epochs, n, result.epochs)
     started, seen = time.perf_counter(), 0
     best_state = None
     model.train()
@@ -135,8 +142,8 @@ def train(
             perm = torch.randperm(n, generator=shuffle, device=device)
             total = torch.zeros((), device=device)
             batches = 0
-            for i in range(0, n, config.batch_size):
-                pos = triples.index_select(0, perm[i : i + config.batch_size])
+            for i, j in (_batches(n, config.batch_size) if dist is None else dist.batches(n, config.batch_size)):
+                pos = triples.index_select(0, perm[i:j])
                 neg = sampler.sample(pos)
                 opt.zero_grad()  # before the forward: it also forgets rows handed out earlier
                 with amp:
@@ -147,7 +154,7 @@ def train(
                 batches += 1
                 seen += pos.shape[0]
                 bar.advance(pos.shape[0], total, batches, time.perf_counter() - started, seen)
-            result.losses.append(float(total) / max(batches, 1))
+            result.losses.append(float(total) / max(batches, 1) if dist is None else dist.mean(float(total) / max(batches, 1)))
             result.epochs = epoch + 1
 
             improved = False
@@ -163,27 +170,32 @@ def train(
                     bad_epochs += 1
                 if improved and config.restore_best:
                     if ckdir is not None:
-                        save(ckdir / ckpt.BEST)
+                        save(ckdir / best_name)
                     else:
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 if config.patience is not None and bad_epochs >= config.patience:
                     result.stopped_early = True
             if ckdir is not None:
-                save(ckdir / ckpt.FILENAME)
-                result.checkpoint = ckdir / ckpt.FILENAME
+                save(ckdir / last_name)
+                result.checkpoint = ckdir / last_name
             bar.epoch_done(result)
             if result.stopped_early:
                 break
 
     if valid is not None and config.restore_best and result.best_epoch not in (None, result.epochs):
-        if ckdir is not None and (ckdir / ckpt.BEST).exists():
-            ckpt.load_weights(model, ckpt.load(ckdir / ckpt.BEST, map_location="cpu"))
+        if ckdir is not None and (ckdir / best_name).exists():
+            ckpt.load_weights(model, ckpt.load(ckdir / best_name, map_location="cpu"))
         elif best_state is not None:
             model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started
     result.triples_per_s = seen / result.seconds if result.seconds > 0 else 0.0
     return result
+
+
+def _batches(n: int, batch_size: int):
+    """(start, stop) of each mini-batch of a shuffled epoch."""
+    return ((i, min(i + batch_size, n)) for i in range(0, n, batch_size))
 
 
 def _check_ids(triples: torch.Tensor, model: KGModel) -> None:

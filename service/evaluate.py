@@ -64,9 +64,10 @@ def candidate_args(candidates: str, is_video: torch.Tensor, train: torch.Tensor)
     return {"candidates": tags if candidates == "tags" else None}
 
 
-def validator(train, valid, test, is_video, seed: int):
+def validator(train, valid, test, is_video, seed: int, evaluate=evaluate):
     """Filtered MRR (range candidates) on a sample of the validation split, for early stopping and
-    best-epoch restore. The filter holds the whole split; only the scored queries are sampled."""
+    best-epoch restore. The filter holds the whole split; only the scored queries are sampled.
+    `evaluate`: ranking.evaluate, or a distributed run's `Ranks.evaluate` (same figures)."""
     if len(valid) == 0:
         return None
     known = torch.cat([train, valid, test])
@@ -78,7 +79,8 @@ def validator(train, valid, test, is_video, seed: int):
 
 
 def evaluate_run(model, relations, is_video, train, valid, test, candidates: str = DEFAULT_CANDIDATES,
-                 per_relation_max: int | None = None, progress: Callable[[int], None] | None = None) -> dict:
+                 per_relation_max: int | None = None, progress: Callable[[int], None] | None = None,
+                 evaluate=evaluate) -> dict:
     """Tail prediction on the test split, raw and filtered (train+valid+test), overall and per
     relation, with the protocol named in the result. `per_relation_max` scores a seeded sample of at
     most that many test triples per relation (the filter still holds them all); `progress(n)` is told

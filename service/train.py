@@ -35,6 +35,16 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
     """Cache the graph (or reuse a cache of the same graph), split, train, evaluate and store a new run;
     returns the Run properties. `start`: a `warm.WarmStart` (`kgtag train --from`): its split rule and
     trained rows."""
+    meta, run_dir, entities, relations, is_video, features, train, valid, test = prepare_run(
+        store, plan, runs_dir, run_id, start)
+    return _fit(store, meta, run_dir, entities, relations, is_video, features,
+                train, valid, test, resume=False, progress=progress, start=start)
+
+
+def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None, start=None, extra: dict | None = None):
+    """A new run up to training: its cache, its split and files, its Run node ('training'). Returns
+    (meta, run_dir, entities, relations, is_video, features, train, valid, test). `extra`: more
+    run.json fields (a distributed run's world size)."""
     device = resolve_device(plan.device)
     split = parse_split(plan.split)
     mconf, tconf = configs(plan, device)
@@ -74,6 +84,7 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
     }
     if start is not None:
         meta["from_run"] = start.run_id
+    meta.update(extra or {})
     write_meta(run_dir, meta)
     write_run(store, node_of(meta, run_dir, status="training"))
     reused = cache.manifest.get("reused_from")
@@ -81,8 +92,7 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
          f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
          + (f", graph cache reused from run {reused}" if reused else ""))
     del triples  # the split holds its own rows; the model reads features through the cache's memory maps
-    return _fit(store, meta, run_dir, entities, relations, is_video, cache.features(plan.modalities),
-                train, valid, test, resume=False, progress=progress, start=start)
+    return meta, run_dir, entities, relations, is_video, cache.features(plan.modalities), train, valid, test
 
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
@@ -99,7 +109,9 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 
 
 def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
-         start=None) -> dict:
+         start=None, ranks=None) -> dict | None:
+    """Train, evaluate and store. `ranks`: an `embed.distributed.Ranks` when this process is one rank
+    of a distributed run (it trains its partition; rank 0 stores the result, the others return None)."""
     mconf, tconf = configs_from(meta, str(run_dir / "run.json"))
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
@@ -108,18 +120,27 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     negatives = frozen_negatives(run_dir, meta)
     if negatives is None:  # a run from before negatives were frozen with it: today's, as it did then
         negatives = known_negatives(store, entities, relations)
-    if len(negatives):
+    if len(negatives) and (ranks is None or ranks.rank == 0):
         note(f"{len(negatives)} rejected edges used as known negatives")
     try:
-        trainer.train(model, train, tconf, checkpoint_dir=run_dir / "checkpoints", resume=resume,
-                    valid=validator(train, valid, test, is_video, meta["seed"]),
-                    known_negatives=negatives if len(negatives) else None,
-                    progress=progress, metadata={"run": meta["id"]})
+        trainer.train(model, train if ranks is None else ranks.part(train), tconf,
+                      checkpoint_dir=run_dir / "checkpoints", resume=resume,
+                      valid=validator(train, valid, test, is_video, meta["seed"],
+                                      **({} if ranks is None else {"evaluate": ranks.evaluate})),
+                      known_negatives=negatives if len(negatives) else None,
+                      progress=progress, metadata={"run": meta["id"]}, dist=ranks)
     except KeyboardInterrupt:
         write_run(store, node_of(meta, run_dir, status="interrupted"))
         raise Interrupted(f"interrupted; continue with `kgtag train --resume {meta['id']}`") from None
-    torch.save(model.state_dict(), run_dir / "model.pt")
-    metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION)
+    if ranks is not None:
+        ranks.consolidate(model)  # every rank's videos' rows: the whole model, on every rank
+    main = ranks is None or ranks.rank == 0
+    if main:
+        torch.save(model.state_dict(), run_dir / "model.pt")
+    metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION,
+                           **({} if ranks is None else {"evaluate": ranks.evaluate}))
+    if not main:
+        return None
     q = relation_attention(model)
     meta["metrics"] = metrics
     if len(valid):

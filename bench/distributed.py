@@ -1,0 +1,181 @@
+"""Data-parallel training on torch.distributed (gloo, local ranks): throughput, bytes moved, quality.
+
+    .venv/bin/python bench/distributed.py [--videos 20000] [--epochs 1] [--quality-seeds 0,1,2]
+                                          [--quality-epochs 5] [--collectives auto,sparse,dense]
+
+One `topic.generate(seed=0, n_videos=N)` graph, written once and read by every process, no Neo4j.
+For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
+
+- throughput: training positives per second over `--epochs` epochs (no validation), at 1 rank x 2
+  threads, 1 rank x 1 thread and 2 ranks x 1 thread (each configuration in fresh spawned processes;
+  a rank's rate = its partition's positives / its wall time, the group's = all positives / the
+  slowest rank's time). Scaling efficiency = rate(2 x 1) / (2 x rate(1 x 1)).
+- bytes each rank puts into collectives per step (row-table exchange + dense all-reduce), for each
+  collective of `--collectives`, next to the sizes of the shared row tables, the dense parameters
+  and the whole model.
+- peak RSS of each rank's process (the largest is printed), after training and consolidation.
+- quality: filtered tail MRR among the relation's range (protocol of kgtag train: candidates = tails
+  seen with r in training, all tags where r has none; filter = train + valid + test) on the valid
+  split and on a seeded sample of at most 1,000 test triples per relation, 1 rank vs 2 ranks, per seed.
+
+Timings depend on the machine's load: the load average is printed with each line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import socket
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from kgtag.embed.distributed import Ranks, table_owners
+from kgtag.embed.config import ModelConfig, model_preset, preset
+from kgtag.embed.model import build_model
+from kgtag.embed.ranking import evaluate
+from kgtag.embed.trainer import train
+from kgtag.runs.evaluate import candidate_args, sample_per_relation
+from kgtag.synthetic import topic
+
+MODELS = {"TransE": ("transe", ()), "TransFusion-VAT": ("transfusion", ("vision", "audio", "text"))}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build(kg, variant, mods, seed):
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(variant=variant, modalities=mods, **model_preset("fast")),
+                       len(kg["is_video"]), kg["num_relations"], kg["features"])
+
+
+def worker(rank, world, port, graph, variant, mods, threads, epochs, seed, collective, out):
+    torch.set_num_threads(threads)
+    kg = torch.load(graph, weights_only=False)
+    model = build(kg, variant, mods, seed)
+    config = preset("fast", seed=seed, device="cpu", num_threads=threads, epochs=epochs)
+    ranks = None
+    if world > 1:
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+        dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=600))
+        ranks = Ranks(kg["train"], len(kg["is_video"]), kg["is_video"], collective=collective)
+    part = kg["train"] if ranks is None else ranks.part(kg["train"])
+    started = time.perf_counter()
+    result = train(model, part, config, progress=False, dist=ranks)
+    seconds = time.perf_counter() - started
+    row = {"n": len(part), "seconds": seconds, "steps": 0, "rows": 0, "dense": 0,
+           "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if ranks is not None:
+        row.update(vars(ranks.traffic))
+        ranks.consolidate(model)
+        dist.destroy_process_group()
+    if rank == 0:
+        row["state"] = model.state_dict()
+        row["losses"] = result.losses
+    torch.save(row, Path(out) / f"rank{rank}.pt")
+
+
+def run(graph, world, variant, mods, threads, epochs, seed, collective="auto"):
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(worker, args=(world, free_port(), graph, variant, mods, threads, epochs, seed, collective, out),
+                 nprocs=world, join=True)
+        rows = [torch.load(Path(out) / f"rank{k}.pt", weights_only=False) for k in range(world)]
+    return rows
+
+
+def quality(kg, state, variant, mods, seed):
+    model = build(kg, variant, mods, seed)
+    model.load_state_dict(state)
+    train(model, kg["train"], preset("fast", epochs=0, device="cpu"), progress=False)  # known rows as trained
+    known = torch.cat([kg["train"], kg["valid"], kg["test"]])
+    args = candidate_args("range", kg["is_video"], kg["train"])
+    v = evaluate(model, kg["valid"], filter_triples=known, **args)["filtered"]["mrr"]
+    t = evaluate(model, sample_per_relation(kg["test"], 1000), filter_triples=known, **args)["filtered"]["mrr"]
+    return v, t
+
+
+def sizes(kg, variant, mods, world):
+    """Bytes of the shared row tables, the dense parameters and the whole model (float32)."""
+    model = build(kg, variant, mods, 0)
+    r = Ranks(kg["train"], len(kg["is_video"]), kg["is_video"], rank=0, world=world)
+    shared = sum(int((own == -1).sum()) * t.weight[0].numel() * 4 for t, own in table_owners(model, r.owner))
+    tables = {id(t.weight) for t, _ in table_owners(model, r.owner)}
+    dense = sum(p.numel() * 4 for p in model.parameters() if id(p) not in tables)
+    total = sum(p.numel() * 4 for p in model.parameters())
+    return shared, dense, total
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--videos", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--collectives", default="auto,sparse,dense")
+    p.add_argument("--quality-seeds", default="0,1,2")
+    p.add_argument("--quality-epochs", type=int, default=5)
+    p.add_argument("--skip-throughput", action="store_true")
+    a = p.parse_args()
+    kg = topic.generate(seed=0, n_videos=a.videos)
+    data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
+            "num_relations": kg.num_relations, "features": kg.features}
+    print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {len(kg.train):,} train triples, "
+          f"{kg.num_entities:,} entities; preset fast; gloo on 127.0.0.1", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = str(Path(tmp) / "graph.pt")
+        torch.save(data, graph)
+        for name in a.models.split(","):
+            variant, mods = MODELS[name]
+            if not a.skip_throughput:
+                shared, dense, total = sizes(data, variant, mods, 2)
+                print(f"\n{name}: model {total / 1e6:.1f} MB, shared rows {shared / 1e6:.2f} MB, dense {dense / 1e6:.3f} MB")
+                rates = {}
+                for world, threads in ((1, 2), (1, 1), (2, 1)):
+                    for collective in (a.collectives.split(",") if world > 1 else ["-"]):
+                        rows = run(graph, world, variant, mods, threads, a.epochs, 0, collective)
+                        rate = sum(r["n"] for r in rows) * a.epochs / max(r["seconds"] for r in rows)
+                        rates[(world, threads, collective)] = rate
+                        line = (f"  {world} rank x {threads} thread{'s' if threads > 1 else ' '} {collective:6s} {rate:10,.0f} "
+                                f"triples/s, peak RSS/rank {max(r['rss_mb'] for r in rows):,.0f} MB")
+                        if world > 1:
+                            r0 = rows[0]
+                            per_step = (r0["rows"] + r0["dense"]) / max(r0["steps"], 1)
+                            line += (f"  efficiency {rate / (2 * rates[(1, 1, '-')]):.2f}; {r0['steps']} steps, "
+                                     f"{per_step / 1e3:,.1f} kB/step/rank (rows {r0['rows'] / max(r0['steps'], 1) / 1e3:,.1f}, "
+                                     f"dense {r0['dense'] / max(r0['steps'], 1) / 1e3:,.1f})")
+                        print(line + f"  [{load()}]", flush=True)
+            seeds = [int(s) for s in a.quality_seeds.split(",") if s]
+            if seeds:
+                got = {1: [], 2: []}
+                for seed in seeds:
+                    for world in (1, 2):
+                        rows = run(graph, world, variant, mods, 1, a.quality_epochs, seed)
+                        got[world].append(quality(data, rows[0]["state"], variant, mods, seed))
+                        print(f"  quality {name} seed {seed} {world} rank(s): valid MRR {got[world][-1][0]:.4f}, "
+                              f"test MRR {got[world][-1][1]:.4f}  [{load()}]", flush=True)
+                for world in (1, 2):
+                    v = [g[0] for g in got[world]]
+                    t = [g[1] for g in got[world]]
+                    spread = lambda xs: (max(xs) - min(xs)) if len(xs) > 1 else math.nan  # noqa: E731
+                    print(f"  {name} {world} rank(s), {a.quality_epochs} epochs, {len(seeds)} seeds: valid MRR "
+                          f"{statistics.mean(v):.4f} (spread {spread(v):.4f}), test MRR {statistics.mean(t):.4f} "
+                          f"(spread {spread(t):.4f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

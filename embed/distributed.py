@@ -1,0 +1,332 @@
+"""Data-parallel training on torch.distributed: each rank owns a head range of the triples.
+
+Almost every triple's head is a video, and a video's knowledge row z_K (TransE: its entity row) is
+touched only by the video's own triples and by head corruptions. So the triples are cut into
+`world` contiguous head ranges of about N / world triples each (`head_bounds`, a boundary never
+splits one head's triples), rank k trains the triples whose head lies in range k, and head
+negatives are drawn among rank k's own heads. A video that is a head in range k and never a tail
+anywhere is then *owned* by rank k: only rank k ever reads or updates its row and its row-wise Adam
+moments (`owners`). Everything else is *shared*: tags (the tails, and every tail negative), the
+relation tables, and the dense projection / attention weights.
+
+Every step, after `backward()`, the gradients of shared parameters are summed across ranks and
+divided by the world size (the mean of the ranks' batch losses, as DDP does), before the same Adam
+update runs on every rank, so shared parameters stay identical bit for bit:
+
+- row tables (`Exchange.rows`): each rank has a different set of touched shared rows. Two
+  collectives are measured (bench/distributed.py, docs/distributed.md): "sparse" = all_gather of
+  the touched (row id, gradient) pairs, padded to the largest count; "dense" = all_reduce of a
+  buffer the size of the table's shared rows plus a touched flag. `collective="auto"` takes the one
+  that moves fewer bytes this step (one tiny all_reduce of the largest touched count decides; a ring
+  all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather W-1 times each rank's
+  part): sparse for large tag vocabularies, dense when the shared table is small next to the
+  touched rows. A shared row some rank
+  renormalised (Algorithm 1 line 7) is renormalised on every rank before the update.
+- dense parameters (`Exchange.dense`): one flat all_reduce of all their gradients (a few hundred
+  kB), with a flag per tensor so that a tensor no rank touched keeps `grad = None` as in one process.
+
+Owned rows are never communicated during training; `consolidate` broadcasts them once at the end
+so that every rank (rank 0 writes model.pt) holds the whole model in today's format.
+
+World size 1 changes nothing: every hook is the identity, so the trainer is the single-process
+trainer bit for bit (tests/embed/test_distributed.py).
+
+Limits (docs/distributed.md): every rank still allocates the full-size tables and moments (rows it
+does not own are never read nor updated, but they are allocated); the memory split by rank needs
+row tables indexed by a rank-local id, which is not done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from .ranking import evaluate, metrics_from_ranks
+from .rows import RowTable, renorm_
+
+COLLECTIVES = ("auto", "sparse", "dense")
+DEFAULT_TIMEOUT_S = 300  # a collective (or the rendezvous) that waits longer fails, naming the rank
+
+
+def head_bounds(heads: torch.Tensor, num_entities: int, world: int) -> torch.Tensor:
+    """world + 1 entity ids b: rank k takes the triples with b[k] <= head < b[k+1]; each range holds
+    about N / world triples and a boundary never splits one head's triples (as the run cache's
+    `shards`). Depends only on the triples and the world size."""
+    h = torch.sort(heads.long()).values
+    n = len(h)
+    cuts = [0]
+    for k in range(1, world):
+        at = int(h[min(k * n // world, n - 1)]) if n else 0
+        cuts.append(max(at, cuts[-1]))
+    cuts.append(num_entities)
+    return torch.tensor(cuts, dtype=torch.long)
+
+
+def owners(triples: torch.Tensor, bounds: torch.Tensor, num_entities: int,
+           is_video: torch.Tensor | None = None) -> torch.Tensor:
+    """LongTensor [E]: the rank that owns each entity's rows, -1 for shared ones. An entity is owned
+    by the rank of its head range when it is a head (a video, where `is_video` is given) and never a
+    tail of any triple; tags, tails and entities in no triple are shared."""
+    out = torch.full((num_entities,), -1, dtype=torch.long)
+    heads = torch.unique(triples[:, 0].long())
+    if is_video is not None:
+        heads = heads[is_video.bool()[heads]]
+    heads = heads[~torch.isin(heads, torch.unique(triples[:, 2].long()))]
+    out[heads] = torch.searchsorted(bounds, heads, right=True) - 1
+    return out
+
+
+def rank_of_heads(heads: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    return (torch.searchsorted(bounds.to(heads.device), heads.contiguous(), right=True) - 1).clamp_(0, len(bounds) - 2)
+
+
+def init_process_group(device: str = "cpu", timeout_s: float = DEFAULT_TIMEOUT_S) -> torch.device:
+    """Join the process group torchrun (or `kgtag train --procs`) described in the environment
+    (RANK, WORLD_SIZE, MASTER_ADDR/PORT or the elastic agent's store): gloo on CPU, NCCL on CUDA with
+    one device per LOCAL_RANK. Returns this rank's device. A rendezvous or collective that waits
+    longer than `timeout_s` raises instead of hanging."""
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout_s),
+                                **({"device_id": dev} if cuda else {}))
+    return dev
+
+
+@dataclass
+class Traffic:
+    """Bytes this rank sent into collectives during training (per kind), and the steps taken."""
+
+    rows: int = 0
+    dense: int = 0
+    steps: int = 0
+
+
+class Ranks:
+    """This process's place in the group, and the trainer's hooks (`embed.trainer.train(dist=...)`).
+
+    all_triples: the whole training set (every rank builds the same one: the split is made once,
+    independent of the world size); `part(t)` is this rank's share of any triple set.
+    """
+
+    def __init__(self, all_triples: torch.Tensor, num_entities: int, is_video: torch.Tensor | None = None,
+                 collective: str = "auto", rank: int | None = None, world: int | None = None):
+        if collective not in COLLECTIVES:
+            raise ValueError(f"collective must be one of {COLLECTIVES}, got {collective!r}")
+        self.rank = dist.get_rank() if rank is None else rank
+        self.world = dist.get_world_size() if world is None else world
+        self.all_triples = all_triples.long()
+        self.num_entities = num_entities
+        self.collective = collective
+        self.bounds = head_bounds(self.all_triples[:, 0], num_entities, self.world)
+        self.owner = owners(self.all_triples, self.bounds, num_entities, is_video)
+        counts = torch.bincount(rank_of_heads(self.all_triples[:, 0], self.bounds), minlength=self.world)
+        self.counts = counts.tolist()
+        self.traffic = Traffic()
+        self._exchange: Exchange | None = None
+
+    @property
+    def seed_offset(self) -> int:
+        return 1_000_003 * self.rank  # rank 0 draws exactly what one process draws
+
+    def part(self, triples: torch.Tensor) -> torch.Tensor:
+        """The rows of `triples` whose head lies in this rank's range (their order kept)."""
+        return triples[rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank]
+
+    # -- trainer hooks ---------------------------------------------------------------------------
+    def sampler_args(self, device) -> dict:
+        if self.world == 1:
+            return {}
+        visible = ((self.owner == -1) | (self.owner == self.rank)).nonzero().squeeze(1)
+        return {"head_triples": self.part(self.all_triples).to(device), "entities": visible.to(device)}
+
+    def batches(self, n: int, batch_size: int):
+        """Every rank takes the same number of steps per epoch (collectives pair up): as many as one
+        process takes (`batch_size` is the global batch, as in one process, so the number of updates
+        per epoch does not depend on the world size), each rank's batches of about n_k / steps triples."""
+        if self.world == 1:
+            return ((i, min(i + batch_size, n)) for i in range(0, n, batch_size))
+        steps = max(1, min(math.ceil(sum(self.counts) / batch_size), min(self.counts)))
+        return ((i * n // steps, (i + 1) * n // steps) for i in range(steps))
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t) / self.world
+
+    def file(self, name: str) -> str:
+        """Checkpoint file of this rank: rank 0 keeps today's names (last.pt, best.pt)."""
+        if self.rank == 0:
+            return name
+        stem, dot, ext = name.rpartition(".")
+        return f"{stem}.rank{self.rank}.{ext}" if dot else f"{name}.rank{self.rank}"
+
+    def exchange(self, model) -> Exchange | None:
+        if self.world == 1:
+            return None
+        self._exchange = Exchange(self, model)
+        return self._exchange
+
+    # -- after training ------------------------------------------------------------------------
+    @torch.no_grad()
+    def consolidate(self, model) -> None:
+        """Every rank's owned rows broadcast to all: afterwards each rank holds the whole model."""
+        if self.world == 1:
+            return
+        for table, owner in table_owners(model, self.owner):
+            owner = owner.to(table.weight.device)
+            for k in range(self.world):
+                rows = (owner == k).nonzero().squeeze(1)
+                if rows.numel() == 0:
+                    continue
+                buf = table.weight.index_select(0, rows).contiguous()
+                dist.broadcast(buf, src=k)
+                table.weight.index_copy_(0, rows, buf)
+
+    def evaluate(self, model, test: torch.Tensor, per_relation: bool = False, relation_names=None,
+                 **kwargs) -> dict:
+        """`ranking.evaluate` (tail side) with each query ranked by the rank owning its head, the
+        ranks gathered in the queries' order: the same figures as one process on the same model."""
+        if self.world == 1:
+            return evaluate(model, test, per_relation=per_relation, relation_names=relation_names, **kwargs)
+        test = torch.as_tensor(test).long()
+        mine = (rank_of_heads(test[:, 0], self.bounds) == self.rank).nonzero().squeeze(1)
+        out = evaluate(model, test[mine], return_ranks=True, **kwargs)["ranks"]["tail"]
+        settings = list(out)
+        gathered = [None] * self.world
+        dist.all_gather_object(gathered, (mine, {s: out[s].cpu() for s in settings}))
+        ranks = {}
+        for s in settings:
+            full = torch.zeros(len(test), dtype=out[s].dtype)
+            for idx, got in gathered:
+                full[idx] = got[s]
+            ranks[s] = full
+        result = {s: metrics_from_ranks(ranks[s]) for s in settings}
+        result["tail"] = {s: metrics_from_ranks(ranks[s]) for s in settings}
+        if per_relation:
+            rel = test[:, 1]
+            result["per_relation"] = {}
+            for rid in torch.unique(rel).tolist():
+                name = relation_names[rid] if relation_names is not None else rid
+                result["per_relation"][name] = {s: metrics_from_ranks(ranks[s][rel == rid]) for s in settings}
+        return result
+
+
+def table_owners(model, owner: torch.Tensor) -> list[tuple[RowTable, torch.Tensor]]:
+    """(row table, owner rank of each of its rows) for every RowTable of the model, in the
+    optimiser's order; relation tables are shared (-1) throughout."""
+    ent = model.entities
+    out = []
+    for t in (m for m in model.modules() if isinstance(m, RowTable)):
+        if t is ent.plain:
+            rows = (~ent.fused.cpu()).nonzero().squeeze(1)
+            out.append((t, owner[rows]))
+        elif getattr(ent, "z_k", None) is t:
+            out.append((t, owner[ent.fused_ids.cpu()]))
+        elif t is model.entity_proj:
+            out.append((t, owner.clone()))
+        else:
+            out.append((t, torch.full((t.num,), -1, dtype=torch.long)))
+    return out
+
+
+class Exchange:
+    """Sums the shared parameters' gradients across ranks before each update (see module docstring)."""
+
+    def __init__(self, ranks: Ranks, model):
+        self.ranks, self.world = ranks, ranks.world
+        kind = model.interaction.entity_constraint
+        constrained = {id(model.entities.plain)} | ({id(model.entities.z_k)} if hasattr(model.entities, "z_k") else set())
+        self.tables = []
+        for table, owner in table_owners(model, ranks.owner):
+            device = table.weight.device
+            shared = (owner == -1).to(device)
+            ids = shared.nonzero().squeeze(1)
+            slot = torch.full((table.num,), -1, dtype=torch.long, device=device)
+            slot[ids] = torch.arange(len(ids), device=device)
+            self.tables.append({"shared": shared, "ids": ids, "slot": slot,
+                                "constrain": kind if id(table) in constrained else None})
+
+    def rows(self, i: int, table: RowTable, got):
+        info = self.tables[i]
+        w = table.weight
+        self.ranks.traffic.steps += i == 0
+        shape = w.shape[1:]
+        if got is None:
+            idx = torch.zeros(0, dtype=torch.long, device=w.device)
+            g = torch.zeros((0, *shape), dtype=w.dtype, device=w.device)
+        else:
+            idx, g = got
+        sh = info["shared"].index_select(0, idx)
+        lidx, lg = idx[~sh], g[~sh]
+        sidx, sg = idx[sh], g[sh].reshape(-1, shape.numel())
+        n_shared, width = len(info["ids"]), shape.numel()
+        count = torch.tensor([len(sidx)], device=w.device)
+        dist.all_reduce(count, op=dist.ReduceOp.MAX)
+        most = int(count)
+        mode = self.ranks.collective
+        if mode == "auto":
+            # a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather (W-1) x
+            # each rank's part: dense when 2 x dense bytes / W <= sparse bytes per rank
+            dense_bytes = n_shared * (width + 1) * sg.element_size()
+            sparse_bytes = most * (width * sg.element_size() + 8)
+            mode = "dense" if 2 * dense_bytes <= self.world * sparse_bytes else "sparse"
+        if most == 0:
+            uidx, ug = sidx, sg
+        elif mode == "dense":
+            buf = torch.zeros(n_shared, width + 1, dtype=sg.dtype, device=w.device)
+            at = info["slot"].index_select(0, sidx)
+            buf[at, :width] = sg
+            buf[at, width] = 1.0
+            dist.all_reduce(buf)
+            self.ranks.traffic.rows += buf.numel() * buf.element_size()
+            touched = (buf[:, width] > 0).nonzero().squeeze(1)
+            uidx, ug = info["ids"].index_select(0, touched), buf.index_select(0, touched)[:, :width]
+        else:
+            ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
+            ids[: len(sidx)] = sidx
+            grads = torch.zeros(most, width, dtype=sg.dtype, device=w.device)
+            grads[: len(sidx)] = sg
+            all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
+            all_grads = torch.empty(self.world * most, width, dtype=sg.dtype, device=w.device)
+            dist.all_gather_into_tensor(all_ids, ids)
+            dist.all_gather_into_tensor(all_grads, grads)
+            self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
+            keep = all_ids >= 0
+            uidx, inv = torch.unique(all_ids[keep], return_inverse=True)
+            ug = torch.zeros(len(uidx), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+        ug = ug / self.world
+        if info["constrain"] is not None and len(uidx):
+            # rows another rank renormalised in its forward (Algorithm 1 line 7): the same here
+            other = uidx[~torch.isin(uidx, sidx)]
+            if len(other):
+                with torch.no_grad():
+                    w.index_copy_(0, other, renorm_(w.index_select(0, other), info["constrain"]))
+        idx = torch.cat([lidx, uidx])
+        if idx.numel() == 0:
+            return None
+        return idx, torch.cat([lg, ug.view(-1, *shape).to(lg.dtype)])
+
+    def dense(self, params: list[torch.Tensor]) -> None:
+        if not params:
+            return
+        device = params[0].device
+        flags = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+        flat = torch.cat([flags] + [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+                                    for p in params])
+        dist.all_reduce(flat)
+        self.ranks.traffic.dense += flat.numel() * flat.element_size()
+        at = len(params)
+        for i, p in enumerate(params):
+            n = p.numel()
+            p.grad = None if flat[i] == 0 else (flat[at:at + n] / self.world).view_as(p).to(p.dtype)
+            at += n

@@ -1,0 +1,168 @@
+"""`kgtag train --procs 2`: two local torch.distributed ranks (gloo) train one run against the real
+Neo4j; eval, infer and train --from work on the result unchanged, and the figures are close to one
+process's on the same graph and seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kgtag.cli.main import cli
+from kgtag.synthetic.channel import generate
+
+MODS = ("vision", "audio")
+
+
+def ok(result) -> dict | list:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def loaded(runner, neo4j_driver_clean, tmp_path):
+    folder = tmp_path / "sample"
+    generate(seed=3, n_videos=160).write(folder)
+    ok(runner.invoke(cli, ["ingest", "videos", str(folder / "videos.jsonl"), "--mapping", str(folder / "mapping.toml"),
+                           "--json"]))
+    ok(runner.invoke(cli, ["ingest", "triples", str(folder / "tags.tsv"), "--json"]))
+    for m in MODS:
+        ok(runner.invoke(cli, ["ingest", "features", "--modality", m, str(folder / f"features_{m}.parquet"), "--json"]))
+    return neo4j_driver_clean
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["transe", "transfusion"])
+def test_train_procs_2_then_eval_infer_from(runner, loaded, tmp_path, model):
+    runs = str(tmp_path / "runs")
+    args = ["train", "--model", model, "--epochs", "3", "--seed", "1", "--runs-dir", runs, "--quiet", "--json",
+            "--threads", "1"] + (["--modalities", ",".join(MODS)] if model != "transe" else [])
+    two = ok(runner.invoke(cli, args + ["--procs", "2"]))
+    one = ok(runner.invoke(cli, args))
+    assert two["status"] == "done"
+    run_dir = tmp_path / "runs" / two["id"]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["distributed"] == {"world_size": 2}
+    assert (run_dir / "model.pt").is_file() and (run_dir / "checkpoints" / "last.rank1.pt").is_file()
+    # the split is made once, independent of the world size
+    assert meta["counts"] == json.loads((tmp_path / "runs" / one["id"] / "run.json").read_text())["counts"]
+    assert two["mrr"] > 0.5 * one["mrr"], (two["mrr"], one["mrr"])
+
+    ev = ok(runner.invoke(cli, ["eval", "--run", two["id"], "--runs-dir", runs, "--json"]))
+    assert ev["filtered"]["count"] > 0
+    # the test figure the ranks computed together = one process's evaluation of the same model.pt
+    assert ev["filtered"]["mrr"] == pytest.approx(two["mrr"], abs=1e-12)
+    inferred = ok(runner.invoke(cli, ["infer", "--run", two["id"], "--all", "--top-k", "2", "--runs-dir", runs,
+                                      "--json"]))
+    assert inferred["videos"] > 0
+    warm = ok(runner.invoke(cli, ["train", "--from", two["id"], "--epochs", "1", "--runs-dir", runs, "--quiet",
+                                  "--json"]))
+    assert warm["status"] == "done"
+
+
+def _worker_pid(parent: int) -> int | None:
+    """The newest rank process among the descendants of `parent` (the launcher's spawned workers;
+    their RANK is set after the start, so /proc's environ cannot tell which rank: any one will do)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [parent], []
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                cmd = (Path("/proc") / str(child) / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd:
+                found.append(child)
+    return max(found) if found else None
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    args = [sys.executable, "-m", "kgtag", "train", "--model", "transe", "--epochs", "25", "--seed", "2",
+            "--runs-dir", str(runs), "--quiet", "--json", "--threads", "1", "--procs", "2"]
+    reference = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    expected = json.loads(reference.stdout)
+    proc = subprocess.Popen(args + ["--max-restarts", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    killed = None
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        done = [p for p in runs.glob("*/checkpoints/last.rank1.pt") if p.parts[-3] != expected["id"]]
+        pid = _worker_pid(proc.pid) if done else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=600)
+    assert killed is not None and proc.returncode == 0, err
+    assert "restarted group" in err, err
+    node = json.loads(out)
+    for metric in ("mr", "mrr", "hits1", "hits3", "hits10"):
+        assert node[metric] == expected[metric], (metric, node[metric], expected[metric])
+
+
+@pytest.mark.slow
+def test_kill_9_without_restarts_is_one_line(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "kgtag", "train", "--model", "transe", "--epochs", "25",
+                             "--runs-dir", str(runs), "--quiet", "--threads", "1", "--procs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        pid = _worker_pid(proc.pid) if list(runs.glob("*/checkpoints/last.rank1.pt")) else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=300)
+    assert killed is not None and proc.returncode == 1, err
+    assert "of 2 failed (killed by signal 9)" in err.strip().splitlines()[-1] and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_meet_at_a_c10d_rendezvous(runner, loaded, tmp_path):
+    """Two `torchrun --nnodes 2` agents on one machine (127.0.0.1), one process each, as two nodes of a
+    cluster would start; they share the runs folder (a shared file system: see docs/distributed.md)."""
+    runs = tmp_path / "runs"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-test",
+         "-m", "kgtag", "train", "--model", "transe", "--epochs", "2", "--runs-dir", str(runs), "--quiet", "--json",
+         "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for k in range(2)]
+    outs = [n.communicate(timeout=600) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [o[1][-2000:] for o in outs]
+    printed = [o[0] for o in outs if o[0].strip()]
+    assert len(printed) == 1  # rank 0 prints the run
+    node = json.loads(printed[0])
+    assert node["status"] == "done"
+    assert json.loads((runs / node["id"] / "run.json").read_text())["distributed"] == {"world_size": 2}
+
+
+def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_path):
+    """Rank 0 refuses the graph; every rank stops at once and the user reads rank 0's line."""
+    result = runner.invoke(cli, ["train", "--model", "transe", "--procs", "2", "--threads", "1", "--quiet",
+                                 "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "holds no triples" in lines[0], result.output

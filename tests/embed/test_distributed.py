@@ -1,0 +1,95 @@
+"""Data-parallel training on torch.distributed (gloo, two local ranks spawned in memory, no Neo4j).
+
+World size 1 is the single-process trainer bit for bit; with two ranks the shared parameters stay
+identical on both, the rows a rank does not own are never touched there, the consolidated model is
+the same on every rank, distributed evaluation gives one process's figure on it, and the quality is
+close to one process's.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import distributed_worker as w
+from kgtag.embed.distributed import Ranks, head_bounds, owners, rank_of_heads, table_owners
+from kgtag.embed.ranking import evaluate
+from kgtag.embed.trainer import train
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("variant", ["transe", "transfusion"])
+def test_world_size_one_is_the_single_process_trainer(variant):
+    train_, valid, test, _, is_video = w.graph()
+    plain = w.model_for(variant)
+    r1 = train(plain, train_, w.config(), progress=False)
+    ranked = w.model_for(variant)
+    ranks = Ranks(train_, w.E, is_video, rank=0, world=1)
+    r2 = train(ranked, ranks.part(train_), w.config(), progress=False, dist=ranks)
+    assert same(plain.state_dict(), ranked.state_dict())
+    assert r1.losses == r2.losses
+
+
+def test_head_ranges_own_videos_that_are_never_tails():
+    train_, _, _, _, is_video = w.graph()
+    bounds = head_bounds(train_[:, 0], w.E, 2)
+    owner = owners(train_, bounds, w.E, is_video)
+    assert set(owner[:w.N_VIDEOS].tolist()) == {0, 1}  # every video is a head and never a tail
+    assert (owner[w.N_VIDEOS:] == -1).all()  # tags (even the content tags that are heads) are shared
+    per_rank = torch.bincount(rank_of_heads(train_[:, 0], bounds), minlength=2)
+    assert abs(int(per_rank[0]) - int(per_rank[1])) <= 2  # balanced by triple count (a head has <= 2)
+
+
+def spawn(tmp_path, variant, collective="auto", seed=0):
+    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed), nprocs=2, join=True)
+    return [torch.load(tmp_path / f"rank{k}.pt", weights_only=False) for k in range(2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant,collective", [("transe", "sparse"), ("transfusion", "dense"), ("transfusion", "auto")])
+def test_two_ranks(tmp_path, variant, collective):
+    out = spawn(tmp_path, variant, collective)
+    model = w.model_for(variant)
+    owner = out[0]["owner"]
+    for table, row_owner in table_owners(model, owner):
+        name = next(k for k, v in model.named_parameters() if v is table.weight)
+        shared = row_owner == -1
+        # shared rows (tags, relations) identical on both ranks at the end of training
+        assert torch.equal(out[0]["before"][name][shared], out[1]["before"][name][shared]), name
+        for k in range(2):
+            other = row_owner == 1 - k  # another rank's videos: never touched here
+            assert torch.equal(out[k]["before"][name][other], out[k]["init"][name][other]), name
+            if (row_owner == k).any():
+                assert not torch.equal(out[k]["before"][name][row_owner == k], out[k]["init"][name][row_owner == k])
+    dense = [k for k in out[0]["before"] if k.startswith(("entities.proj", "entities.energy", "rel_attention"))]
+    assert all(torch.equal(out[0]["before"][k], out[1]["before"][k]) for k in dense)
+    assert same(out[0]["after"], out[1]["after"])
+    assert out[0]["losses"] == out[1]["losses"] and out[0]["valid"] == out[1]["valid"]
+    assert out[0]["traffic"]["rows"] > 0
+
+    # distributed evaluation = one process's evaluation of the consolidated model
+    train_, valid, test, _, is_video = w.graph()
+    model.load_state_dict(out[0]["after"])
+    train(model, train_, w.config(epochs=0), progress=False)  # sets the known rows as training did
+    single = evaluate(model, test, **w.eval_args(train_, valid, test, is_video))
+    assert single["filtered"] == out[0]["metrics"]["filtered"]
+
+    # quality: close to one process trained on the same triples
+    one = w.model_for(variant)
+    scores = []
+    train(one, train_, w.config(), progress=False,
+          valid=lambda m: scores.append(evaluate(m, valid, **w.eval_args(train_, valid, test, is_video))["filtered"]["mrr"]) or scores[-1])
+    mrr1 = evaluate(one, test, **w.eval_args(train_, valid, test, is_video))["filtered"]["mrr"]
+    assert out[0]["metrics"]["filtered"]["mrr"] > 0.6 * mrr1, (out[0]["metrics"]["filtered"]["mrr"], mrr1)
