@@ -9,8 +9,9 @@ import torch
 import torch.distributed as dist
 
 from kgtag.embed.distributed import Ranks
-from kgtag.embed.model import ModelConfig, build_model
-from kgtag.embed.trainer import TrainConfig, train
+from kgtag.embed.config import ModelConfig, TrainConfig
+from kgtag.embed.model import build_model
+from kgtag.embed.trainer import train
 
 N_VIDEOS, N_CONTENT, N_MUSIC, N_PARENT, R = 240, 6, 4, 2, 3
 E = N_VIDEOS + N_CONTENT + N_MUSIC + N_PARENT
