@@ -24,7 +24,7 @@ import torch
 
 from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.ranking import ConstraintIndex
-from kgtag.embed.topk import MIN_CONFIDENCE_GRID, Calibrator
+from kgtag.embed.calibration import MIN_CONFIDENCE_GRID, Calibrator
 from kgtag.embed.config import ModelConfig
 from kgtag.embed.model import build_model
 from kgtag.embed.config import model_preset, preset

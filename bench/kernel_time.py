@@ -23,7 +23,7 @@ import torch
 
 from kgtag.synthetic import topic
 from kgtag.embed.ranking import ConstraintIndex, evaluate
-from kgtag.embed.topk import Calibrator
+from kgtag.embed.calibration import Calibrator
 from kgtag.embed.config import ModelConfig
 from kgtag.embed.model import build_model
 from kgtag.embed.config import model_preset, preset

@@ -123,7 +123,7 @@ def measure(store, run, args, rng) -> dict:
             top1 += live[:1] == exact[:1]
             whole += scored_whole
             if want and not scored_whole:
-                v, r = run.entity_names.get_loc(video), run.relation_index[relation]
+                v, r = run.entity_names.get_loc(video), run.relation_names.get_loc(relation)
                 need10.append(depth_needed(run, vectors, tags, v, r, want) / unit)
                 need1.append(depth_needed(run, vectors, tags, v, r, want[:1]) / unit)
     n = len(pairs)

@@ -92,7 +92,7 @@ def top5(run, videos: list[str], relation: str) -> dict[str, list[str]]:
     from kgtag.embed.topk import top_k
 
     heads = torch.from_numpy(run.entity_names.get_indexer(videos)).long()
-    rels = torch.full_like(heads, run.relation_index[relation])
+    rels = torch.full_like(heads, run.relation_names.get_loc(relation))
     tails, _ = top_k(run.model, heads, rels, 5, exclude=run.train, candidates=torch.nonzero(~run.is_video).reshape(-1))
     return {v: [run.entities[t] for t in row if t >= 0] for v, row in zip(videos, tails.tolist())}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from kgtag.runs import CANDIDATES, DEFAULT_CANDIDATES, load_run, score_run
+from kgtag.progress import progress_bar
 
 from .options import connection_options, json_option
-from .output import console, counting_bar, emit, table
+from .output import console, emit, table
 
 COLUMNS = ["", "MR", "MRR", "Hits@1", "Hits@3", "Hits@10", "triples"]
 KEYS = ("mr", "mrr", "hits1", "hits3", "hits10", "count")
@@ -44,8 +45,8 @@ def eval_(run_id, candidates, history, device, runs_dir, conn, as_json):
     """
     with conn.open(schema=False) as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), device)
-    with counting_bar("eval", "test triples", len(run.test), show=not as_json) as advance:
-        metrics = score_run(run, candidates, progress=advance, history=history)
+    with progress_bar("eval", len(run.test), show=not as_json, unit="test triples") as bar:
+        metrics = score_run(run, candidates, progress=bar.advance, history=history)
 
     def render():
         console.print(table(f"{run.name} ({run_id}): test tail prediction", COLUMNS,

@@ -8,9 +8,10 @@ from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MI
                         inferred_rows, load_run)
 from kgtag.runs.grow import choose_videos
 from kgtag.runs.vectors import publish_new_videos
+from kgtag.progress import progress_bar
 
 from .options import connection_options, csv_list, json_option
-from .output import CliError, console, counting_bar, emit, info, table
+from .output import CliError, console, emit, info, table
 
 SHOWN_VIDEOS = 3  # the printed table: a few videos, the best SHOWN_TAGS per relation
 SHOWN_TAGS = 5
@@ -80,10 +81,10 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
         if not chosen:  # --new with nothing new: not a mistake (a scheduled job), nothing to write
             emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
             return
-        with counting_bar("infer", "videos", len(chosen), show=not (quiet or as_json)) as advance:
+        with progress_bar("infer", len(chosen), show=not (quiet or as_json), unit="videos") as bar:
             summary = infer_and_write(store, run, chosen, csv_list(relations) or None, top_k, candidates,
                                       min_confidence, block, write=not dry_run, on_block=keep_rows,
-                                      progress=advance, writers=writers)
+                                      progress=bar.advance, writers=writers)
         # videos new since training get their vectors in the published slot when this run is the published one
         published = 0 if dry_run else publish_new_videos(store, run, run.entities[trained:])
     cal = summary.calibration

@@ -15,18 +15,16 @@ import errno
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from kgtag.errors import EXIT_CODES, KgtagError
-from kgtag.runs.notes import err_console, note
+from kgtag.runs.notes import note
 
 console = Console(highlight=False)
 
@@ -151,15 +149,3 @@ def serve_until_interrupted(server) -> None:
         pass
     finally:
         server.server_close()
-
-
-@contextmanager
-def counting_bar(label: str, unit: str, total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr counting `total` `unit`s; yields its `advance(n)`, or None when not `show`n."""
-    if not show:
-        yield None
-        return
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeRemainingColumn(),
-                  console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

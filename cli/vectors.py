@@ -9,9 +9,10 @@ import click
 from kgtag.runs import load_run
 from kgtag.runs.export import export_run
 from kgtag.runs.vectors import DEFAULT_OVERFETCH, PUBLISH_BLOCK, live, publish_run, similar
+from kgtag.progress import progress_bar
 
 from .options import connection_options, json_option
-from .output import console, counting_bar, emit, info, table
+from .output import console, emit, info, table
 
 run_option = click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
 runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False),
@@ -39,8 +40,8 @@ def publish(run_id, block, runs_dir, quiet, conn, as_json):
     """
     with conn.open() as store:
         run = load_run(store, run_id, conn.runs_dir(runs_dir), "cpu")
-        with counting_bar("publish", "vectors", len(run.entities), show=not (quiet or as_json)) as advance:
-            s = publish_run(store, run, block, progress=advance)
+        with progress_bar("publish", len(run.entities), show=not (quiet or as_json), unit="vectors") as bar:
+            s = publish_run(store, run, block, progress=bar.advance)
     if s.vectors:
         rate = s.vectors / s.write_seconds if s.write_seconds else float("nan")
         info(f"published run {s.run} ({s.base}, width {s.dim}): {s.vectors} vectors in {s.write_seconds:.1f} s "

@@ -89,9 +89,10 @@ def load_weights(model: KGModel, state: dict) -> None:
 
 
 def load_model(path: str | os.PathLike, features=None, map_location="cpu") -> tuple[KGModel, dict]:
-    """Rebuild the model a checkpoint was trained as; returns (model, checkpoint dict)."""
+    """Rebuild the model a checkpoint was trained as, in eval mode (training-only randomness such as
+    the knowledge-segment dropout off); returns (model, checkpoint dict)."""
     state = load(path, map_location)
     config, _ = decode(state["model_config"], None, str(path))
     model = build_model(config, state["num_entities"], state["num_relations"], features)
     load_weights(model, state)
-    return model, state
+    return model.eval(), state

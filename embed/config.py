@@ -225,8 +225,8 @@ def decode(model: dict, train: dict | None, source: str) -> tuple[ModelConfig, T
             continue
         if not isinstance(values, dict):
             raise InvalidConfig(f"{source}: {part}_config is {type(values).__name__}, expected an object")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        names = [f.name for f in dataclasses.fields(cls)]  # in order: the first missing field is named
+        unknown = sorted(set(values) - set(names))
         if unknown:
             raise InvalidConfig(f"{source}: unknown {part}_config field {unknown[0]!r}")
         filled = {}

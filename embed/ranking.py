@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -35,6 +36,27 @@ HITS_AT = (1, 3, 10)
 SIDES = ("tail", "head")
 #: score-matrix elements held at once while ranking or inferring (fewer queries per batch for many candidates)
 SCORE_BUDGET = 1 << 24
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What ranking (`evaluate`), inference (`topk`) and calibration ask of a model: PyKEEN's split of
+    the interaction from what produces the vectors, seen from outside. `KGModel` (eq. 6's f_r of the
+    fused vectors), the chance level's `chance.RandomScores` and the tests' table of scores implement
+    it. Higher scores are better; an optional `cached_entities()` context computes the fused table once.
+    """
+
+    num_entities: int
+    num_relations: int
+
+    def score_triples(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """FloatTensor[B]: the score of each (h, r, t)."""
+
+    def score_tails(self, h: torch.Tensor, r: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """FloatTensor[B, C]: (h, r, ?) against every candidate tail (all entities when None)."""
+
+    def score_heads(self, r: torch.Tensor, t: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """FloatTensor[B, C]: (?, r, t) against every candidate head (all entities when None)."""
 
 
 # --------------------------------------------------------------------------------------- utilities
@@ -245,7 +267,7 @@ def _num_relations(model, arrays) -> int:
 
 
 def evaluate(
-    model,
+    model: Scorer,
     test,
     filter_triples=None,
     sides=("tail",),

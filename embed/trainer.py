@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kgtag.errors import InvalidConfig
+from kgtag.progress import progress_bar
 
 from . import checkpoint as ckpt
 from .config import TrainConfig
@@ -133,11 +133,13 @@ def train(
         })
 
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp)
-    bar = _Progress(progress and (dist is None or dist.rank == 0), config.epochs, n, result.epochs)
-    started, seen = time.perf_counter(), 0
+    started, seen, shown = time.perf_counter(), 0, 0.0
     best_state = None
     model.train()
-    with bar:
+    with progress_bar("epoch {task.fields[epoch]}/" + str(config.epochs), (config.epochs - result.epochs) * n,
+                      show=progress and (dist is None or dist.rank == 0), unit="triples", transient=False,
+                      columns=("loss {task.fields[loss]}", "{task.fields[rate]} triples/s"),
+                      epoch=result.epochs + 1, loss="-", rate="-") as bar:
         for epoch in range(result.epochs, config.epochs):
             perm = torch.randperm(n, generator=shuffle, device=device)
             total = torch.zeros((), device=device)
@@ -153,7 +155,12 @@ def train(
                 total += loss.detach()
                 batches += 1
                 seen += pos.shape[0]
-                bar.advance(pos.shape[0], total, batches, time.perf_counter() - started, seen)
+                elapsed = time.perf_counter() - started
+                if elapsed - shown < 0.25:  # the loss read syncs with the device: a few times a second only
+                    bar.advance(pos.shape[0])
+                else:
+                    shown = elapsed
+                    bar.advance(pos.shape[0], loss=f"{float(total) / batches:.4f}", rate=f"{seen / elapsed:,.0f}")
             result.losses.append(float(total) / max(batches, 1) if dist is None else dist.mean(float(total) / max(batches, 1)))
             result.epochs = epoch + 1
 
@@ -178,7 +185,9 @@ def train(
             if ckdir is not None:
                 save(ckdir / last_name)
                 result.checkpoint = ckdir / last_name
-            bar.epoch_done(result)
+            checked = f"  valid {result.valid[-1][1]:.4f}" if result.valid and result.valid[-1][0] == result.epochs else ""
+            bar.log(f"epoch {result.epochs}: loss {result.losses[-1]:.4f}{checked}")
+            bar.advance(0, epoch=min(result.epochs + 1, config.epochs))
             if result.stopped_early:
                 break
 
@@ -207,51 +216,4 @@ def _check_ids(triples: torch.Tensor, model: KGModel) -> None:
             f"triple ids out of range: entities must be < {model.num_entities} (max {e_max}), "
             f"relations < {model.num_relations} (max {r_max}), none negative"
         )
-
-
-class _Progress:
-    """rich progress: epoch, loss, triples/s, ETA. Refreshes a few times a second, not per batch."""
-
-    def __init__(self, enabled: bool, epochs: int, n: int, start_epoch: int):
-        self.enabled, self.epochs, self.n = enabled, epochs, n
-        self.every = 0.25
-        self.last = 0.0
-        if enabled:
-            self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-                BarColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[rate]} triples/s"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self.task = self.progress.add_task(
-                "train", total=(epochs - start_epoch) * n, epoch=start_epoch + 1, epochs=epochs, loss="-", rate="-"
-            )
-
-    def __enter__(self):
-        if self.enabled:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.progress.__exit__(*exc)
-
-    def advance(self, k: int, total: torch.Tensor, batches: int, elapsed: float, seen: int) -> None:
-        if not self.enabled:
-            return
-        self.progress.advance(self.task, k)
-        if elapsed - self.last >= self.every:
-            self.last = elapsed
-            self.progress.update(
-                self.task, loss=f"{float(total) / batches:.4f}", rate=f"{seen / max(elapsed, 1e-9):,.0f}"
-            )
-
-    def epoch_done(self, result: TrainResult) -> None:
-        if not self.enabled:
-            return
-        extra = "" if not result.valid or result.valid[-1][0] != result.epochs else f"  valid {result.valid[-1][1]:.4f}"
-        self.progress.console.log(f"epoch {result.epochs}: loss {result.losses[-1]:.4f}{extra}")
-        self.progress.update(self.task, epoch=min(result.epochs + 1, self.epochs))
 

@@ -8,7 +8,7 @@ import torch
 
 from kgtag.embed.history import GROUPS, by_history
 from kgtag.embed.ranking import ConstraintIndex, evaluate
-from kgtag.embed.topk import Calibrator
+from kgtag.embed.calibration import Calibrator
 
 from .errors import BadInput
 from .notes import note

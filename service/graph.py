@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -12,9 +13,14 @@ from .cache import run_cache
 from .errors import BadInput
 
 
-def index_of(names: list[str]) -> dict[str, int]:
-    """name -> position: the inverse of an id map."""
-    return {name: i for i, name in enumerate(names)}
+def id_map(names: list[str]) -> pd.Index:
+    """The one name <-> id map of a run: `.get_indexer(names)` gives ids (-1 for a name it lacks) and
+    `[ids]` names, vectorised; `name in` and `.get_loc(name)` for one."""
+    return pd.Index(names, dtype=object)
+
+
+def _ids(index: pd.Index, names) -> torch.Tensor:
+    return torch.from_numpy(index.get_indexer(np.asarray(names, dtype=object)).astype(np.int64))
 
 
 def pull_features(store, modalities, entities) -> dict:
@@ -45,17 +51,21 @@ def run_features(store, run_dir, modalities, entities, digest: str | None = None
 
 def id_triples(rows, entities: list[str], relations: list[str]) -> torch.Tensor:
     """Name triples (head, relation, tail) -> id tensor [N, 3]; rows naming unknown entities are dropped."""
-    ent, rel = index_of(entities), index_of(relations)
-    ids = [(ent[h], rel[r], ent[t]) for h, r, t in rows if h in ent and r in rel and t in ent]
-    return torch.tensor(ids, dtype=torch.long).reshape(-1, 3)
+    rows = list(rows)
+    if not rows:
+        return torch.empty(0, 3, dtype=torch.long)
+    heads, rels, tails = zip(*rows)
+    ent = id_map(entities)
+    ids = torch.stack([_ids(ent, heads), _ids(id_map(relations), rels), _ids(ent, tails)], 1)
+    return ids[(ids >= 0).all(1)]
 
 
 def remap(graph, entities: list[str], relations: list[str]) -> torch.Tensor:
     """A graph snapshot's triples in another id space (a run's); triples outside it are dropped."""
-    ent, rel = index_of(entities), index_of(relations)
-    emap = torch.tensor([ent.get(n, -1) for n in graph.entities] or [-1], dtype=torch.long)
-    rmap = torch.tensor([rel.get(n, -1) for n in graph.relations] or [-1], dtype=torch.long)
+    emap, rmap = _ids(id_map(entities), graph.entities), _ids(id_map(relations), graph.relations)
     t = graph.triples
+    if len(t) == 0:
+        return torch.empty(0, 3, dtype=torch.long)
     out = torch.stack([emap[t[:, 0]], rmap[t[:, 1]], emap[t[:, 2]]], 1)
     return out[(out >= 0).all(1)]
 

@@ -25,7 +25,7 @@ from kgtag.kgstore.arrivals import found_with_features, videos_with_features_out
 from kgtag.kgstore.read import out_triples
 
 from .errors import BadInput
-from .graph import index_of, pull_features, triple_ids
+from .graph import id_map, pull_features, triple_ids
 from .infer import select_videos
 from .load import LoadedRun
 from .notes import note
@@ -34,8 +34,7 @@ from .plan import configs_from
 
 def name_map(new: list[str], old: list[str]) -> torch.Tensor:
     """LongTensor[len(new)]: each name's id in `old`, -1 where `old` lacks it."""
-    index = index_of(old)
-    return torch.tensor([index.get(name, -1) for name in new] or [], dtype=torch.long)
+    return torch.from_numpy(id_map(old).get_indexer(pd.Index(new, dtype=object)).astype("int64"))
 
 
 def choose_videos(store, run: LoadedRun, video_ids: tuple[str, ...] | None, new: bool,

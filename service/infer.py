@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 
 from kgtag.embed.ranking import scoring_context
-from kgtag.embed.topk import Calibrator, modality_attention, predict
+from kgtag.embed.calibration import Calibrator
+from kgtag.embed.topk import modality_attention, predict
 from kgtag.kgstore.read import out_triples
 from kgtag.kgstore.results import write_inferred as write_edges
 from kgtag.kgstore.results import write_modality_attention
@@ -126,13 +126,13 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     report = run_calibration(run, candidates)
     calibrator = Calibrator.from_report(report)
     scope = ranking_scope(candidates, run.is_video, run.train, run.model.num_entities, run.model.num_relations)
-    rels = torch.tensor([run.relation_index[r] for r in relations], dtype=torch.long)
+    rels = torch.from_numpy(run.relation_names.get_indexer(relations).astype("int64"))
     warn_rangeless(candidates, run.train, rels, run.relations)
     # Every exclusion source sorted by head once: a block of videos in id order (--all) takes one narrow slice.
     known = torch.cat([run.known, known_negatives(store, run.entities, run.relations)])
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
-    entity_index, relation_index = run.entity_names, pd.Index(run.relations)
+    entity_index, relation_index = run.entity_names, run.relation_names
     with scoring_context(run.model):  # every entity's representation once for all blocks, not once a block
         for a in range(start, len(videos), block):
             names = videos[a:a + block]
@@ -254,7 +254,7 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
 
 def _check_relations(run: LoadedRun, relations: list[str] | None) -> list[str]:
     relations = list(relations) if relations else tag_relations(run)
-    unknown = [r for r in relations if r not in run.relation_index]
+    unknown = [r for r in relations if r not in run.relation_names]
     if unknown:
         raise BadInput(f"unknown relation(s) for run {run.run_id}: {', '.join(unknown)}")
     return relations

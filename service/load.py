@@ -13,7 +13,7 @@ from kgtag.embed.model import build_model
 
 from .errors import BadInput
 from .files import load_tensors, read_file, run_files, run_node
-from .graph import index_of, run_features
+from .graph import id_map, run_features
 from .plan import configs_from, display_name, resolve_device
 
 
@@ -36,12 +36,13 @@ class LoadedRun:
 
     @cached_property
     def entity_names(self) -> pd.Index:
-        """The entity names as a pandas Index: `.get_indexer(names)` -> ids and `[ids]` -> names, vectorised."""
-        return pd.Index(self.entities)
+        """The entities' id map (`graph.id_map`): `.get_indexer(names)` -> ids and `[ids]` -> names."""
+        return id_map(self.entities)
 
     @cached_property
-    def relation_index(self) -> dict[str, int]:
-        return index_of(self.relations)
+    def relation_names(self) -> pd.Index:
+        """The relations' id map (`graph.id_map`)."""
+        return id_map(self.relations)
 
     @property
     def name(self) -> str:

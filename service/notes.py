@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.text import Text
 
-err_console = Console(stderr=True, highlight=False)
+from kgtag.progress import err_console
 
 
 def note(message: str) -> None:

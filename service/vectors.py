@@ -105,7 +105,7 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
         range_ids = [[] for _ in run.relations]
         for e, relations in enumerate(ranges_of):
             for r in relations:
-                range_ids[run.relation_index[r]].append(run.entities[e])
+                range_ids[run.relation_names.get_loc(r)].append(run.entities[e])
         kv.write_relations(store, slot, run.relations, relation_tables(run.model)["translation"].numpy(), range_ids)
         i0 = time.perf_counter()
         kv.create_indexes(store, slot, dim)

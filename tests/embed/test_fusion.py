@@ -27,7 +27,7 @@ def features(seed=0):
 def make(feats, **kw):
     torch.manual_seed(0)
     cfg = ModelConfig(variant="transfusion", modalities=tuple(DIMS), dim=8, hidden=16, **kw)
-    return build_model(cfg, E, R, feats)
+    return build_model(cfg, E, R, feats).eval()  # eval: scores without the training-time z_K dropout
 
 
 def test_energy_matches_autograd_reference():

@@ -15,7 +15,8 @@ from helpers import fit_fast as fit
 
 from kgtag.synthetic.generators import GENERATORS
 from kgtag.embed.ranking import ConstraintIndex, evaluate
-from kgtag.embed.topk import Calibrator, top1_in_range
+from kgtag.embed.calibration import Calibrator
+from kgtag.embed.topk import top1_in_range
 
 VAT = ("vision", "audio", "text")
 

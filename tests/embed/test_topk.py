@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from helpers import TableModel
-from kgtag.embed.topk import Calibrator, ece_noise_floor, expected_calibration_error, log_partition, predict, top_k
+from kgtag.embed.calibration import Calibrator, ece_noise_floor, expected_calibration_error
+from kgtag.embed.topk import log_partition, predict, top_k
 
 
 def test_top_k_matches_sort_with_exclusions_and_candidates():
