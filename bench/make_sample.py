@@ -1,4 +1,4 @@
-"""Regenerate the bundled sample video KG in kgtag/sample/ (seeded: the same files every time).
+"""Regenerate the bundled sample video KG in core/sample/ (seeded: the same files every time).
 
     .venv/bin/python bench/make_sample.py [--seed 0] [--videos 3000]
 """

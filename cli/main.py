@@ -1,4 +1,4 @@
-"""kgtag: the command line. Each command parses, calls kgstore/embed, prints."""
+"""kgtag: the command line. Each command parses its options, calls the run service (kgtag.runs) or kgstore, and prints."""
 
 import logging
 import os

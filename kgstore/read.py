@@ -1,6 +1,6 @@
 """Reading the graph for training: integer triples, id maps, feature matrices with presence masks.
 
-The one reader of the graph for training: the run cache (kgtag/runs/cache.py) fills its memory maps
+The one reader of the graph for training: the run cache (service/cache.py) fills its memory maps
 through the same `read_graph` and `read_features` that tests and benches use in memory (`allocate`).
 `read_graph` and `read_features` read in keyset pages on the Entity.id uniqueness index (entities,
 triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
@@ -40,7 +40,7 @@ class GraphSnapshot:
 
 
 # Where the arrays a read fills live: `allocate(name, shape, dtype)` returns a zeroed array to fill,
-# in memory (`in_memory`, the default) or a memory-mapped file (the run cache, kgtag/runs/cache.py).
+# in memory (`in_memory`, the default) or a memory-mapped file (the run cache, service/cache.py).
 Allocate = Callable[[str, tuple, np.dtype], np.ndarray]
 
 

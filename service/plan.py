@@ -82,7 +82,7 @@ class RunPlan:
 
 
 def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when PyTorch sees one, else 'cpu' (the rule is embed.train.resolve_device's)."""
+    """'auto' -> 'cuda' when PyTorch sees one, else 'cpu' (the rule is embed.trainer.resolve_device's)."""
     try:
         return str(trainer.resolve_device(device))
     except (InvalidConfig, RuntimeError):

@@ -1,4 +1,4 @@
-"""The bundled sample video KG (kgtag/sample/, made by embed.synthetic): find it, or a smaller one, and ingest it."""
+"""The bundled sample video KG (core/sample/, made by kgtag.synthetic): find it, or a smaller one, and ingest it."""
 
 from __future__ import annotations
 

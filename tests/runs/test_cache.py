@@ -1,4 +1,4 @@
-"""The run cache (kgtag/runs/cache.py): what it holds equals what Neo4j gives, an unchanged graph is
+"""The run cache (service/cache.py): what it holds equals what Neo4j gives, an unchanged graph is
 reused without reading it, a changed one is read again, a half-written or damaged cache is never used
 silently, and features gathered from a memory map train exactly as features held in memory."""
 
