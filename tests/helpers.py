@@ -44,3 +44,14 @@ def fit_fast(kg, variant: str, modalities=()):
                         kg.num_entities, kg.num_relations, kg.features)
     train(model, kg.train, preset("fast", device="cpu", num_threads=1), progress=False)
     return model
+
+
+def random_video_graph(n_videos=200, n_tags=30, n=2000, seed=0):
+    """Random (video, r, tag) triples over 3 relations, deduplicated, and the is_video mask."""
+    g = torch.Generator().manual_seed(seed)
+    is_video = torch.zeros(n_videos + n_tags, dtype=torch.bool)
+    is_video[:n_videos] = True
+    heads = torch.randint(0, n_videos, (n,), generator=g)
+    tails = torch.randint(n_videos, n_videos + n_tags, (n,), generator=g)
+    rels = torch.randint(0, 3, (n,), generator=g)
+    return torch.unique(torch.stack([heads, rels, tails], 1), dim=0), is_video

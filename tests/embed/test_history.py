@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import TableModel
+from helpers import TableModel, random_video_graph
 
 from kgtag.embed.chance import chance_mrr
 from kgtag.embed.history import by_history, cold_holdout, history_group, training_degree
@@ -12,18 +12,8 @@ from kgtag.embed.config import ModelConfig
 from kgtag.embed.model import build_model
 
 
-def _graph(n_videos=200, n_tags=30, n=2000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    is_video = torch.zeros(n_videos + n_tags, dtype=torch.bool)
-    is_video[:n_videos] = True
-    heads = torch.randint(0, n_videos, (n,), generator=g)
-    tails = torch.randint(n_videos, n_videos + n_tags, (n,), generator=g)
-    rels = torch.randint(0, 3, (n,), generator=g)
-    return torch.unique(torch.stack([heads, rels, tails], 1), dim=0), is_video
-
-
 def test_cold_holdout_moves_whole_videos_half_to_valid_half_to_test():
-    triples, is_video = _graph()
+    triples, is_video = random_video_graph()
     triples = triples[torch.randperm(len(triples), generator=torch.Generator().manual_seed(1))]
     third = len(triples) // 3
     train, valid, test = triples[:third], triples[third : 2 * third], triples[2 * third :]

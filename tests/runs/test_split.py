@@ -6,16 +6,11 @@ import pytest
 import torch
 
 from kgtag.runs.split import holdout, parse_split
+from helpers import random_video_graph
 
 
-def _graph(n_videos=300, n_tags=40, n=3000):
-    g = torch.Generator().manual_seed(0)
-    is_video = torch.zeros(n_videos + n_tags, dtype=torch.bool)
-    is_video[:n_videos] = True
-    heads = torch.randint(0, n_videos, (n,), generator=g)
-    tails = torch.randint(n_videos, n_videos + n_tags, (n,), generator=g)
-    rels = torch.randint(0, 3, (n,), generator=g)
-    return torch.unique(torch.stack([heads, rels, tails], 1), dim=0), is_video
+def _graph():
+    return random_video_graph(300, 40, 3000)
 
 
 def test_cold_split_holds_out_whole_videos():
