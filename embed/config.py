@@ -137,7 +137,8 @@ class TrainConfig:
     def __post_init__(self):
         _check_types(self, "train")
         _choice("sampler", self.sampler, ("uniform", "bernoulli"))
-        for name in ("epochs", "batch_size", "num_negatives", "valid_every"):
+        _at_least("epochs", self.epochs, 0)  # 0: no update, only what training sets up (the rows it knows)
+        for name in ("batch_size", "num_negatives", "valid_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("num_threads", "patience"):
             if getattr(self, name) is not None:
