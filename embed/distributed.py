@@ -95,9 +95,21 @@ def init_process_group(device: str = "cpu", timeout_s: float = DEFAULT_TIMEOUT_S
     if cuda:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout_s),
-                                **({"device_id": dev} if cuda else {}))
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        dist.init_process_group("nccl" if cuda else "gloo", store=_attempt_store(rank, world, timeout_s), rank=rank,
+                                world_size=world, timeout=timedelta(seconds=timeout_s), **({"device_id": dev} if cuda else {}))
     return dev
+
+
+def _attempt_store(rank: int, world: int, timeout_s: float) -> dist.Store:
+    """The rendezvous store under a key prefix of this attempt's own. torch's env:// rendezvous (2.15)
+    hands a group that the elastic agent restarted the previous attempt's gloo addresses, so the
+    restarted ranks fail with "connection refused"; the restart count in the prefix keeps attempts
+    apart. Under torchrun the agent hosts the store; with bare MASTER_ADDR/PORT, rank 0 does."""
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent and rank == 0, timeout=timedelta(seconds=timeout_s))
+    return dist.PrefixStore(f"kgtag/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 @dataclass
