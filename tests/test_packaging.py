@@ -44,7 +44,7 @@ def wheel(tmp_path_factory) -> Path:
     if os.environ.get("KGTAG_WHEEL"):
         return Path(os.environ["KGTAG_WHEEL"])
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
                     str(ROOT)], check=True, capture_output=True)
     return next(out.glob("kgtag-*.whl"))
 
