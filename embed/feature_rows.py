@@ -21,8 +21,9 @@ class FeatureRows:
     """matrix [E, d] (row i = entity i), or with `slot` only some entities' rows: slot[e] is entity
     e's row in `matrix`, -1 where this process does not hold it (a rank's shard of the run cache,
     kgtag.runs.shard: its videos and the shared entities). `present` [E] always covers every entity
-    (the model's shape depends on it). Gathering a present row that is not held is an error, never
-    a silent zero."""
+    (the model's shape depends on it). A row that is not held reads as zero: it is another rank's
+    video, which this rank never trains (evaluation computes every entity's vector once, but ranks
+    only its own heads against the shared tags)."""
 
     def __init__(self, matrix: torch.Tensor, present: torch.Tensor, slot: torch.Tensor | None = None):
         self.matrix, self.present = matrix, present.to(torch.bool)
@@ -41,9 +42,7 @@ class FeatureRows:
         keep = present.index_select(0, idx)
         if slot is not None:
             idx = slot.index_select(0, idx)
-            if bool((keep & (idx < 0)).any()):
-                missing = int(ids.to(idx.device)[keep & (idx < 0)][0])
-                raise InvalidData(f"entity {missing}'s features are not in this process's shard")
+            keep = keep & (idx >= 0)
             idx = idx.clamp_min(0)
         rows = matrix.index_select(0, idx).to(self.device, torch.float32)
         keep = keep.to(self.device).unsqueeze(1)

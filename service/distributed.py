@@ -5,11 +5,13 @@
 process is already a rank (WORLD_SIZE > 1 in its environment) and `train_rank` runs in it directly,
 so a cluster's nodes join the same way.
 
-Rank 0 owns the run: it builds the run cache from Neo4j, makes the split (once, independent of the
-world size), writes the run folder and the Run node, then tells the others the run id; they read
-the same cache (a shared file system for now: each rank reading its own partition from Neo4j is not
-done) and train their head range. Rank 0 writes the one model.pt in today's format, the test
-figures and the 'done' Run node; eval, infer, train --from work on it unchanged.
+Rank 0 owns the run: it reads the graph's ids and integer triples (no vector), makes the split
+(once, independent of the world size), writes the run folder and the Run node, then broadcasts
+what every rank must agree on (kgtag.runs.shard.Plan). Each rank, rank 0 included, reads its own
+shard from Neo4j (its head range's triples, the vectors of the rows it may touch) into its own runs
+folder, so nodes share no file system, and trains its head range. Rank 0 writes the one model.pt in
+today's format, the run's whole cache (read once training ended), the test figures and the 'done'
+Run node; eval, infer, train --from work on it unchanged.
 
 Every wait has a bound: the rendezvous (`RDZV_TIMEOUT_S`) and every collective (`COLLECTIVE_TIMEOUT_S`)
 fail instead of hanging, and the failure reaches the user as one line naming the rank.
@@ -67,13 +69,11 @@ def threads_per_rank(procs: int, threads: int | None) -> int:
 def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
     """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
     None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
-    from kgtag.kgstore.schema import ensure_schema
     from kgtag.kgstore.store import Store, StoreError
 
-    from .files import run_files
-    from .graph import run_features
-    from .plan import new_run_id
-    from .train import _fit, prepare_run
+    from .files import make_run_dir, run_dir_of
+    from .shard import build_shard, own_train
+    from .train import _fit
 
     rank = int(os.environ.get("RANK", "0"))
     try:
@@ -91,13 +91,7 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             outcome: list = [None]
             if rank == 0:
                 try:
-                    ensure_schema(store)
-                    if run_id and (Path(runs_dir) / run_id / "run.json").is_file():
-                        outcome = [("again", run_id)]  # a group the elastic agent restarted: same run
-                    else:
-                        run_id = run_id or new_run_id(plan)
-                        prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
-                        outcome = [("ok", run_id)]
+                    outcome = [("ok", _plan(store, plan, Path(runs_dir), run_id, world))]
                 except RunError as exc:
                     outcome = [("error", type(exc).__name__, exc.kind, exc.message)]
                 except StoreError as exc:
@@ -105,15 +99,31 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             dist.broadcast_object_list(outcome, src=0)
             if outcome[0][0] == "error":
                 raise (StoreLost if outcome[0][2] == "env" else BadInput)(outcome[0][3])
-            run_id = outcome[0][1]
+            shared = outcome[0][1]
+            # this rank's own device (rank 0 recorded its own in run.json)
+            meta = {**shared.meta, "device": str(device),
+                    "train_config": {**shared.meta["train_config"], "device": str(device)}}
             try:
-                run_dir, meta, saved = run_files(store, run_id, runs_dir)
-                features = run_features(store, run_dir, meta["modalities"], saved["entities"])
-                ranks = Ranks(saved["train"], len(saved["entities"]), saved["is_video"])
-                resume = outcome[0][0] == "again" and _can_resume(run_dir, ranks)
-                return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
-                            saved["train"], saved["valid"], saved["test"], resume=resume,
-                            progress=progress and rank == 0, ranks=ranks)
+                run_dir = run_dir_of(runs_dir, meta["id"])
+                make_run_dir(run_dir)  # this node's own folder: nodes share no file system
+                failed = None
+                try:
+                    shard = build_shard(store, run_dir, shared, rank)
+                    train = own_train(shard, shared)
+                    if len(train) != shared.layout.counts[rank]:
+                        raise StoreError(f"{len(train)} training triples in rank {rank}'s shard, "
+                                         f"{shared.layout.counts[rank]} expected: the graph changed; start the run again")
+                except (StoreError, RunError, OSError) as exc:
+                    failed = f"rank {rank}: reading its shard failed ({_first(exc)})"
+                said = [None] * world  # every rank stops at once with the first rank's line, none waits
+                dist.all_gather_object(said, failed)
+                if any(said):
+                    raise RankFailed(next(x for x in said if x))
+                ranks = Ranks(train, len(shared.entities), layout=shared.layout)
+                resume = shared.again and _can_resume(run_dir, ranks)
+                return _fit(store, meta, run_dir, shared.entities, shared.relations, shared.is_video, shard.features,
+                            train, shared.valid, shared.test, resume=resume, progress=progress and rank == 0,
+                            ranks=ranks, negatives=shared.negatives, sharded=True)
             except StoreError as exc:
                 raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
             except dist.DistBackendError as exc:
@@ -121,6 +131,46 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _plan(store, plan: RunPlan, runs_dir: Path, run_id: str | None, world: int):
+    """Rank 0: prepare the run (or reopen it after a restart) and say what every rank must agree on
+    (kgtag.runs.shard.Plan): the id maps, valid and test, the layout of the training set, which
+    entities hold each modality. The whole training set is not kept: rank 0 trains its shard too."""
+    from kgtag.embed.distributed import Layout, rank_of_heads
+    from kgtag.kgstore.fingerprint import graph_fingerprint
+    from kgtag.kgstore.read import modality_dim, read_presence
+    from kgtag.kgstore.schema import ensure_schema
+
+    from .files import frozen_negatives, run_files
+    from .plan import configs, new_run_id, resolve_device
+    from .shard import Plan
+    from .train import prepare_run
+
+    ensure_schema(store)
+    again = bool(run_id) and (runs_dir / run_id / "run.json").is_file()  # a group the elastic agent restarted
+    if again:
+        _, meta, saved = run_files(store, run_id, runs_dir)
+        if graph_fingerprint(store)["hash"] != meta["graph_fingerprint"]:
+            raise BadInput(f"the graph changed since run {run_id} started; the restarted group cannot continue it")
+        entities, relations, is_video = saved["entities"], saved["relations"], saved["is_video"]
+        train, valid, test = saved["train"], saved["valid"], saved["test"]
+        presence = {m: read_presence(store, m, entities) for m in meta["modalities"]}
+    else:
+        if configs(plan, resolve_device(plan.device))[0].feature_dims is not None:
+            raise BadInput("PCA-reduced features (feature_dims) need every video's vectors in one process; "
+                           "train this run without --procs or torchrun")
+        meta, _, entities, relations, is_video, features, train, valid, test = prepare_run(
+            store, plan, runs_dir, run_id or new_run_id(plan), extra={"distributed": {"world_size": world}},
+            sharded=True)
+        presence = {m: mask for m, (_, mask) in features.items()}
+    layout = Layout.of(train, len(entities), world, is_video, len(relations))
+    every = torch.cat([train, valid, test])
+    per_rank = torch.bincount(rank_of_heads(every[:, 0], layout.bounds), minlength=world).tolist()
+    negatives = frozen_negatives(runs_dir / meta["id"], meta)
+    return Plan(meta, list(entities), list(relations), is_video, valid, test, layout, per_rank, presence,
+                {m: modality_dim(store, m) for m in meta["modalities"]},
+                negatives if negatives is not None else torch.zeros(0, 3, dtype=torch.long), again)
 
 
 def _can_resume(run_dir: Path, ranks: Ranks) -> bool:
