@@ -200,3 +200,55 @@ def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_pat
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "holds no triples" in lines[0], result.output
+
+
+def _edges(driver, run_id: str) -> dict:
+    """The run's INFERRED edges: (video, relation, rank) -> (tag, score, confidence)."""
+    with driver.session() as session:
+        rows = session.run("MATCH (v:Video)-[e:INFERRED {run: $run}]->(t) "
+                           "RETURN v.id AS v, e.relation AS r, e.rank AS k, t.id AS t, e.score AS s, e.confidence AS c",
+                           run=run_id).data()
+    return {(r["v"], r["r"], r["k"]): (r["t"], r["s"], r["c"]) for r in rows}
+
+
+@pytest.mark.slow
+def test_infer_procs_2_writes_what_one_process_writes_and_resumes(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    run = ok(runner.invoke(cli, ["train", "--model", "transfusion", "--modalities", ",".join(MODS), "--epochs", "2",
+                                 "--runs-dir", str(runs), "--quiet", "--json", "--threads", "1"]))
+    infer = [sys.executable, "-m", "kgtag", "infer", "--run", run["id"], "--all", "--top-k", "3", "--min-confidence",
+             "0", "--block", "4", "--runs-dir", str(runs), "--json", "--quiet", "--threads", "1"]
+
+    def call(*extra):
+        done = subprocess.run(infer + list(extra), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    one = call()
+    expected = _edges(loaded, run["id"])
+    assert len(expected) == one["written"] > 0
+    two = call("--procs", "2")
+    assert two["written"] == one["written"] and two["world_size"] == 2
+    got = _edges(loaded, run["id"])
+    assert got.keys() == expected.keys()
+    for key, (tag, score, confidence) in expected.items():  # the same tags in the same ranks, the same scores
+        assert got[key][0] == tag and got[key][1:] == pytest.approx((score, confidence), abs=1e-6), key
+
+    # interrupted: a rank killed once its progress file records a written block; the rerun continues
+    proc = subprocess.Popen(infer + ["--procs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        started = [p for p in (runs / run["id"]).glob("infer-progress.rank*of2.json")
+                   if not json.loads(p.read_text() or "{}").get("complete")]
+        pid = _worker_pid(proc.pid) if started else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=300)
+    assert killed is not None and proc.returncode == 1, err
+    again = call("--procs", "2")
+    assert again["resumed_at"] > 0 and again["written"] == one["written"]
+    got = _edges(loaded, run["id"])
+    assert got.keys() == expected.keys() and all(got[k][0] == expected[k][0] for k in expected)
