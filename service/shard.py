@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def build_shard(store, run_dir: Path, plan: Plan, rank: int) -> Shard:
 
 
 def _read(store, staging: Path, plan: Plan, rank: int, expect: dict) -> dict:
+    started = time.perf_counter()
     lo, hi = (int(b) for b in plan.layout.bounds[rank:rank + 2])
     entities = plan.entities
     index, rel_index = pd.Index(entities), pd.Index(plan.relations)
@@ -121,7 +123,8 @@ def _read(store, staging: Path, plan: Plan, rank: int, expect: dict) -> dict:
     if graph_fingerprint(store)["hash"] != expect["fingerprint"]:
         raise StoreError(f"the graph changed while rank {rank} read its shard (an ingest or a review ran meanwhile); "
                          "start the run again")
-    return {**expect, "heads": [lo, hi], "rows": {m: len(r) for m, r in rows.items()}}
+    return {**expect, "heads": [lo, hi], "rows": {m: len(r) for m, r in rows.items()},
+            "read_seconds": round(time.perf_counter() - started, 3)}
 
 
 def _open(folder: Path, manifest: dict, plan: Plan) -> Shard:
