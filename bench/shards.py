@@ -2,11 +2,11 @@
 distributed inference's wall time.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/shards.py [--videos 5000] [--procs 2] [--epochs 1] [--force]
+    .venv/bin/python bench/shards.py [--videos 5000] [--procs 2] [--epochs 1] [--block 1000] [--force]
 
 Wipes the database (bench/ingest.py's `prepare`: it refuses one holding non-bench data unless
---force), ingests `topic.generate(seed=0, n_videos=N)` (videos, tags, vision/audio/text vectors)
-through the CLI, then runs, each in a fresh process with one thread per rank:
+--force), puts `topic.generate(seed=0, n_videos=N)` in (triples, vision/audio/text vectors; as the
+growth tests do, `kgtag.runs.synthetic_graph.ingest_part`), then runs, each in a fresh process with one thread per rank:
 
 - `kgtag train --model transfusion --modalities vision,audio,text --procs P --epochs E`, each rank
   with its own runs folder layout as on a cluster (one folder here: the shards are per rank anyway);
@@ -32,7 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import prepare  # noqa: E402
 
+import torch  # noqa: E402
+
 from kgtag.kgstore.store import Settings, Store, StoreError  # noqa: E402
+from kgtag.runs.synthetic_graph import ingest_part  # noqa: E402
 from kgtag.synthetic import topic  # noqa: E402
 
 MODS = ("vision", "audio", "text")
@@ -61,6 +64,7 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=5000)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--block", type=int, default=1000, help="infer's --block (videos a write transaction)")
     p.add_argument("--force", action="store_true")
     args = p.parse_args()
     try:
@@ -71,12 +75,9 @@ def main() -> None:
         prepare(store, args.force)
     with tempfile.TemporaryDirectory(prefix="kgtag-shards-") as tmp:
         tmp = Path(tmp)
-        topic.generate(seed=0, n_videos=args.videos).write(tmp / "graph")
-        g = tmp / "graph"
-        kgtag("ingest", "videos", str(g / "videos.jsonl"), "--mapping", str(g / "mapping.toml"), cwd=tmp)
-        kgtag("ingest", "triples", str(g / "tags.tsv"), cwd=tmp)
-        for m in MODS:
-            kgtag("ingest", "features", "--modality", m, str(g / f"features_{m}.parquet"), cwd=tmp)
+        kg = topic.generate(seed=0, n_videos=args.videos)
+        with Store.connect(Settings.from_env()) as store:  # as the growth tests put a generated graph in
+            ingest_part(store, kg, kg.all_triples(), torch.nonzero(kg.is_video).squeeze(1))
         runs = tmp / "runs"
         node, seconds = kgtag("train", "--model", "transfusion", "--modalities", ",".join(MODS), "--epochs",
                               str(args.epochs), "--procs", str(args.procs), "--threads", "1", "--quiet",
@@ -97,9 +98,10 @@ def main() -> None:
                   + f"; shard {size(run_dir / f'shard{k}') / 1e6:.1f} MB; read in {shard['read_seconds']:.1f} s")
         for procs in (1, args.procs):
             out, seconds = kgtag("infer", "--run", node["id"], "--all", "--min-confidence", "0", "--top-k", "10",
-                                 "--procs", str(procs), "--threads", "1", "--quiet", "--runs-dir", str(runs), cwd=tmp,
+                                 "--procs", str(procs), "--threads", "1", "--block", str(args.block), "--quiet",
+                                 "--runs-dir", str(runs), cwd=tmp,
                                  threads=1)
-            print(f"infer --all --procs {procs} --threads 1: {out['written']} edges for {out['videos']} videos in "
+            print(f"infer --all --procs {procs} --threads 1 --block {args.block}: {out['written']} edges for {out['videos']} videos in "
                   f"{seconds:.1f} s wall ({load()})")
 
 

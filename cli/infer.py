@@ -21,7 +21,9 @@ SHOWN_TAGS = 5
 
 
 @click.command()
-@click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
+@click.option("--run", "--run-id", "run_id", required=True,
+              help="Run id (see `kgtag status`). Under torchrun write --run-id: torchrun's own parser takes --run "
+                   "for an abbreviation of its --run-path.")
 @click.option("--videos", "video_ids", multiple=True, metavar="ID",
               help="Video id(s); repeat or comma-separate. Use --all for every video.")
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,6 +192,24 @@ def test_two_torchrun_nodes_each_read_their_own_shard(runner, loaded, tmp_path):
     ev = ok(runner.invoke(cli, ["eval", "--run", node["id"], "--runs-dir", str(runs[rank0_node]), "--json"]))
     assert ev["filtered"]["mrr"] == pytest.approx(node["mrr"], abs=1e-12)
     assert pages_read["features"] == 0
+
+    # inference under torchrun: each node needs the run's folder (copied here, as rsync would)
+    shutil.copytree(run_dir, other, dirs_exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-infer",
+         "-m", "kgtag", "infer", "--run-id", node["id"], "--all", "--top-k", "2", "--min-confidence", "0",
+         "--runs-dir", str(runs[k]), "--quiet", "--json", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for k in range(2)]
+    outs = [n.communicate(timeout=600) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [o[1][-2000:] for o in outs]
+    printed = [json.loads(o[0]) for o in outs if o[0].strip()]
+    assert len(printed) == 1 and printed[0]["world_size"] == 2
+    assert printed[0]["written"] == len(_edges(loaded, node["id"])) == 2 * printed[0]["videos"] * len(
+        {e["relation"] for e in printed[0]["edges"]})
 
 
 def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_path):
