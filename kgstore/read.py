@@ -6,7 +6,10 @@ through the same `read_graph` and `read_features` that tests and benches use in 
 triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
 names into integer ids with pandas index look-ups: no per-triple Python. Entities and relations are
 sorted by name, so the same graph always gives the same ids. `iter_triples` pages through a graph too
-large to hold, optionally for one relation; `out_triples` reads those of a block of heads.
+large to hold, optionally for one relation; `out_triples` reads those of a block of heads. A rank of a
+distributed run (kgtag.runs.shard) reads only its part: `iter_out_triples` (its heads, in pages),
+`read_presence` (which entities hold a modality, ids only) and `read_features_of` (the vectors of
+given ids, in pages).
 """
 
 from __future__ import annotations
