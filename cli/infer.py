@@ -144,8 +144,7 @@ def _report(out: dict, dry_run, min_confidence, top_k, candidates, as_json) -> N
     rows = out["edges"]
 
     def render():
-        shown = len({r["video"] for r in rows})
-        console.print(table(f"{out['name']}: inferred tags ({shown} of {out['videos']} videos)",
+        console.print(table(f"{out['name']}: inferred tags ({min(out['videos'], SHOWN_VIDEOS)} of {out['videos']} videos)",
                             ["video", "relation", "rank", "tag", "score", "confidence"],
                             [list(r.values()) for r in rows]))
 
