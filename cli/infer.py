@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from kgtag.runs import (BLOCK_VIDEOS, CANDIDATES, DEFAULT_CANDIDATES, DEFAULT_MIN_CONFIDENCE, WRITERS, infer_and_write,
                         inferred_rows, load_run)
+from kgtag.runs.distributed import InferJob, infer_rank, launch_infer, threads_per_rank, world_from_env
 from kgtag.runs.grow import choose_videos
 from kgtag.runs.vectors import publish_new_videos
 from kgtag.progress import progress_bar
@@ -18,7 +21,9 @@ SHOWN_TAGS = 5
 
 
 @click.command()
-@click.option("--run", "run_id", required=True, help="Run id (see `kgtag status`).")
+@click.option("--run", "--run-id", "run_id", required=True,
+              help="Run id (see `kgtag status`). Under torchrun write --run-id: torchrun's own parser takes --run "
+                   "for an abbreviation of its --run-path.")
 @click.option("--videos", "video_ids", multiple=True, metavar="ID",
               help="Video id(s); repeat or comma-separate. Use --all for every video.")
 @click.option("--all", "all_videos", is_flag=True, help="Infer tags for every video of the run.")
@@ -38,13 +43,19 @@ SHOWN_TAGS = 5
 @click.option("--writers", default=WRITERS, show_default=True, type=click.IntRange(min=1),
               help="Blocks written to Neo4j at once, each its own transaction (one core of the server each).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--procs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Infer with this many local processes (torch.distributed ranks), each scoring and writing its "
+                   "share of the videos; --writers is shared between them. Under torchrun the ranks come from "
+                   "torchrun instead; every node needs the run folder (docs/distributed.md).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="With --procs: CPU threads per process [default: all cores, split between the processes].")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs keep their files [default: ./runs].")
 @click.option("--dry-run", is_flag=True, help="Print, do not write to Neo4j.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @connection_options
 @json_option
 def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confidence, candidates, block, writers, device,
-          runs_dir, dry_run, quiet, conn, as_json):
+          procs, threads, runs_dir, dry_run, quiet, conn, as_json):
     """Infer tags: for each (video, relation), the top-k tags the video does not have yet whose
     confidence reaches --min-confidence, written as
     (:Video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag), plus each video's modality
@@ -65,6 +76,10 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
         raise CliError("give either --videos or --all, not both")
     if not videos and not all_videos and not new_videos:
         raise CliError("which videos? give --videos ID[,ID...], --all or --new")
+    if procs > 1 or world_from_env() > 1:
+        _infer_ranks(run_id, videos, all_videos, new_videos, relations, top_k, min_confidence, candidates, block,
+                     writers, device, procs, threads, runs_dir, dry_run, quiet, conn, as_json)
+        return
     shown, rows = set(), []
 
     def keep_rows(names, inferred):  # the printed table needs a few videos; JSON needs every edge
@@ -87,22 +102,52 @@ def infer(run_id, video_ids, all_videos, new_videos, relations, top_k, min_confi
                                       progress=bar.advance, writers=writers)
         # videos new since training get their vectors in the published slot when this run is the published one
         published = 0 if dry_run else publish_new_videos(store, run, run.entities[trained:])
-    cal = summary.calibration
-    info(f"{summary.written} inferred edges {'found' if dry_run else 'written'} for {len(chosen)} videos "
-         f"(run {run_id}; confidence >= {min_confidence:g}, top {top_k}) in {summary.seconds:.1f} s "
-         f"({summary.write_seconds:.1f} s of it writing to Neo4j while scoring went on); "
+    _report({"run": run_id, "name": run.name, "written": summary.written, "videos": len(chosen),
+             "resumed_at": summary.resumed_at, "seconds": summary.seconds, "write_seconds": summary.write_seconds,
+             "published_vectors": published, "calibration": summary.calibration, "edges": rows},
+            dry_run, min_confidence, top_k, candidates, as_json)
+
+
+def _infer_ranks(run_id, videos, all_videos, new_videos, relations, top_k, min_confidence, candidates, block, writers,
+                 device, procs, threads, runs_dir, dry_run, quiet, conn, as_json):
+    """`kgtag infer --procs N` or under torchrun: each rank infers and writes its share of the videos."""
+    job = InferJob(videos, all_videos, new_videos, csv_list(relations) or None, top_k, min_confidence, candidates,
+                   block, writers, device, not dry_run, None if as_json else SHOWN_VIDEOS)
+    runs, show = conn.runs_dir(runs_dir), not (quiet or as_json)
+    if world_from_env() > 1:  # this process is one rank of torchrun's group
+        job.threads = threads_per_rank(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), threads)
+        out = infer_rank(conn.settings, run_id, runs, job, show)
+        if out is None:
+            return  # rank 0 reports
+    else:
+        with conn.open():  # a Neo4j that answers before any process starts
+            pass
+        out = launch_infer(conn.settings, run_id, runs, job, procs, threads, show)
+    if out["videos"] == 0:
+        emit({"run": run_id, "written": 0, "edges": []}, as_json, lambda: info("no video to infer"))
+        return
+    _report(out, dry_run, min_confidence, top_k, candidates, as_json)
+
+
+def _report(out: dict, dry_run, min_confidence, top_k, candidates, as_json) -> None:
+    cal = out["calibration"]
+    ranks = f" by {out['world_size']} processes" if out.get("world_size", 1) > 1 else ""
+    info(f"{out['written']} inferred edges {'found' if dry_run else 'written'} for {out['videos']} videos{ranks} "
+         f"(run {out['run']}; confidence >= {min_confidence:g}, top {top_k}) in {out['seconds']:.1f} s "
+         f"({out['write_seconds']:.1f} s of it writing to Neo4j while scoring went on); "
          f"candidates: {candidates}; calibration: temperature {cal['temperature']:.3g}, "
          f"ECE {cal['ece']:.3f} on {cal.get('held_out', 0)} held-out validation queries "
          f"(sampling noise alone reads {cal.get('ece_floor', float('nan')):.3f})")
-    if published:
-        info(f"{published} new videos' vectors published (run {run_id} is the published run): "
+    if out["published_vectors"]:
+        info(f"{out['published_vectors']} new videos' vectors published (run {out['run']} is the published run): "
              "`kgtag similar` and the live queries find them now")
+    rows = out["edges"]
 
     def render():
-        console.print(table(f"{run.name}: inferred tags ({min(len(chosen), SHOWN_VIDEOS)} of {len(chosen)} videos)",
+        console.print(table(f"{out['name']}: inferred tags ({min(out['videos'], SHOWN_VIDEOS)} of {out['videos']} videos)",
                             ["video", "relation", "rank", "tag", "score", "confidence"],
                             [list(r.values()) for r in rows]))
 
-    emit({"run": run_id, "written": summary.written, "videos": len(chosen), "resumed_at": summary.resumed_at,
-          "published_vectors": published,
-          "min_confidence": min_confidence, "calibration": cal, "edges": rows}, as_json, render)
+    emit({"run": out["run"], "written": out["written"], "videos": out["videos"], "resumed_at": out["resumed_at"],
+          "published_vectors": out["published_vectors"], "min_confidence": min_confidence, "calibration": cal,
+          "edges": rows, **({"world_size": out["world_size"]} if "world_size" in out else {})}, as_json, render)

@@ -48,6 +48,7 @@ import torch.distributed as dist
 
 from .ranking import evaluate, metrics_from_ranks
 from .rows import RowTable, renorm_
+from .sampling import NegativeSampler
 
 COLLECTIVES = ("auto", "sparse", "dense")
 DEFAULT_TIMEOUT_S = 300  # a collective (or the rendezvous) that waits longer fails, naming the rank
@@ -121,26 +122,65 @@ class Traffic:
     steps: int = 0
 
 
+@dataclass
+class Layout:
+    """What every rank must agree on about the whole training set, computed once from it (`of`):
+    the head ranges, the owner rank of every entity's rows, each range's triple count, which
+    entities are in some training triple, each relation's training tails (as (0, r, t) rows: the
+    tail pools of the sampler and the range candidates of evaluation) and the Bernoulli head
+    probabilities. When the ranks read their own shards (kgtag.runs.distributed), rank 0 computes
+    it and broadcasts it, so that no rank holds the whole training set; its size is O(E + tags)."""
+
+    bounds: torch.Tensor     # [world + 1] entity ids: rank k's heads are bounds[k] <= h < bounds[k+1]
+    owner: torch.Tensor      # [E] owner rank, -1 shared
+    counts: list[int]        # training triples per rank
+    seen: torch.Tensor       # bool [E]: a head or tail of some training triple
+    ranges: torch.Tensor     # [P, 3] unique (0, r, t) of the training triples
+    head_prob: torch.Tensor  # [R] P(replace head | r), Wang et al. (sampling.NegativeSampler)
+
+    @classmethod
+    def of(cls, triples: torch.Tensor, num_entities: int, world: int, is_video: torch.Tensor | None = None,
+           num_relations: int | None = None) -> "Layout":
+        triples = triples.long()
+        bounds = head_bounds(triples[:, 0], num_entities, world)
+        num_relations = num_relations or (int(triples[:, 1].max()) + 1 if len(triples) else 1)
+        seen = torch.zeros(num_entities, dtype=torch.bool)
+        seen[triples[:, 0]] = True
+        seen[triples[:, 2]] = True
+        pairs = torch.unique(triples[:, 1] * num_entities + triples[:, 2])
+        ranges = torch.stack([torch.zeros_like(pairs), pairs // num_entities, pairs % num_entities], 1)
+        return cls(bounds, owners(triples, bounds, num_entities, is_video),
+                   torch.bincount(rank_of_heads(triples[:, 0], bounds), minlength=world).tolist(), seen, ranges,
+                   NegativeSampler.bernoulli_head_prob(triples, num_relations) if len(triples)
+                   else torch.full((num_relations,), 0.5))
+
+
 class Ranks:
     """This process's place in the group, and the trainer's hooks (`embed.trainer.train(dist=...)`).
 
     all_triples: the whole training set (every rank builds the same one: the split is made once,
-    independent of the world size); `part(t)` is this rank's share of any triple set.
+    independent of the world size); `part(t)` is this rank's share of any triple set. Or, with
+    `layout` (rank 0's `Layout` of the whole set), only this rank's part: a rank that read its own
+    shard never sees the others' triples.
     """
 
     def __init__(self, all_triples: torch.Tensor, num_entities: int, is_video: torch.Tensor | None = None,
-                 collective: str = "auto", rank: int | None = None, world: int | None = None):
+                 collective: str = "auto", rank: int | None = None, world: int | None = None,
+                 layout: Layout | None = None):
         if collective not in COLLECTIVES:
             raise ValueError(f"collective must be one of {COLLECTIVES}, got {collective!r}")
         self.rank = dist.get_rank() if rank is None else rank
         self.world = dist.get_world_size() if world is None else world
-        self.all_triples = all_triples.long()
         self.num_entities = num_entities
         self.collective = collective
-        self.bounds = head_bounds(self.all_triples[:, 0], num_entities, self.world)
-        self.owner = owners(self.all_triples, self.bounds, num_entities, is_video)
-        counts = torch.bincount(rank_of_heads(self.all_triples[:, 0], self.bounds), minlength=self.world)
-        self.counts = counts.tolist()
+        if layout is None:
+            self.all_triples, self.layout = all_triples.long(), Layout.of(all_triples, num_entities, self.world, is_video)
+        else:
+            self.all_triples, self.layout = None, layout
+        self.bounds, self.owner, self.counts = self.layout.bounds, self.layout.owner, self.layout.counts
+        self.own = self.part(all_triples.long())
+        if layout is not None and len(self.own) != len(all_triples):
+            raise ValueError(f"rank {self.rank} was given {len(all_triples) - len(self.own)} triples outside its head range")
         self.traffic = Traffic()
         self._exchange: Exchange | None = None
 
@@ -153,11 +193,24 @@ class Ranks:
         return triples[rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank]
 
     # -- trainer hooks ---------------------------------------------------------------------------
+    def known_triples(self) -> torch.Tensor:
+        """The trainer's known rows (the sampler's filter and statistics): the whole training set,
+        or this rank's part when it read only its shard (its statistics then come from `layout`)."""
+        return self.own if self.all_triples is None else self.all_triples
+
     def sampler_args(self, device) -> dict:
         if self.world == 1:
             return {}
         visible = ((self.owner == -1) | (self.owner == self.rank)).nonzero().squeeze(1)
-        return {"head_triples": self.part(self.all_triples).to(device), "entities": visible.to(device)}
+        args = {"head_triples": self.own.to(device), "entities": visible.to(device)}
+        if self.all_triples is None:  # tail pools and Bernoulli odds of the whole graph, not of this shard
+            args.update(tail_triples=self.layout.ranges.to(device), head_prob=self.layout.head_prob.to(device))
+        return args
+
+    def visible(self) -> torch.Tensor:
+        """bool [E]: the entities whose rows this rank may read (its own and the shared ones): the
+        features a rank's shard must hold."""
+        return (self.owner == -1) | (self.owner == self.rank)
 
     def batches(self, n: int, batch_size: int):
         """Every rank takes the same number of steps per epoch (collectives pair up): as many as one

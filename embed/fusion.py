@@ -360,6 +360,12 @@ def _renorm_rows_(weight: torch.Tensor, idx: torch.Tensor, kind: str) -> None:
 def _check_features(name: str, features: dict, num_entities: int) -> FeatureRows:
     if name not in features:
         raise InvalidData(f"modality {name!r} has no features (got: {sorted(features) or 'none'})")
+    if isinstance(features[name], FeatureRows):  # a shard's rows (kgtag.runs.shard)
+        rows = features[name]
+        if rows.present.shape != (num_entities,):
+            raise InvalidData(f"mask of {name!r} must be a bool tensor of shape [{num_entities}]")
+        rows.check_finite(name)
+        return rows
     feats, mask = features[name]
     if feats.dim() != 2 or feats.shape[0] != num_entities:
         raise InvalidData(f"features of {name!r} must have shape [{num_entities}, d], got {tuple(feats.shape)}")

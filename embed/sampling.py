@@ -94,11 +94,16 @@ class NegativeSampler:
         device: torch.device | str = "cpu",
         head_triples: torch.Tensor | None = None,
         entities: torch.Tensor | None = None,
+        tail_triples: torch.Tensor | None = None,
+        head_prob: torch.Tensor | None = None,
     ):
         """head_triples: the triples whose heads may replace a head (default: `triples`); entities:
         the ids any "other entity" draw takes from (default: all). One process of a distributed run
         (embed.distributed) passes its partition and the entities it may touch, so that head
-        corruptions stay among its own videos while tail statistics come from the whole graph."""
+        corruptions stay among its own videos while tail statistics come from the whole graph.
+        tail_triples (only their (r, t) columns are read) and head_prob (the Bernoulli odds per
+        relation) replace what `triples` would give, for a process that holds only its own shard of
+        the triples: `triples` then serves the known-positive filter alone."""
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown negative sampling strategy {strategy!r}; choose one of {STRATEGIES}")
         if num_negatives < 1:
@@ -116,7 +121,8 @@ class NegativeSampler:
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
 
-        h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
+        tails = triples if tail_triples is None else tail_triples.long().to(device)
+        r, t = tails[:, 1], tails[:, 2]
         heads = triples if head_triples is None else head_triples.long().to(device)
         self.pool = None if entities is None else torch.unique(entities.long().to(device))
         # entities seen as heads / as tails of any relation (the "side" pools)
@@ -124,7 +130,9 @@ class NegativeSampler:
         if side_constrained:
             self.tail_side = torch.unique(t)
             self.head_side = torch.unique(heads[:, 0])
-        self.head_prob = self.bernoulli_head_prob(triples, num_relations) if strategy == "bernoulli" else None
+        self.head_prob = None
+        if strategy == "bernoulli":
+            self.head_prob = self.bernoulli_head_prob(triples, num_relations) if head_prob is None else head_prob.to(device)
         if self.type_constrained > 0:
             self.tail_pool = _Pool(r, t, num_entities, num_relations)
             self.head_pool = _Pool(heads[:, 1], heads[:, 0], num_entities, num_relations)

@@ -85,10 +85,13 @@ def train(
     _check_ids(triples, model)
     # Videos in no training triple (cold start) have no knowledge: their z_K is held at zero, so
     # their fused vector comes from their modalities (they still serve as random negatives).
-    seen = torch.zeros(model.num_entities, dtype=torch.bool, device=device)
-    every = triples if dist is None else dist.all_triples.to(device)  # known rows: the whole graph's
-    seen[every[:, 0]] = True
-    seen[every[:, 2]] = True
+    every = triples if dist is None else dist.known_triples().to(device)  # known rows (sampler)
+    if dist is None:
+        seen = torch.zeros(model.num_entities, dtype=torch.bool, device=device)
+        seen[every[:, 0]] = True
+        seen[every[:, 2]] = True
+    else:  # the whole graph's, also where this rank holds only its shard
+        seen = dist.layout.seen.to(device)
     model.entities.set_known_(seen)
 
     sampler = NegativeSampler(

@@ -6,7 +6,10 @@ through the same `read_graph` and `read_features` that tests and benches use in 
 triples by head-id range, vectors by id), so no record or transaction grows with the graph, and turn
 names into integer ids with pandas index look-ups: no per-triple Python. Entities and relations are
 sorted by name, so the same graph always gives the same ids. `iter_triples` pages through a graph too
-large to hold, optionally for one relation; `out_triples` reads those of a block of heads.
+large to hold, optionally for one relation; `out_triples` reads those of a block of heads. A rank of a
+distributed run (kgtag.runs.shard) reads only its part: `iter_out_triples` (its heads, in pages),
+`read_presence` (which entities hold a modality, ids only) and `read_features_of` (the vectors of
+given ids, in pages).
 """
 
 from __future__ import annotations
@@ -145,6 +148,47 @@ def iter_features(store: Store, modality: str, dim: int, per_page: int = VECTORS
         pages_read["features"] += 1
         yield page["ids"], decode(page["vectors"], dim)
         after = page["ids"][-1]
+
+
+def read_presence(store: Store, modality: str, entities: Sequence[str], per_page: int = ENTITIES_PER_PAGE) -> torch.Tensor:
+    """BoolTensor [E] aligned with `entities`: which hold a `modality` vector (ids only, keyset pages,
+    no vector read). Every rank of a distributed run needs it: the model's shape depends on it."""
+    index, key, after = pd.Index(list(entities)), property_key(modality), ""
+    mask = np.zeros(len(index), dtype=bool)
+    while True:
+        ids = store.query("read_feature_ids_page", routing="r", key=key, after=after, limit=per_page)[0]["ids"]
+        if not ids:
+            return torch.from_numpy(mask)
+        pages_read["presence"] += 1
+        rows = index.get_indexer(ids)
+        mask[rows[rows >= 0]] = True
+        after = ids[-1]
+
+
+def read_features_of(store: Store, modality: str, dim: int, ids: Sequence[str], out: np.ndarray,
+                     per_page: int = VECTORS_PER_PAGE) -> None:
+    """The `modality` vectors of the entities `ids` into out[i] (float32 [len(ids), dim]), `per_page`
+    ids a page (one read transaction each, on the Entity.id index): a rank's shard reads only the
+    rows it may touch. StoreError when one of them has no vector (the graph changed meanwhile)."""
+    key = property_key(modality)
+    for at in range(0, len(ids), per_page):
+        want = list(ids[at:at + per_page])
+        page = store.query("read_features_of", routing="r", key=key, ids=want)[0]
+        pages_read["features"] += 1
+        rows = pd.Index(want).get_indexer(page["ids"])
+        if len(rows) != len(want) or (rows < 0).any():
+            raise StoreError(f"the graph changed while it was being read ({len(want) - len(rows)} of {len(want)} "
+                             f"{modality!r} vectors gone); read it again")
+        out[at + rows] = decode(page["vectors"], dim)
+
+
+def iter_out_triples(store: Store, ids: Sequence[str], heads_per_page: int = HEADS_PER_PAGE) -> Iterator["TriplePage"]:
+    """The triples whose head is one of `ids`, `heads_per_page` heads a page (one read transaction
+    each): a rank's shard reads the triples of its own head range and nothing else."""
+    for at in range(0, len(ids), heads_per_page):
+        page = out_triples(store, ids[at:at + heads_per_page])
+        pages_read["triples"] += 1
+        yield page
 
 
 @dataclass

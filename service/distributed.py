@@ -5,11 +5,13 @@
 process is already a rank (WORLD_SIZE > 1 in its environment) and `train_rank` runs in it directly,
 so a cluster's nodes join the same way.
 
-Rank 0 owns the run: it builds the run cache from Neo4j, makes the split (once, independent of the
-world size), writes the run folder and the Run node, then tells the others the run id; they read
-the same cache (a shared file system for now: each rank reading its own partition from Neo4j is not
-done) and train their head range. Rank 0 writes the one model.pt in today's format, the test
-figures and the 'done' Run node; eval, infer, train --from work on it unchanged.
+Rank 0 owns the run: it reads the graph's ids and integer triples (no vector), makes the split
+(once, independent of the world size), writes the run folder and the Run node, then broadcasts
+what every rank must agree on (kgtag.runs.shard.Plan). Each rank, rank 0 included, reads its own
+shard from Neo4j (its head range's triples, the vectors of the rows it may touch) into its own runs
+folder, so nodes share no file system, and trains its head range. Rank 0 writes the one model.pt in
+today's format, the run's whole cache (read once training ended), the test figures and the 'done'
+Run node; eval, infer, train --from work on it unchanged.
 
 Every wait has a bound: the rendezvous (`RDZV_TIMEOUT_S`) and every collective (`COLLECTIVE_TIMEOUT_S`)
 fail instead of hanging, and the failure reaches the user as one line naming the rank.
@@ -67,13 +69,11 @@ def threads_per_rank(procs: int, threads: int | None) -> int:
 def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
     """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
     None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
-    from kgtag.kgstore.schema import ensure_schema
     from kgtag.kgstore.store import Store, StoreError
 
-    from .files import run_files
-    from .graph import run_features
-    from .plan import new_run_id
-    from .train import _fit, prepare_run
+    from .files import make_run_dir, run_dir_of
+    from .shard import build_shard, own_train
+    from .train import _fit
 
     rank = int(os.environ.get("RANK", "0"))
     try:
@@ -91,13 +91,7 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             outcome: list = [None]
             if rank == 0:
                 try:
-                    ensure_schema(store)
-                    if run_id and (Path(runs_dir) / run_id / "run.json").is_file():
-                        outcome = [("again", run_id)]  # a group the elastic agent restarted: same run
-                    else:
-                        run_id = run_id or new_run_id(plan)
-                        prepare_run(store, plan, runs_dir, run_id, extra={"distributed": {"world_size": world}})
-                        outcome = [("ok", run_id)]
+                    outcome = [("ok", _plan(store, plan, Path(runs_dir), run_id, world))]
                 except RunError as exc:
                     outcome = [("error", type(exc).__name__, exc.kind, exc.message)]
                 except StoreError as exc:
@@ -105,15 +99,31 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             dist.broadcast_object_list(outcome, src=0)
             if outcome[0][0] == "error":
                 raise (StoreLost if outcome[0][2] == "env" else BadInput)(outcome[0][3])
-            run_id = outcome[0][1]
+            shared = outcome[0][1]
+            # this rank's own device (rank 0 recorded its own in run.json)
+            meta = {**shared.meta, "device": str(device),
+                    "train_config": {**shared.meta["train_config"], "device": str(device)}}
             try:
-                run_dir, meta, saved = run_files(store, run_id, runs_dir)
-                features = run_features(store, run_dir, meta["modalities"], saved["entities"])
-                ranks = Ranks(saved["train"], len(saved["entities"]), saved["is_video"])
-                resume = outcome[0][0] == "again" and _can_resume(run_dir, ranks)
-                return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
-                            saved["train"], saved["valid"], saved["test"], resume=resume,
-                            progress=progress and rank == 0, ranks=ranks)
+                run_dir = run_dir_of(runs_dir, meta["id"])
+                make_run_dir(run_dir)  # this node's own folder: nodes share no file system
+                failed = None
+                try:
+                    shard = build_shard(store, run_dir, shared, rank)
+                    train = own_train(shard, shared)
+                    if len(train) != shared.layout.counts[rank]:
+                        raise StoreError(f"{len(train)} training triples in rank {rank}'s shard, "
+                                         f"{shared.layout.counts[rank]} expected: the graph changed; start the run again")
+                except (StoreError, RunError, OSError) as exc:
+                    failed = f"rank {rank}: reading its shard failed ({_first(exc)})"
+                said = [None] * world  # every rank stops at once with the first rank's line, none waits
+                dist.all_gather_object(said, failed)
+                if any(said):
+                    raise RankFailed(next(x for x in said if x))
+                ranks = Ranks(train, len(shared.entities), layout=shared.layout)
+                resume = shared.again and _can_resume(run_dir, ranks)
+                return _fit(store, meta, run_dir, shared.entities, shared.relations, shared.is_video, shard.features,
+                            train, shared.valid, shared.test, resume=resume, progress=progress and rank == 0,
+                            ranks=ranks, negatives=shared.negatives, sharded=True)
             except StoreError as exc:
                 raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
             except dist.DistBackendError as exc:
@@ -121,6 +131,46 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _plan(store, plan: RunPlan, runs_dir: Path, run_id: str | None, world: int):
+    """Rank 0: prepare the run (or reopen it after a restart) and say what every rank must agree on
+    (kgtag.runs.shard.Plan): the id maps, valid and test, the layout of the training set, which
+    entities hold each modality. The whole training set is not kept: rank 0 trains its shard too."""
+    from kgtag.embed.distributed import Layout, rank_of_heads
+    from kgtag.kgstore.fingerprint import graph_fingerprint
+    from kgtag.kgstore.read import modality_dim, read_presence
+    from kgtag.kgstore.schema import ensure_schema
+
+    from .files import frozen_negatives, run_files
+    from .plan import configs, new_run_id, resolve_device
+    from .shard import Plan
+    from .train import prepare_run
+
+    ensure_schema(store)
+    again = bool(run_id) and (runs_dir / run_id / "run.json").is_file()  # a group the elastic agent restarted
+    if again:
+        _, meta, saved = run_files(store, run_id, runs_dir)
+        if graph_fingerprint(store)["hash"] != meta["graph_fingerprint"]:
+            raise BadInput(f"the graph changed since run {run_id} started; the restarted group cannot continue it")
+        entities, relations, is_video = saved["entities"], saved["relations"], saved["is_video"]
+        train, valid, test = saved["train"], saved["valid"], saved["test"]
+        presence = {m: read_presence(store, m, entities) for m in meta["modalities"]}
+    else:
+        if configs(plan, resolve_device(plan.device))[0].feature_dims is not None:
+            raise BadInput("PCA-reduced features (feature_dims) need every video's vectors in one process; "
+                           "train this run without --procs or torchrun")
+        meta, _, entities, relations, is_video, features, train, valid, test = prepare_run(
+            store, plan, runs_dir, run_id or new_run_id(plan), extra={"distributed": {"world_size": world}},
+            sharded=True)
+        presence = {m: mask for m, (_, mask) in features.items()}
+    layout = Layout.of(train, len(entities), world, is_video, len(relations))
+    every = torch.cat([train, valid, test])
+    per_rank = torch.bincount(rank_of_heads(every[:, 0], layout.bounds), minlength=world).tolist()
+    negatives = frozen_negatives(runs_dir / meta["id"], meta)
+    return Plan(meta, list(entities), list(relations), is_video, valid, test, layout, per_rank, presence,
+                {m: modality_dim(store, m) for m in meta["modalities"]},
+                negatives if negatives is not None else torch.zeros(0, 3, dtype=torch.long), again)
 
 
 def _can_resume(run_dir: Path, ranks: Ranks) -> bool:
@@ -147,13 +197,13 @@ def _first(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def _entry(settings, plan, runs_dir, progress, run_id, threads, errors):
-    """What each process of `launch` runs: its rank's part. An expected failure is written to
-    `errors`/rank<k>.json and the process exits 1, so that the agent stops the other ranks at once
-    (instead of leaving them in a collective until its timeout) and `launch` prints that line."""
+def _entry(target, args, threads, errors):
+    """What each process of `_launch` runs: its rank's part (`target(*args)`). An expected failure is
+    written to `errors`/rank<k>.json and the process exits 1, so that the agent stops the other ranks
+    at once (instead of leaving them in a collective until its timeout) and `_launch` prints that line."""
     torch.set_num_threads(threads)
     try:
-        return train_rank(settings, plan, runs_dir, progress, run_id)
+        return target(*args)
     except RunError as exc:
         rank = os.environ.get("RANK", "0")
         (Path(errors) / f"rank{rank}.json").write_text(json.dumps({"kind": exc.kind, "message": exc.message}))
@@ -164,14 +214,26 @@ def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = 
            max_restarts: int = 0) -> dict:
     """Start `procs` local ranks through torch's elastic launcher and train one run with them; the
     Run properties. A rank's expected failure is raised here as one line."""
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
     from .plan import new_run_id
 
     threads = threads_per_rank(procs, threads)
     plan = dataclasses.replace(plan, overrides={**plan.overrides, "num_threads": threads})
     run_id = new_run_id(plan)  # fixed here: a restarted group continues the same run
+    return _launch(train_rank, (settings, plan, str(runs_dir), progress, run_id), procs, threads, max_restarts)
+
+
+def launch_infer(settings, run_id: str, runs_dir, job: "InferJob", procs: int, threads: int | None = None,
+                 progress: bool = True) -> dict:
+    """`kgtag infer --procs N`: N local ranks each infer and write their share of the videos; the
+    summary of all of them (`infer_rank`)."""
+    threads = threads_per_rank(procs, threads)
+    return _launch(infer_rank, (settings, run_id, str(runs_dir), job, progress), procs, threads, 0)
+
+
+def _launch(target, args, procs: int, threads: int, max_restarts: int):
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
     config = LaunchConfig(
         min_nodes=1, max_nodes=1, nproc_per_node=procs, run_id=uuid.uuid4().hex,
         rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", rdzv_configs={"timeout": int(timeout_s(RDZV_TIMEOUT_S))},
@@ -182,7 +244,7 @@ def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = 
         logging.getLogger(name).setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="kgtag-ranks-") as errors:
         try:
-            results = elastic_launch(config, _entry)(settings, plan, str(runs_dir), progress, run_id, threads, errors)
+            results = elastic_launch(config, _entry)(target, args, threads, errors)
         except ChildFailedError as exc:
             said = sorted(Path(errors).glob("rank*.json"))
             if said:  # the rank's own line (rank 0's first: the others may only say that it went away)
@@ -191,6 +253,99 @@ def launch(settings, plan: RunPlan, runs_dir, procs: int, threads: int | None = 
             rank, failure = exc.get_first_failure()
             raise RankFailed(f"rank {rank} of {procs} failed ({_failure_line(failure)})") from None
     return results[0]
+
+
+@dataclasses.dataclass
+class InferJob:
+    """What `kgtag infer` asks of each rank (its options)."""
+
+    video_ids: tuple = ()
+    all_videos: bool = False
+    new_videos: bool = False
+    relations: list | None = None
+    k: int = 10
+    min_confidence: float = 0.02
+    candidates: str = "range"
+    block: int = 1000
+    writers: int = 2
+    device: str = "auto"
+    write: bool = True
+    rows: int | None = None  # edges returned: None every one (JSON), else those of the first `rows` videos
+    threads: int | None = None  # CPU threads of this process (torchrun; `launch_infer` sets them itself)
+
+
+def share(items: list, rank: int, world: int) -> list:
+    """Rank `rank`'s contiguous share of `items` (in order; sizes differ by at most one)."""
+    n = len(items)
+    return items[rank * n // world:(rank + 1) * n // world]
+
+
+def infer_rank(settings, run_id: str, runs_dir, job: InferJob, progress: bool = True) -> dict | None:
+    """One rank of `kgtag infer --procs N` (or under torchrun): it loads the run (the run folder must be
+    on its node: a shared folder or a copy), takes its contiguous share of the chosen videos and
+    writes them through the block write-back, with its own progress file (`infer-progress.rank<k>of<N>.json`,
+    so a rerun with the same ranks continues each share at its first unwritten block) and its share
+    of the writers. Rank 0 gets everyone's summary and publishes new videos' vectors; others None."""
+    from kgtag.kgstore.store import Store, StoreError
+    from kgtag.progress import progress_bar
+
+    from .grow import choose_videos
+    from .infer import PROGRESS_FILE, infer_and_write, inferred_rows
+    from .load import load_run
+    from .vectors import publish_new_videos
+
+    rank = int(os.environ.get("RANK", "0"))
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    try:
+        device = init_process_group(job.device, timeout_s(COLLECTIVE_TIMEOUT_S))
+    except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
+        raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
+    rank, world = dist.get_rank(), dist.get_world_size()
+    try:
+        try:
+            store = Store.connect(settings)
+        except StoreError as exc:
+            raise RankFailed(f"rank {rank}: cannot reach Neo4j ({exc})") from None
+        with store:
+            try:
+                run = load_run(store, run_id, runs_dir, str(device))
+                trained = len(run.entities)
+                run, chosen = choose_videos(store, run, job.video_ids or None, job.new_videos, job.all_videos)
+                mine = share(chosen, rank, world)
+                rows: list = []
+
+                def keep(names, inferred):
+                    if job.rows is None:
+                        rows.extend(inferred_rows(run, inferred))
+                    elif rank == 0 and len(rows) < job.rows:
+                        rows.extend(inferred_rows(run, inferred, set(names[:job.rows]), 5))
+
+                stem = PROGRESS_FILE.rsplit(".", 1)[0]
+                with progress_bar(f"infer (rank 0 of {world})", len(mine), show=progress and rank == 0,
+                                  unit="videos") as bar:
+                    summary = infer_and_write(store, run, mine, job.relations, job.k, job.candidates,
+                                              job.min_confidence, job.block, write=job.write, on_block=keep,
+                                              progress=bar.advance, writers=max(1, job.writers // world),
+                                              progress_file=f"{stem}.rank{rank}of{world}.json")
+            except StoreError as exc:
+                raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
+            said = [None] * world
+            dist.all_gather_object(said, (summary.written, summary.resumed_at, summary.write_seconds, rows,
+                                          summary.seconds))
+            if rank != 0:
+                return None
+            published = publish_new_videos(store, run, run.entities[trained:]) if job.write else 0
+            return {"run": run_id, "name": run.name, "written": sum(s[0] for s in said), "videos": len(chosen),
+                    "resumed_at": sum(s[1] for s in said), "seconds": max(s[4] for s in said),
+                    "write_seconds": sum(s[2] for s in said), "published_vectors": published,
+                    "calibration": summary.calibration, "edges": [r for s in said for r in s[3]],
+                    "world_size": world}
+    except dist.DistBackendError as exc:
+        raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _failure_line(failure) -> str:
@@ -202,4 +357,5 @@ def _failure_line(failure) -> str:
     return _first(Exception(str(msg))) if msg else f"exit code {failure.exitcode}"
 
 
-__all__ = ["RankFailed", "launch", "train_rank", "world_from_env", "threads_per_rank"]
+__all__ = ["InferJob", "RankFailed", "infer_rank", "launch", "launch_infer", "train_rank", "world_from_env",
+           "threads_per_rank"]

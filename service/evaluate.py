@@ -64,31 +64,34 @@ def candidate_args(candidates: str, is_video: torch.Tensor, train: torch.Tensor)
     return {"candidates": tags if candidates == "tags" else None}
 
 
-def validator(train, valid, test, is_video, seed: int, evaluate=evaluate):
+def validator(train, valid, test, is_video, seed: int, evaluate=evaluate, constraint=None):
     """Filtered MRR (range candidates) on a sample of the validation split, for early stopping and
     best-epoch restore. The filter holds the whole split; only the scored queries are sampled.
-    `evaluate`: ranking.evaluate, or a distributed run's `Ranks.evaluate` (same figures)."""
+    `evaluate`: ranking.evaluate, or a distributed run's `Ranks.evaluate` (same figures).
+    `constraint`: the triples whose (r, t) give each relation's range, when `train` is only a rank's
+    shard (embed.distributed.Layout.ranges); the filter needs only the rank's own heads' triples."""
     if len(valid) == 0:
         return None
     known = torch.cat([train, valid, test])
     if len(valid) > VALID_QUERIES:
         g = torch.Generator().manual_seed(seed)
         valid = valid[torch.randperm(len(valid), generator=g)[:VALID_QUERIES]]
-    args = candidate_args(DEFAULT_CANDIDATES, is_video, train)
+    args = candidate_args(DEFAULT_CANDIDATES, is_video, train if constraint is None else constraint)
     return lambda model: evaluate(model, valid, filter_triples=known, **args)["filtered"]["mrr"]
 
 
 def evaluate_run(model, relations, is_video, train, valid, test, candidates: str = DEFAULT_CANDIDATES,
                  per_relation_max: int | None = None, progress: Callable[[int], None] | None = None,
-                 evaluate=evaluate) -> dict:
+                 evaluate=evaluate, constraint=None) -> dict:
     """Tail prediction on the test split, raw and filtered (train+valid+test), overall and per
     relation, with the protocol named in the result. `per_relation_max` scores a seeded sample of at
     most that many test triples per relation (the filter still holds them all); `progress(n)` is told
-    each ranked batch's size."""
+    each ranked batch's size. `constraint`: as `validator`'s."""
+    ranges = train if constraint is None else constraint
     scored = test if per_relation_max is None else sample_per_relation(test, per_relation_max)
-    warn_rangeless(candidates, train, scored[:, 1], list(relations))
+    warn_rangeless(candidates, ranges, scored[:, 1], list(relations))
     metrics = evaluate(model, scored, filter_triples=torch.cat([train, valid, test]), per_relation=True,
-                       relation_names=list(relations), progress=progress, **candidate_args(candidates, is_video, train))
+                       relation_names=list(relations), progress=progress, **candidate_args(candidates, is_video, ranges))
     metrics["protocol"] = protocol(candidates, sample=(per_relation_max, len(scored), len(test)) if per_relation_max else None)
     metrics["candidates"] = candidates
     metrics["test_queries"] = {"scored": len(scored), "of": len(test), "per_relation_max": per_relation_max}

@@ -184,15 +184,17 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
                     candidates: str = DEFAULT_CANDIDATES, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                     block: int = BLOCK_VIDEOS, write: bool = True,
                     on_block: Callable[[list[str], Inferred], None] | None = None,
-                    progress: Callable[[int], None] | None = None, writers: int = WRITERS) -> InferSummary:
+                    progress: Callable[[int], None] | None = None, writers: int = WRITERS,
+                    progress_file: str = PROGRESS_FILE) -> InferSummary:
     """Infer and store tags for `videos`, block by block: up to `writers` blocks are written (each its
     own transaction, in writer threads) while the next is scored. An earlier call with the same
     arguments that was interrupted is continued at its first unwritten block (blocks are recorded as
     written in order, so one that committed after an unrecorded one is written again: it replaces its
     own edges). `on_block(names, inferred)` sees every block (printing, JSON); `progress(n)` is told
-    each block's video count once it is written."""
+    each block's video count once it is written. `progress_file`: the progress file's name in the run
+    folder (one per rank of a distributed inference: kgtag.runs.distributed.infer_rank)."""
     relations = _check_relations(run, relations)
-    state_file = run.run_dir / PROGRESS_FILE
+    state_file = run.run_dir / progress_file
     key = _progress_key(videos, relations, k, candidates, min_confidence)
     state = _read_progress(state_file, key) if write else {}
     start, written = state.get("videos_done", 0), state.get("edges", 0)

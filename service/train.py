@@ -17,13 +17,15 @@ from kgtag.embed import trainer
 from kgtag.embed.config import CONFIG_VERSION
 from kgtag.embed.topk import relation_attention
 from kgtag.embed.model import build_model
+from kgtag.kgstore.read import modality_dim, read_graph, read_presence
 from kgtag.kgstore.results import write_relation_attention, write_run
 from kgtag.kgstore.store import StoreUnavailable
 
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
-from .files import freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph, write_meta
+from .files import (freeze_negatives, frozen_negatives, load_tensors, make_run_dir, node_of, run_dir_of, run_files,
+                    save_graph, write_meta)
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
@@ -41,10 +43,14 @@ def train_run(store, plan: RunPlan, runs_dir: Path, progress: bool = True, run_i
                 train, valid, test, resume=False, progress=progress, start=start)
 
 
-def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None, start=None, extra: dict | None = None):
+def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None, start=None, extra: dict | None = None,
+                sharded: bool = False):
     """A new run up to training: its cache, its split and files, its Run node ('training'). Returns
     (meta, run_dir, entities, relations, is_video, features, train, valid, test). `extra`: more
-    run.json fields (a distributed run's world size)."""
+    run.json fields (a distributed run's world size). `sharded`: rank 0 of a distributed run whose
+    ranks read their own shards (kgtag.runs.shard): the ids and the integer triples are read into
+    memory for the split, no vector and no cache (rank 0 writes the run's cache once training
+    ended); `features` is then (None, presence mask) per modality."""
     device = resolve_device(plan.device)
     split = parse_split(plan.split)
     mconf, tconf = configs(plan, device)
@@ -52,9 +58,19 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
     run_dir = run_dir_of(runs_dir, run_id)
     fresh = make_run_dir(run_dir)
     try:  # a run refused before it starts leaves no folder behind
-        cache = build_cache(store, run_dir, runs_dir, plan.modalities)
-        entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()
-        check_graph(triples, cache.features(plan.modalities))
+        if sharded:
+            for m in plan.modalities:
+                modality_dim(store, m)  # a modality the graph lacks: the same line as the cache's
+            graph = read_graph(store)
+            entities, relations, is_video, triples = graph.entities, graph.relations, graph.is_video, graph.triples
+            features = {m: (None, read_presence(store, m, entities)) for m in plan.modalities}
+            fingerprint, digest, reused = graph.fingerprint["hash"], None, None
+        else:
+            cache = build_cache(store, run_dir, runs_dir, plan.modalities)
+            entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()
+            features = cache.features(plan.modalities)
+            fingerprint, digest, reused = cache.fingerprint, cache.digest, cache.manifest.get("reused_from")
+        check_graph(triples, features)
         if isinstance(split[0], Path):
             train, valid, test = split_from_files(triples, entities, relations, *split)
         else:
@@ -76,8 +92,8 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
         "counts": {"entities": len(entities), "relations": len(relations),
                    "train": len(train), "valid": len(valid), "test": len(test)},
         "created": datetime.now(timezone.utc).isoformat(),
-        "graph_fingerprint": cache.fingerprint,
-        "cache_digest": cache.digest,
+        "graph_fingerprint": fingerprint,
+        **({"cache_digest": digest} if digest else {}),
         "config_version": CONFIG_VERSION,
         # the curators' rejected edges as they are now: the run trains (and a resume continues) against these
         "negatives": freeze_negatives(run_dir, known_negatives(store, entities, relations)),
@@ -87,12 +103,11 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
     meta.update(extra or {})
     write_meta(run_dir, meta)
     write_run(store, node_of(meta, run_dir, status="training"))
-    reused = cache.manifest.get("reused_from")
     note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
          f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
          + (f", graph cache reused from run {reused}" if reused else ""))
     del triples  # the split holds its own rows; the model reads features through the cache's memory maps
-    return meta, run_dir, entities, relations, is_video, cache.features(plan.modalities), train, valid, test
+    return meta, run_dir, entities, relations, is_video, features, train, valid, test
 
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
@@ -109,24 +124,30 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 
 
 def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
-         start=None, ranks=None) -> dict | None:
+         start=None, ranks=None, negatives=None, sharded=False) -> dict | None:
     """Train, evaluate and store. `ranks`: an `embed.distributed.Ranks` when this process is one rank
-    of a distributed run (it trains its partition; rank 0 stores the result, the others return None)."""
+    of a distributed run (it trains its partition; rank 0 stores the result, the others return None).
+    `sharded`: the rank read only its shard (kgtag.runs.shard): `train` and `features` are its own,
+    the ranges come from `ranks.layout`, `negatives` from rank 0, and rank 0 writes the run's whole
+    cache at the end (eval, infer and train --from read it as for any run)."""
     mconf, tconf = configs_from(meta, str(run_dir / "run.json"))
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
     if start is not None and not resume:  # a resume reads the carried rows back from its checkpoint
         start.carry(model, entities, relations)
-    negatives = frozen_negatives(run_dir, meta)
+    if negatives is None:
+        negatives = frozen_negatives(run_dir, meta)
     if negatives is None:  # a run from before negatives were frozen with it: today's, as it did then
         negatives = known_negatives(store, entities, relations)
     if len(negatives) and (ranks is None or ranks.rank == 0):
         note(f"{len(negatives)} rejected edges used as known negatives")
+    together = {} if ranks is None else {"evaluate": ranks.evaluate}
+    if sharded:
+        together["constraint"] = ranks.layout.ranges
     try:
         trainer.train(model, train if ranks is None else ranks.part(train), tconf,
                       checkpoint_dir=run_dir / "checkpoints", resume=resume,
-                      valid=validator(train, valid, test, is_video, meta["seed"],
-                                      **({} if ranks is None else {"evaluate": ranks.evaluate})),
+                      valid=validator(train, valid, test, is_video, meta["seed"], **together),
                       known_negatives=negatives if len(negatives) else None,
                       progress=progress, metadata={"run": meta["id"]}, dist=ranks)
     except KeyboardInterrupt:
@@ -138,9 +159,11 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     if main:
         torch.save(model.state_dict(), run_dir / "model.pt")
     metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION,
-                           **({} if ranks is None else {"evaluate": ranks.evaluate}))
+                           **together)
     if not main:
         return None
+    if sharded:
+        model, train = _whole(store, meta, run_dir, model, entities, len(relations))
     q = relation_attention(model)
     meta["metrics"] = metrics
     if len(valid):
@@ -154,3 +177,21 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         raise StoreLost(f"Neo4j stopped answering while run {meta['id']} was being stored; once it is back, "
                         f"finish it with `kgtag train --resume {meta['id']}`") from None
     return node
+
+
+def _whole(store, meta, run_dir: Path, model, entities, num_relations: int):
+    """Rank 0 of a sharded run once training ended: the run's cache in today's format (read from
+    Neo4j, or reused from a run of the same graph), so that eval, infer and train --from never read
+    every vector into memory; and the trained weights on a model over it with the whole training
+    split (calibration scores every video). Returns (model, train)."""
+    cache = build_cache(store, run_dir, Path(run_dir).parent, meta["modalities"])
+    if cache.fingerprint != meta["graph_fingerprint"] or cache.entities() != list(entities):
+        shutil.rmtree(cache.folder, ignore_errors=True)
+        raise BadInput(f"the graph changed while run {meta['id']} trained (an ingest or a review ran meanwhile); "
+                       "train it again")
+    meta["cache_digest"] = cache.digest
+    mconf, _ = configs_from(meta, str(Path(run_dir) / "run.json"))
+    whole = build_model(mconf, len(entities), num_relations, cache.features(meta["modalities"]))
+    whole.load_state_dict(model.state_dict())
+    train = load_tensors(Path(run_dir) / "graph.pt")["train"]
+    return whole.to(meta["device"]).eval(), train

@@ -8,7 +8,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from kgtag.embed.distributed import Ranks
+from kgtag.embed.distributed import Layout, Ranks, rank_of_heads
 from kgtag.embed.config import ModelConfig, TrainConfig
 from kgtag.embed.model import build_model
 from kgtag.embed.trainer import train
@@ -60,7 +60,9 @@ def eval_args(train_, valid, test, is_video):
                 range_fallback=(~is_video).nonzero().squeeze(1))
 
 
-def train_rank(rank, world, port, out, variant, collective, seed):
+def train_rank(rank, world, port, out, variant, collective, seed, shard=False):
+    """One rank; `shard`: it is given only its own triples and rank 0's Layout of the whole set (as
+    a rank that read its own shard from Neo4j), instead of the whole training set."""
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
     torch.set_num_threads(1)
@@ -68,7 +70,13 @@ def train_rank(rank, world, port, out, variant, collective, seed):
         train_, valid, test, _, is_video = graph()
         model = model_for(variant, seed)
         init = {k: v.clone() for k, v in model.state_dict().items()}
-        ranks = Ranks(train_, E, is_video, collective=collective)
+        if shard:
+            layout = [Layout.of(train_, E, world, is_video, R) if rank == 0 else None]
+            dist.broadcast_object_list(layout, src=0)
+            mine = train_[rank_of_heads(train_[:, 0], layout[0].bounds) == rank]
+            ranks = Ranks(mine, E, collective=collective, layout=layout[0])
+        else:
+            ranks = Ranks(train_, E, is_video, collective=collective)
         args = eval_args(train_, valid, test, is_video)
         scores = []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,26 +138,78 @@ def test_kill_9_without_restarts_is_one_line(runner, loaded, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_torchrun_nodes_meet_at_a_c10d_rendezvous(runner, loaded, tmp_path):
+def test_two_torchrun_nodes_each_read_their_own_shard(runner, loaded, tmp_path):
     """Two `torchrun --nnodes 2` agents on one machine (127.0.0.1), one process each, as two nodes of a
-    cluster would start; they share the runs folder (a shared file system: see docs/distributed.md)."""
-    runs = tmp_path / "runs"
+    cluster would start, each with its OWN runs folder (no shared file system): each reads only its
+    head range's triples from Neo4j, and node 0's folder holds a run that evaluates and infers."""
+    import numpy as np
+    import torch
+
+    from kgtag.kgstore.read import pages_read
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runs = [tmp_path / f"node{k}" / "runs" for k in range(2)]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-test",
+         "-m", "kgtag", "train", "--model", "transfusion", "--modalities", ",".join(MODS), "--epochs", "2",
+         "--runs-dir", str(runs[k]), "--quiet", "--json", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for k in range(2)]
+    outs = [n.communicate(timeout=600) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [o[1][-2000:] for o in outs]
+    printed = [(k, o[0]) for k, o in enumerate(outs) if o[0].strip()]
+    assert len(printed) == 1  # rank 0 prints the run
+    rank0_node, out = printed[0]
+    node = json.loads(out)
+    assert node["status"] == "done"
+    run_dir = runs[rank0_node] / node["id"]
+    other = runs[1 - rank0_node] / node["id"]
+    assert json.loads((run_dir / "run.json").read_text())["distributed"] == {"world_size": 2}
+    # the other node's folder holds its shard and checkpoint only: no graph.pt, no cache, no model
+    assert sorted(p.name for p in other.iterdir()) == ["checkpoints", "shard1"]
+
+    saved = torch.load(run_dir / "graph.pt", weights_only=True)
+    every = torch.cat([saved["train"], saved["valid"], saved["test"]])
+    for rank, folder in ((0, run_dir / "shard0"), (1, other / "shard1")):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        lo, hi = manifest["heads"]
+        triples = torch.from_numpy(np.load(folder / "triples.npy"))
+        # exactly its head range's triples, no other
+        mine = every[(every[:, 0] >= lo) & (every[:, 0] < hi)]
+        assert 0 < len(triples) == len(mine) < len(every)
+        assert torch.equal(torch.unique(triples, dim=0), torch.unique(mine, dim=0))
+        # the vectors of its own videos and the shared entities only: never the other rank's videos
+        rows = np.load(folder / f"rows_{MODS[0]}.npy")
+        others = every[(every[:, 0] < lo) | (every[:, 0] >= hi), 0]
+        owned_elsewhere = set(others.tolist()) - set(every[:, 2].tolist()) - set(mine[:, 0].tolist())
+        assert owned_elsewhere and not owned_elsewhere & set(rows.tolist())
+
+    # rank 0 wrote the run's whole cache once training ended: eval reads no vector from Neo4j
+    assert "cache_digest" in json.loads((run_dir / "run.json").read_text())
+    pages_read.clear()
+    ev = ok(runner.invoke(cli, ["eval", "--run", node["id"], "--runs-dir", str(runs[rank0_node]), "--json"]))
+    assert ev["filtered"]["mrr"] == pytest.approx(node["mrr"], abs=1e-12)
+    assert pages_read["features"] == 0
+
+    # inference under torchrun: each node needs the run's folder (copied here, as rsync would)
+    shutil.copytree(run_dir, other, dirs_exist_ok=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
-         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-test",
-         "-m", "kgtag", "train", "--model", "transe", "--epochs", "2", "--runs-dir", str(runs), "--quiet", "--json",
-         "--threads", "1"],
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "kgtag-infer",
+         "-m", "kgtag", "infer", "--run-id", node["id"], "--all", "--top-k", "2", "--min-confidence", "0",
+         "--runs-dir", str(runs[k]), "--quiet", "--json", "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for k in range(2)]
     outs = [n.communicate(timeout=600) for n in nodes]
     assert all(n.returncode == 0 for n in nodes), [o[1][-2000:] for o in outs]
-    printed = [o[0] for o in outs if o[0].strip()]
-    assert len(printed) == 1  # rank 0 prints the run
-    node = json.loads(printed[0])
-    assert node["status"] == "done"
-    assert json.loads((runs / node["id"] / "run.json").read_text())["distributed"] == {"world_size": 2}
+    printed = [json.loads(o[0]) for o in outs if o[0].strip()]
+    assert len(printed) == 1 and printed[0]["world_size"] == 2
+    assert printed[0]["written"] == len(_edges(loaded, node["id"])) == 2 * printed[0]["videos"] * len(
+        {e["relation"] for e in printed[0]["edges"]})
 
 
 def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_path):
@@ -166,3 +219,55 @@ def test_procs_on_an_empty_graph_is_one_line(runner, neo4j_driver_clean, tmp_pat
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "holds no triples" in lines[0], result.output
+
+
+def _edges(driver, run_id: str) -> dict:
+    """The run's INFERRED edges: (video, relation, rank) -> (tag, score, confidence)."""
+    with driver.session() as session:
+        rows = session.run("MATCH (v:Video)-[e:INFERRED {run: $run}]->(t) "
+                           "RETURN v.id AS v, e.relation AS r, e.rank AS k, t.id AS t, e.score AS s, e.confidence AS c",
+                           run=run_id).data()
+    return {(r["v"], r["r"], r["k"]): (r["t"], r["s"], r["c"]) for r in rows}
+
+
+@pytest.mark.slow
+def test_infer_procs_2_writes_what_one_process_writes_and_resumes(runner, loaded, tmp_path):
+    runs = tmp_path / "runs"
+    run = ok(runner.invoke(cli, ["train", "--model", "transfusion", "--modalities", ",".join(MODS), "--epochs", "2",
+                                 "--runs-dir", str(runs), "--quiet", "--json", "--threads", "1"]))
+    infer = [sys.executable, "-m", "kgtag", "infer", "--run", run["id"], "--all", "--top-k", "3", "--min-confidence",
+             "0", "--block", "4", "--runs-dir", str(runs), "--json", "--quiet", "--threads", "1"]
+
+    def call(*extra):
+        done = subprocess.run(infer + list(extra), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    one = call()
+    expected = _edges(loaded, run["id"])
+    assert len(expected) == one["written"] > 0
+    two = call("--procs", "2")
+    assert two["written"] == one["written"] and two["world_size"] == 2
+    got = _edges(loaded, run["id"])
+    assert got.keys() == expected.keys()
+    for key, (tag, score, confidence) in expected.items():  # the same tags in the same ranks, the same scores
+        assert got[key][0] == tag and got[key][1:] == pytest.approx((score, confidence), abs=1e-6), key
+
+    # interrupted: a rank killed once its progress file records a written block; the rerun continues
+    proc = subprocess.Popen(infer + ["--procs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        started = [p for p in (runs / run["id"]).glob("infer-progress.rank*of2.json")
+                   if not json.loads(p.read_text() or "{}").get("complete")]
+        pid = _worker_pid(proc.pid) if started else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=300)
+    assert killed is not None and proc.returncode == 1, err
+    again = call("--procs", "2")
+    assert again["resumed_at"] > 0 and again["written"] == one["written"]
+    got = _edges(loaded, run["id"])
+    assert got.keys() == expected.keys() and all(got[k][0] == expected[k][0] for k in expected)

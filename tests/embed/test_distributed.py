@@ -52,8 +52,8 @@ def test_head_ranges_own_videos_that_are_never_tails():
     assert abs(int(per_rank[0]) - int(per_rank[1])) <= 2  # balanced by triple count (a head has <= 2)
 
 
-def spawn(tmp_path, variant, collective="auto", seed=0):
-    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed), nprocs=2, join=True)
+def spawn(tmp_path, variant, collective="auto", seed=0, shard=False):
+    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed, shard), nprocs=2, join=True)
     return [torch.load(tmp_path / f"rank{k}.pt", weights_only=False) for k in range(2)]
 
 
@@ -82,7 +82,10 @@ def test_two_ranks(tmp_path, variant, collective):
     # distributed evaluation = one process's evaluation of the consolidated model
     train_, valid, test, _, is_video = w.graph()
     model.load_state_dict(out[0]["after"])
-    train(model, train_, w.config(epochs=0), progress=False)  # sets the known rows as training did
+    seen = torch.zeros(w.E, dtype=torch.bool)  # the known rows, as training set them
+    seen[train_[:, 0]] = True
+    seen[train_[:, 2]] = True
+    model.entities.set_known_(seen)
     single = evaluate(model, test, **w.eval_args(train_, valid, test, is_video))
     assert single["filtered"] == out[0]["metrics"]["filtered"]
 
@@ -93,3 +96,17 @@ def test_two_ranks(tmp_path, variant, collective):
           valid=lambda m: scores.append(evaluate(m, valid, **w.eval_args(train_, valid, test, is_video))["filtered"]["mrr"]) or scores[-1])
     mrr1 = evaluate(one, test, **w.eval_args(train_, valid, test, is_video))["filtered"]["mrr"]
     assert out[0]["metrics"]["filtered"]["mrr"] > 0.6 * mrr1, (out[0]["metrics"]["filtered"]["mrr"], mrr1)
+
+
+@pytest.mark.slow
+def test_ranks_given_only_their_shard_train_as_ranks_given_everything(tmp_path):
+    """A rank that read only its own triples (kgtag.runs.shard) and got rank 0's Layout of the whole
+    training set trains exactly as a rank that holds the whole set (fast preset's sampler)."""
+    (tmp_path / "all").mkdir()
+    (tmp_path / "shard").mkdir()
+    everything = spawn(tmp_path / "all", "transfusion")
+    sharded = spawn(tmp_path / "shard", "transfusion", shard=True)
+    for k in range(2):
+        assert same(everything[k]["after"], sharded[k]["after"])
+        assert everything[k]["losses"] == sharded[k]["losses"]
+        assert everything[k]["n"] == sharded[k]["n"] > 0

@@ -67,3 +67,31 @@ def test_paged_read_graph_equals_one_record_read(store, tmp_path, shared_data):
     assert small.triples.tolist() == whole.triples.tolist() and small.is_video.tolist() == whole.is_video.tolist()
     got = {(small.entities[h], small.relations[r], small.entities[t]) for h, r, t in small.triples.tolist()}
     assert got == one_record_graph(store) == expected
+
+
+def test_a_shards_reads_presence_and_the_vectors_of_some_ids(store, tmp_path):
+    """What a rank of a distributed run reads (kgtag.runs.shard): which entities hold a modality
+    (ids only), then the vectors of the ids it may touch, in pages; a vector gone meanwhile fails."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pytest
+
+    from kgtag.kgstore.features import ingest_features
+    from kgtag.kgstore.store import StoreError
+
+    ids = [f"v{i:03d}" for i in range(30)]
+    vectors = np.arange(30 * 4, dtype=np.float32).reshape(30, 4)
+    keep = [i for i in range(30) if i % 3]  # every third video has no vision vector
+    pq.write_table(pa.table({"id": [ids[i] for i in keep], "vector": pa.array(list(vectors[keep]), pa.list_(pa.float32()))}),
+                   tmp_path / "vision.parquet")
+    store.driver.execute_query("UNWIND $ids AS id CREATE (:Entity:Video {id: id})", ids=ids)
+    ingest_features(store, "vision", tmp_path / "vision.parquet")
+    entities = ["a tag"] + ids
+    present = read.read_presence(store, "vision", entities, per_page=7)
+    assert present.tolist() == [False] + [i % 3 != 0 for i in range(30)]
+    wanted = np.array([ids[i] for i in keep[::2]], dtype=object)
+    out = np.zeros((len(wanted), 4), dtype=np.float32)
+    read.read_features_of(store, "vision", 4, wanted, out, per_page=4)
+    assert np.array_equal(out, vectors[keep[::2]])
+    with pytest.raises(StoreError, match="graph changed"):
+        read.read_features_of(store, "vision", 4, np.array([ids[1], ids[0]], dtype=object), np.zeros((2, 4), np.float32))

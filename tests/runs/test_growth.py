@@ -98,10 +98,16 @@ def test_new_videos_get_tags_without_retraining(store, runner, tmp_path):
           f"warm videos test MRR {warm:.3f} (range candidates, filtered, tail)")
     assert q["count"] > 50 and q["mrr"] > q["chance_mrr"] + 0.15
 
-    out = runner.invoke(cli, ["infer", "--run", node["id"], "--new", "--dry-run", "--json"])
+    out = runner.invoke(cli, ["infer", "--run", node["id"], "--new", "--dry-run", "--json", "--block", "1"])
     assert out.exit_code == 0, out.output
     edged = {e["video"] for e in json.loads(out.stdout)["edges"]}
     assert edged and edged <= set(chosen)
+    # two ranks, each extending the run itself and scoring its share of the new videos: the same edges
+    two = runner.invoke(cli, ["infer", "--run", node["id"], "--new", "--dry-run", "--json", "--block", "1",
+                              "--procs", "2", "--threads", "1"])
+    assert two.exit_code == 0, two.output
+    key = lambda e: (e["video"], e["relation"], e["rank"], e["tag"])  # noqa: E731
+    assert sorted(map(key, json.loads(two.stdout)["edges"])) == sorted(map(key, json.loads(out.stdout)["edges"]))
     one = chosen[0]  # a new id given by name is accepted too
     out = runner.invoke(cli, ["infer", "--run", node["id"], "--videos", one, "--top-k", "3", "--json"])
     assert out.exit_code == 0, out.output
