@@ -43,11 +43,15 @@ def bolt_answers(uri: str, timeout: float = 2.0) -> bool:
 
 
 def local_neo4j_script() -> Path | None:
-    """docker/neo4j-local next to the package source (a checkout), if any."""
+    """docker/neo4j-local of a checkout, if any: beside the package source (an editable install), or in
+    the current folder (a checkout whose wheel is installed)."""
     import kgtag
 
-    script = Path(kgtag.__file__).resolve().parents[1] / "docker" / "neo4j-local"
-    return script if script.is_file() else None
+    for root in (Path(kgtag.__file__).resolve().parents[1], Path.cwd()):
+        script = root / "docker" / "neo4j-local"
+        if script.is_file():
+            return script
+    return None
 
 
 def ensure_neo4j(settings: Settings) -> Settings:
