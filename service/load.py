@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from kgtag.embed.checkpoint import first_line
 from kgtag.embed.model import build_model
 
 from .errors import BadInput
@@ -59,7 +60,12 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     mconf, _ = configs_from(meta, str(run_dir / "run.json"))
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
     fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"
-    read_file(run_dir / "model.pt", lambda p: model.load_state_dict(load_tensors(p)), fix)
+    weights = read_file(run_dir / "model.pt", load_tensors, fix)
+    try:
+        model.load_state_dict(weights)
+    except Exception as exc:  # it reads, but does not fit: model.pt or run.json's model_config was changed
+        raise BadInput(f"{run_dir / 'model.pt'} does not fit the model that run.json's model_config describes "
+                       f"({first_line(exc)}); if run.json was edited, restore it, else {fix}") from None
     model = model.to(resolve_device(device)).eval()
     return LoadedRun(run_id, run_dir, meta, model, saved["entities"], saved["relations"], saved["is_video"],
                      saved["train"], saved["valid"], saved["test"])

@@ -14,16 +14,19 @@ import torch
 
 from kgtag.embed import checkpoint as ckpt
 from kgtag.embed import trainer
-from kgtag.embed.config import CONFIG_VERSION
+from kgtag.embed.config import CONFIG_VERSION, decode
 from kgtag.embed.topk import relation_attention
 from kgtag.embed.model import build_model
 from kgtag.kgstore.results import write_relation_attention, write_run
+from kgtag.errors import DiskFull, InvalidConfig
 from kgtag.kgstore.store import StoreUnavailable
 
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
-from .files import freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph, write_meta
+from . import lock
+from .files import (freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph,
+                    save_tensors, write_meta)
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
@@ -51,7 +54,8 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
     run_id = run_id or new_run_id(plan)
     run_dir = run_dir_of(runs_dir, run_id)
     fresh = make_run_dir(run_dir)
-    try:  # a run refused before it starts leaves no folder behind
+    lock.hold(run_dir, run_id)  # from before its Run node says 'training' until it ends (lock.py)
+    try:  # a run refused before it starts (or a disk full before training) leaves no folder behind
         cache = build_cache(store, run_dir, runs_dir, plan.modalities)
         entities, relations, is_video, triples = cache.entities(), cache.relations, cache.is_video(), cache.triples()
         check_graph(triples, cache.features(plan.modalities))
@@ -63,12 +67,28 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
             train, valid, test = start.split(triples, train, valid, test, entities, relations)
         if len(test) == 0:
             raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
+        save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
+                             "train": train, "valid": valid, "test": test})
+        meta = _new_meta(store, plan, run_id, run_dir, device, mconf, tconf, cache, entities, relations,
+                         train, valid, test, start, extra)
+        write_meta(run_dir, meta)
     except BaseException:
+        lock.release(run_dir)
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
-                         "train": train, "valid": valid, "test": test})
+    write_run(store, node_of(meta, run_dir, status="training"))
+    reused = cache.manifest.get("reused_from")
+    note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
+         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
+         + (f", graph cache reused from run {reused}" if reused else ""))
+    del triples  # the split holds its own rows; the model reads features through the cache's memory maps
+    return meta, run_dir, entities, relations, is_video, cache.features(plan.modalities), train, valid, test
+
+
+def _new_meta(store, plan, run_id, run_dir, device, mconf, tconf, cache, entities, relations, train, valid, test,
+              start, extra) -> dict:
+    """A new run's run.json."""
     meta = {
         "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
         "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
@@ -85,24 +105,32 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
     if start is not None:
         meta["from_run"] = start.run_id
     meta.update(extra or {})
-    write_meta(run_dir, meta)
-    write_run(store, node_of(meta, run_dir, status="training"))
-    reused = cache.manifest.get("reused_from")
-    note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
-         f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
-         + (f", graph cache reused from run {reused}" if reused else ""))
-    del triples  # the split holds its own rows; the model reads features through the cache's memory maps
-    return meta, run_dir, entities, relations, is_video, cache.features(plan.modalities), train, valid, test
+    return meta
 
 
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
     """Continue an interrupted run from its last checkpoint."""
     run_dir, meta, saved = run_files(store, run_id, runs_dir)
+    lock.hold(run_dir, run_id)  # a run whose process is still alive is not resumed twice
+    try:
+        return _resume(store, run_dir, meta, saved, progress)
+    finally:
+        lock.release(run_dir)
+
+
+def _resume(store, run_dir: Path, meta: dict, saved: dict, progress: bool) -> dict:
     last = run_dir / "checkpoints" / ckpt.FILENAME
     try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
-        ckpt.load(last)
-    except ckpt.CheckpointError as exc:
+        state = ckpt.load(last)
+        trained_as, _ = decode(state.get("model_config"), None, str(last))
+    except (ckpt.CheckpointError, InvalidConfig) as exc:
         raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
+    mconf, _ = configs_from(meta, str(run_dir / "run.json"))
+    changed = [f for f, v in mconf.to_dict().items() if trained_as.to_dict().get(f) != v]
+    if changed:  # run.json was edited after training began: say so, rather than "checkpoint does not fit"
+        raise BadInput(f"{run_dir / 'run.json'}: field 'model_config.{changed[0]}' is "
+                       f"{mconf.to_dict()[changed[0]]!r}, but {last} was trained with "
+                       f"{trained_as.to_dict().get(changed[0])!r}; restore run.json, or start a new run with `kgtag train`")
     features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
@@ -111,7 +139,29 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 def _fit(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume, progress,
          start=None, ranks=None) -> dict | None:
     """Train, evaluate and store. `ranks`: an `embed.distributed.Ranks` when this process is one rank
-    of a distributed run (it trains its partition; rank 0 stores the result, the others return None)."""
+    of a distributed run (it trains its partition; rank 0 stores the result, the others return None).
+    The run's lock is held meanwhile (by rank 0); a full disk leaves the run 'interrupted', resumable."""
+    main = ranks is None or ranks.rank == 0
+    if main:
+        lock.hold(run_dir, meta["id"])
+    try:
+        return _train_and_store(store, meta, run_dir, entities, relations, is_video, features, train, valid, test,
+                                resume, progress, start, ranks)
+    except DiskFull as exc:
+        if main:
+            try:  # the last complete epoch's checkpoint is intact: the run continues from it
+                write_run(store, node_of({k: v for k, v in meta.items() if k not in ("metrics", "calibration")},
+                                         run_dir, status="interrupted"))
+            except StoreUnavailable:
+                pass  # it stays 'training'; status shows it interrupted once this process is gone
+        raise DiskFull(f"{exc}; once there is space, continue with `kgtag train --resume {meta['id']}`") from None
+    finally:
+        if main:
+            lock.release(run_dir)
+
+
+def _train_and_store(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume,
+                     progress, start, ranks) -> dict | None:
     mconf, tconf = configs_from(meta, str(run_dir / "run.json"))
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
@@ -136,7 +186,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         ranks.consolidate(model)  # every rank's videos' rows: the whole model, on every rank
     main = ranks is None or ranks.rank == 0
     if main:
-        torch.save(model.state_dict(), run_dir / "model.pt")
+        save_tensors(run_dir / "model.pt", model.state_dict())
     metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION,
                            **({} if ranks is None else {"evaluate": ranks.evaluate}))
     if not main:
