@@ -22,7 +22,7 @@ from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.kgstore.results import headline_metrics, read_run
 
 from .errors import BadInput, RunNotFound
-from .plan import display_name
+from .plan import configs_from, display_name
 
 GRAPH_KEYS = ("entities", "relations", "is_video", "train", "valid", "test")
 COUNTS = ("entities", "relations", "train", "valid", "test")
@@ -250,3 +250,16 @@ def check_graph_pt(saved, counts: dict, path: Path) -> None:
         if lengths[key] != counts[key]:
             raise BadInput(f"{path}: field {key!r} holds {lengths[key]}, but run.json's counts.{key} is "
                            f"{counts[key]}; {UNUSABLE}")
+
+
+def check_same_config(run_dir: Path, meta: dict, trained_as, source: Path) -> None:
+    """run.json's model_config is the one the run was trained with (`trained_as`, from `source`, its
+    checkpoint): an edit of run.json after training began is named as such, not as a checkpoint or a
+    model.pt that "does not fit"."""
+    now = configs_from(meta, str(run_dir / "run.json"))[0].to_dict()
+    was = trained_as.to_dict()
+    changed = [f for f, v in now.items() if was.get(f) != v]
+    if changed:
+        f = changed[0]
+        raise BadInput(f"{run_dir / 'run.json'}: field 'model_config.{f}' is {now[f]!r}, but {source} was trained "
+                       f"with {was.get(f)!r}; restore run.json, or start a new run with `kgtag train`")

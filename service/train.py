@@ -25,7 +25,7 @@ from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
 from . import lock
-from .files import (freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph,
+from .files import (check_same_config, freeze_negatives, frozen_negatives, make_run_dir, node_of, run_dir_of, run_files, save_graph,
                     save_tensors, write_meta)
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
@@ -125,12 +125,7 @@ def _resume(store, run_dir: Path, meta: dict, saved: dict, progress: bool) -> di
         trained_as, _ = decode(state.get("model_config"), None, str(last))
     except (ckpt.CheckpointError, InvalidConfig) as exc:
         raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
-    mconf, _ = configs_from(meta, str(run_dir / "run.json"))
-    changed = [f for f, v in mconf.to_dict().items() if trained_as.to_dict().get(f) != v]
-    if changed:  # run.json was edited after training began: say so, rather than "checkpoint does not fit"
-        raise BadInput(f"{run_dir / 'run.json'}: field 'model_config.{changed[0]}' is "
-                       f"{mconf.to_dict()[changed[0]]!r}, but {last} was trained with "
-                       f"{trained_as.to_dict().get(changed[0])!r}; restore run.json, or start a new run with `kgtag train`")
+    check_same_config(run_dir, meta, trained_as, last)
     features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
