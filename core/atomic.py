@@ -26,15 +26,17 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     so that two writers of one file (two `infer` on one run) never rename each other's."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:  # by name: the file's `name` says which file it is
             write(fh)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)  # nothing half-written stays behind
         if is_disk_full(exc):
+            kept = "; the previous one is kept" if path.exists() else ""
             raise DiskFull(f"the disk is full: {path} could not be written ({size(free_space(path.parent))} "
-                           "free there); the previous file is kept") from None
+                           f"free there){kept}") from None
         raise
     return path
 
