@@ -24,6 +24,7 @@ import torch
 
 from kgtag.atomic import write_atomic
 from kgtag.embed.ranking import scoring_context
+from kgtag.errors import DiskFull
 from kgtag.embed.calibration import Calibrator
 from kgtag.embed.topk import modality_attention, predict
 from kgtag.kgstore.read import out_triples
@@ -244,6 +245,9 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
         except StoreUnavailable as exc:
             raise StoreLost(f"{exc} ({done} of {len(videos)} videos were written; the same command "
                             "continues from there)") from None
+        except DiskFull as exc:  # the progress file: the edges are in Neo4j, a rerun continues (rewriting a block at most)
+            raise DiskFull(f"{exc}; {done} of {len(videos)} videos were written: once there is space, the same "
+                           "command continues from there") from None
     if write:
         _write_progress(state_file, {"key": key, "videos_done": len(videos), "videos": len(videos),
                                      "edges": written, "complete": True})

@@ -94,6 +94,35 @@ def test_a_full_disk_while_training_leaves_the_run_resumable(runner, graph, tmp_
     assert ckpt.load(run_dir / "checkpoints" / "last.pt")["result"]["epochs"] == 3
 
 
+
+def test_a_full_disk_at_infer_progress_is_one_line_and_the_same_command_continues(runner, graph, tmp_path, monkeypatch):
+    from kgtag.runs import infer as infer_module
+
+    runs = tmp_path / "runs"
+    assert runner.invoke(cli, TRAIN[:3] + ["--epochs", "1", "--quiet", "--runs-dir", str(runs)]).exit_code == 0
+    run_id = the_run(runs)
+    real = infer_module.write_atomic
+
+    def full(path, write):
+        def no_space(fh):
+            fh.write(b'{"videos_do')
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, no_space)
+
+    infer = ["infer", "--run", run_id, "--all", "--runs-dir", str(runs), "--json"]
+    with monkeypatch.context() as patch:
+        patch.setattr(infer_module, "write_atomic", full)
+        line = one_line(runner.invoke(cli, infer), 1)
+    assert line.startswith("Error: the disk is full") and "infer-progress.json could not be written" in line, line
+    assert "the same command continues" in line
+    assert not list((runs / run_id).rglob("*.tmp"))
+    again = runner.invoke(cli, infer)
+    assert again.exit_code == 0, again.output
+    records, _, _ = graph.execute_query(
+        "MATCH (v:Video)-[e:INFERRED]->(t) WITH v, e.relation AS r, t, count(e) AS n RETURN sum(n) AS edges, "
+        "count(CASE WHEN n > 1 THEN 1 END) AS dups")
+    assert records[0]["edges"] == json.loads(again.stdout)["written"] and records[0]["dups"] == 0
+
 def _pages(path: Path) -> int:
     """Bytes a file, or a folder's files, take on a tmpfs (whole 4 KB pages)."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
