@@ -120,6 +120,14 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 
 def _resume(store, run_dir: Path, meta: dict, saved: dict, progress: bool) -> dict:
     last = run_dir / "checkpoints" / ckpt.FILENAME
+    if not last.exists() and "from_run" not in meta and "distributed" not in meta:
+        # stopped before its first checkpoint (a full disk, a kill during epoch 1): its split and files are
+        # whole, so it trains again from the start, as it would have (same seed). Not a warm start: the rows
+        # it carried live in its checkpoint; nor a distributed run: its ranks' checkpoints have other names.
+        note(f"run {meta['id']} has no checkpoint yet: it trains again from its first epoch")
+        features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
+        return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
+                    saved["train"], saved["valid"], saved["test"], resume=False, progress=progress)
     try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
         state = ckpt.load(last)
         trained_as, _ = decode(state.get("model_config"), None, str(last))

@@ -70,7 +70,7 @@ def one_line(result, code: int) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("marker, nth, epochs_kept", [("last.pt", 2, 1), ("model.pt", 1, 3)])
+@pytest.mark.parametrize("marker, nth, epochs_kept", [("last.pt", 2, 1), ("model.pt", 1, 3), ("last.pt", 1, None)])
 def test_a_full_disk_while_training_leaves_the_run_resumable(runner, graph, tmp_path, monkeypatch, marker, nth,
                                                               epochs_kept):
     runs = tmp_path / "runs"
@@ -81,7 +81,10 @@ def test_a_full_disk_while_training_leaves_the_run_resumable(runner, graph, tmp_
     assert line.startswith("Error: the disk is full") and marker in line and "free there" in line, line
     assert f"kgtag train --resume {run_id}" in line
     run_dir = runs / run_id
-    assert ckpt.load(run_dir / "checkpoints" / "last.pt")["result"]["epochs"] == epochs_kept  # the previous one
+    if epochs_kept is None:  # the first checkpoint failed: there is none, and the resume starts over
+        assert not (run_dir / "checkpoints" / "last.pt").exists()
+    else:
+        assert ckpt.load(run_dir / "checkpoints" / "last.pt")["result"]["epochs"] == epochs_kept  # the previous one
     assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "model.pt").exists()
     assert run_status(graph, run_id) == "interrupted"
     shown = json.loads(runner.invoke(cli, ["status", "--json", "--runs-dir", str(runs)]).stdout)["runs"]
