@@ -25,7 +25,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """write(file) into a temporary file in `path`'s folder, then rename it to `path`. Its name is unique,
     so that two writers of one file (two `infer` on one run) never rename each other's."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # not even an empty file fits (no space, or no inode, left)
+        raise (_full(path) if is_disk_full(exc) else exc) from None
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:  # by name: the file's `name` says which file it is
@@ -34,11 +37,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)  # nothing half-written stays behind
         if is_disk_full(exc):
-            kept = "; the previous one is kept" if path.exists() else ""
-            raise DiskFull(f"the disk is full: {path} could not be written ({size(free_space(path.parent))} "
-                           f"free there){kept}") from None
+            raise _full(path) from None
         raise
     return path
+
+
+def _full(path: Path) -> DiskFull:
+    kept = "; the previous one is kept" if path.exists() else ""
+    return DiskFull(f"the disk is full: {path} could not be written ({size(free_space(path.parent))} free there){kept}")
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
