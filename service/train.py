@@ -111,6 +111,10 @@ def _new_meta(store, plan, run_id, run_dir, device, mconf, tconf, cache, entitie
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
     """Continue an interrupted run from its last checkpoint."""
     run_dir, meta, saved = run_files(store, run_id, runs_dir)
+    if "distributed" in meta:  # last.pt is rank 0's alone: resuming from it would drop the other ranks' epochs
+        raise BadInput(f"run {run_id} was trained by {meta['distributed'].get('world_size', 'several')} processes "
+                       "(--procs): its checkpoints are per rank and only an elastic restart of its group continues "
+                       "it (--max-restarts); train a new run")
     lock.hold(run_dir, run_id)  # a run whose process is still alive is not resumed twice
     try:
         return _resume(store, run_dir, meta, saved, progress)
@@ -120,10 +124,10 @@ def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dic
 
 def _resume(store, run_dir: Path, meta: dict, saved: dict, progress: bool) -> dict:
     last = run_dir / "checkpoints" / ckpt.FILENAME
-    if not last.exists() and "from_run" not in meta and "distributed" not in meta:
+    if not last.exists() and "from_run" not in meta:
         # stopped before its first checkpoint (a full disk, a kill during epoch 1): its split and files are
         # whole, so it trains again from the start, as it would have (same seed). Not a warm start: the rows
-        # it carried live in its checkpoint; nor a distributed run: its ranks' checkpoints have other names.
+        # it carried live in its checkpoint.
         note(f"run {meta['id']} has no checkpoint yet: it trains again from its first epoch")
         features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
         return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,

@@ -192,3 +192,16 @@ def test_damaged_run_files_that_still_parse_are_one_line_naming_file_and_field(r
             (runs / run_id / original).write_bytes(content)
     assert not wrong, "\n".join(map(str, wrong))
     assert ok(runner.invoke(cli, ["eval", "--run", run_id, "--runs-dir", str(runs), "--json"]))  # put back: usable
+
+
+def test_resume_refuses_a_distributed_run(runner, trained):
+    """Its last.pt is rank 0's alone (the other ranks' rows are in their own files): continuing from it in
+    one process would silently drop their epochs. (The run.json of a --procs 2 run, short of training one.)"""
+    runs, run_id, driver = trained
+    path = runs / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "distributed": {"world_size": 2}}))
+    before = node(driver, run_id)
+    line = one_line(runner.invoke(cli, ["train", "--resume", run_id, "--runs-dir", str(runs), "--quiet"]))
+    assert f"run {run_id} was trained by 2 processes" in line and "elastic restart" in line, line
+    assert node(driver, run_id) == before
