@@ -3,7 +3,8 @@
 A checkpoint holds everything needed to continue exactly (model weights, optimiser moments,
 sampler and shuffling RNG states, the epoch, early-stopping state) plus the caller's metadata
 (id maps, run id, ...). Writes go to a temporary file that replaces the old one in one rename, so
-an interrupted run (Ctrl-C, a crash, a full disk) always leaves the previous checkpoint readable.
+an interrupted run (Ctrl-C, a crash, a full disk) always leaves the previous checkpoint readable; a full
+disk is a `DiskFull` line naming the file.
 Frozen modality features are not saved (they are inputs, re-read from the store): `load_model`
 takes them again. Everything in a checkpoint is tensors or plain types (dict, list, str, numbers), so it
 loads with `weights_only=True`: a file someone swapped for a pickle of arbitrary objects is refused,
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from kgtag.atomic import write_atomic
 from kgtag.errors import KgtagError
 
 from .config import decode
@@ -35,10 +37,8 @@ class CheckpointError(KgtagError):
 def save(path: str | os.PathLike, state: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"version": VERSION, **state}, tmp)
-    os.replace(tmp, path)
-    return path
+    # a full disk: DiskFull naming the file, the previous checkpoint intact (write_atomic)
+    return write_atomic(path, lambda fh: torch.save({"version": VERSION, **state}, fh))
 
 
 def load(path: str | os.PathLike, map_location="cpu") -> dict:

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from kgtag.atomic import size
 from kgtag.errors import DiskFull, KgtagError
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.read import modality_dim, read_features, read_graph
@@ -258,15 +259,8 @@ class _Maps:
 def _check_space(folder: Path, need: int) -> None:
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise DiskFull(f"the graph cache needs about {_size(need)} under {folder.parent}, and {_size(free)} is free; "
+        raise DiskFull(f"the graph cache needs about {size(need)} under {folder.parent}, and {size(free)} is free; "
                        "free some space (or give another --runs-dir) and run `kgtag train` again")
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 def find_cache(store, runs_dir: Path, fingerprint: str, exclude: Path | None = None) -> RunCache | None:

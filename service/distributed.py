@@ -31,6 +31,7 @@ import torch
 import torch.distributed as dist
 
 from kgtag.embed.distributed import DEFAULT_TIMEOUT_S, Ranks, init_process_group
+from kgtag.errors import KgtagError
 
 from .errors import BadInput, RunError, StoreLost
 from .notes import note
@@ -92,8 +93,8 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
             if rank == 0:
                 try:
                     outcome = [("ok", _plan(store, plan, Path(runs_dir), run_id, world))]
-                except RunError as exc:
-                    outcome = [("error", type(exc).__name__, exc.kind, exc.message)]
+                except KgtagError as exc:  # a RunError, a cache's DiskFull: one line for every rank
+                    outcome = [("error", type(exc).__name__, exc.kind, str(exc))]
                 except StoreError as exc:
                     outcome = [("error", "StoreLost", "env", f"rank 0: Neo4j failed while preparing the run ({exc})")]
             dist.broadcast_object_list(outcome, src=0)
@@ -204,9 +205,9 @@ def _entry(target, args, threads, errors):
     torch.set_num_threads(threads)
     try:
         return target(*args)
-    except RunError as exc:
+    except KgtagError as exc:  # a RunError, or a full disk at a checkpoint (DiskFull)
         rank = os.environ.get("RANK", "0")
-        (Path(errors) / f"rank{rank}.json").write_text(json.dumps({"kind": exc.kind, "message": exc.message}))
+        (Path(errors) / f"rank{rank}.json").write_text(json.dumps({"kind": exc.kind, "message": str(exc)}))
         raise SystemExit(1) from None
 
 

@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kgtag.atomic import write_atomic
 from kgtag.embed.checkpoint import first_line
+from kgtag.embed.variants import BASES, VARIANTS
 from kgtag.kgstore.results import headline_metrics, read_run
 
 from .errors import BadInput, RunNotFound
-from .plan import display_name
+from .plan import configs_from, display_name
 
-RUN_KEYS = {"id", "created", "variant", "base", "modalities", "preset", "device", "seed", "split", "counts",
-            "model_config", "train_config"}
-GRAPH_KEYS = {"entities", "relations", "is_video", "train", "valid", "test"}
+GRAPH_KEYS = ("entities", "relations", "is_video", "train", "valid", "test")
+COUNTS = ("entities", "relations", "train", "valid", "test")
+UNUSABLE = "the run cannot be used: train a new one with `kgtag train`"
 
 
 def run_node(store, run_id: str) -> dict:
@@ -83,11 +85,17 @@ def make_run_dir(run_dir: Path) -> bool:
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+    """run.json, whole or not at all (a full disk: DiskFull, the previous run.json kept)."""
+    write_atomic(run_dir / "run.json", lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+
+
+def save_tensors(path: Path, value) -> None:
+    """graph.pt, model.pt: whole or not at all, like write_meta."""
+    write_atomic(path, lambda fh: torch.save(value, fh))
 
 
 def save_graph(run_dir: Path, graph: dict) -> None:
-    torch.save(graph, run_dir / "graph.pt")
+    save_tensors(run_dir / "graph.pt", graph)
 
 
 NEGATIVES = "negatives.npy"
@@ -140,10 +148,118 @@ def run_files(store, run_id: str, runs_dir: Path) -> tuple[Path, dict, dict]:
         where = f" (its Run node says {node['checkpoint']})" if node.get("checkpoint") else ""
         raise BadInput(f"run {run_id}'s files are not in {run_dir}{where}; "
                        "give the runs directory it was trained in with --runs-dir")
-    fix = "the run cannot be used: train a new one with `kgtag train`"
-    meta = read_file(run_dir / "run.json", lambda p: json.loads(p.read_text()), fix)
-    saved = read_file(run_dir / "graph.pt", load_tensors, fix)
-    if not isinstance(meta, dict) or not RUN_KEYS <= meta.keys() or not isinstance(saved, dict) \
-            or not GRAPH_KEYS <= saved.keys():
-        raise BadInput(f"{run_dir} holds no complete kgtag run files (run.json, graph.pt); {fix}")
+    meta = read_file(run_dir / "run.json", lambda p: json.loads(p.read_text()), UNUSABLE)
+    check_run_json(meta, run_dir / "run.json", run_id)
+    saved = read_file(run_dir / "graph.pt", load_tensors, UNUSABLE)
+    check_graph_pt(saved, meta["counts"], run_dir / "graph.pt")
     return run_dir, meta, saved
+
+
+# run.json and graph.pt parse as JSON and as tensors even when damaged or edited: each field is checked
+# against what kgtag writes, so that a wrong one is one line naming the file and the field, never a
+# traceback later (or model.pt blamed for it). The configs' own fields are embed.config.decode's to check.
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _strings(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _string(v) -> bool:
+    return isinstance(v, str)
+
+
+def _object(v) -> bool:
+    return isinstance(v, dict)
+
+
+RUN_FIELDS = {  # field: (required, check, what it must be)
+    "id": (True, _string, "a run id"),
+    "created": (True, _string, "a date (ISO 8601 text)"),
+    "variant": (True, lambda v: isinstance(v, str) and v in VARIANTS, f"one of {', '.join(VARIANTS)}"),
+    "base": (True, lambda v: isinstance(v, str) and v in BASES, f"one of {', '.join(BASES)}"),
+    "modalities": (True, _strings, "a list of modality names"),
+    "preset": (True, _string, "a preset name"),
+    "device": (True, _string, "a device name (cpu, cuda)"),
+    "seed": (True, _count, "a whole number >= 0"),
+    "split": (True, _string, "the --split text"),
+    "counts": (True, lambda v: _object(v) and all(_count(v.get(k)) for k in COUNTS),
+               f"an object of whole numbers >= 0 ({', '.join(COUNTS)})"),
+    "model_config": (True, _object, "an object of model settings"),
+    "train_config": (True, _object, "an object of training settings"),
+    "metrics": (False, _object, "an object of metrics"),
+    "calibration": (False, _object, "an object"),
+    "graph_fingerprint": (False, _string, "a hash"),
+    "cache_digest": (False, _string, "a sha256 hex digest"),
+    "config_version": (False, _count, "a whole number >= 0"),
+    "negatives": (False, lambda v: _object(v) and _count(v.get("count")) and _string(v.get("sha256")),
+                  "an object {count, sha256}"),
+    "from_run": (False, _string, "a run id"),
+    "distributed": (False, _object, "an object"),
+}
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_run_json(meta, path: Path, run_id: str) -> None:
+    """run.json's fields: types, ranges, and agreement with the run's folder and its model_config."""
+    if not isinstance(meta, dict):
+        raise BadInput(f"{path} holds {type(meta).__name__}, not a run's object of fields; {UNUSABLE}")
+    for name, (required, ok, want) in RUN_FIELDS.items():
+        if name not in meta:
+            if required:
+                raise BadInput(f"{path}: field {name!r} is missing; {UNUSABLE}")
+        elif not ok(meta[name]):
+            raise BadInput(f"{path}: field {name!r} is {_shown(meta[name])}, expected {want}; {UNUSABLE}")
+    if meta["id"] != run_id:
+        raise BadInput(f"{path}: field 'id' is {_shown(meta['id'])}, but the run is {run_id!r}; {UNUSABLE}")
+    for name in ("variant", "base", "modalities"):  # the model is built from model_config, named from these
+        if name in meta["model_config"] and meta["model_config"][name] != meta[name]:
+            raise BadInput(f"{path}: field 'model_config.{name}' is {_shown(meta['model_config'][name])} but "
+                           f"{name!r} is {_shown(meta[name])}; {UNUSABLE}")
+
+
+def check_graph_pt(saved, counts: dict, path: Path) -> None:
+    """graph.pt: the id maps (lists of names), is_video (bool, one per entity), the split (int64 [n, 3]
+    ids in range), each as long as run.json's `counts` says."""
+    if not isinstance(saved, dict):
+        raise BadInput(f"{path} holds {type(saved).__name__}, not a run's id maps and split; {UNUSABLE}")
+    for key in GRAPH_KEYS:
+        if key not in saved:
+            raise BadInput(f"{path}: field {key!r} is missing; {UNUSABLE}")
+    for key in ("entities", "relations"):
+        if not _strings(saved[key]):
+            raise BadInput(f"{path}: field {key!r} is not a list of names; {UNUSABLE}")
+    n_e, n_r = len(saved["entities"]), len(saved["relations"])
+    flags = saved["is_video"]
+    if not isinstance(flags, torch.Tensor) or flags.dtype != torch.bool or tuple(flags.shape) != (n_e,):
+        raise BadInput(f"{path}: field 'is_video' is not a bool tensor of one flag per entity ({n_e}); {UNUSABLE}")
+    for key in ("train", "valid", "test"):
+        t = saved[key]
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or t.dim() != 2 or t.shape[1] != 3:
+            raise BadInput(f"{path}: field {key!r} is not an int64 tensor [n, 3] of (head, relation, tail) ids; {UNUSABLE}")
+        if len(t) and (int(t.min()) < 0 or int(t[:, [0, 2]].max()) >= n_e or int(t[:, 1].max()) >= n_r):
+            raise BadInput(f"{path}: field {key!r} holds ids outside the run's {n_e} entities and {n_r} relations; {UNUSABLE}")
+    lengths = {"entities": n_e, "relations": n_r, **{k: len(saved[k]) for k in ("train", "valid", "test")}}
+    for key in COUNTS:
+        if lengths[key] != counts[key]:
+            raise BadInput(f"{path}: field {key!r} holds {lengths[key]}, but run.json's counts.{key} is "
+                           f"{counts[key]}; {UNUSABLE}")
+
+
+def check_same_config(run_dir: Path, meta: dict, trained_as, source: Path) -> None:
+    """run.json's model_config is the one the run was trained with (`trained_as`, from `source`, its
+    checkpoint): an edit of run.json after training began is named as such, not as a checkpoint or a
+    model.pt that "does not fit"."""
+    now = configs_from(meta, str(run_dir / "run.json"))[0].to_dict()
+    was = trained_as.to_dict()
+    changed = [f for f, v in now.items() if was.get(f) != v]
+    if changed:
+        f = changed[0]
+        raise BadInput(f"{run_dir / 'run.json'}: field 'model_config.{f}' is {now[f]!r}, but {source} was trained "
+                       f"with {was.get(f)!r}; restore run.json, or start a new run with `kgtag train`")

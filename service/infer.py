@@ -13,18 +13,18 @@ import hashlib
 import json
 import os
 import socket
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from kgtag.atomic import write_atomic
 from kgtag.embed.ranking import scoring_context
+from kgtag.errors import DiskFull
 from kgtag.embed.calibration import Calibrator
 from kgtag.embed.topk import modality_attention, predict
 from kgtag.kgstore.read import out_triples
@@ -247,6 +247,9 @@ def infer_and_write(store, run: LoadedRun, videos: list[str], relations: list[st
         except StoreUnavailable as exc:
             raise StoreLost(f"{exc} ({done} of {len(videos)} videos were written; the same command "
                             "continues from there)") from None
+        except DiskFull as exc:  # the progress file: the edges are in Neo4j, a rerun continues (rewriting a block at most)
+            raise DiskFull(f"{exc}; {done} of {len(videos)} videos were written: once there is space, the same "
+                           "command continues from there") from None
     if write:
         _write_progress(state_file, {"key": key, "videos_done": len(videos), "videos": len(videos),
                                      "edges": written, "complete": True})
@@ -298,14 +301,7 @@ def _write_progress(path, state: dict) -> None:
     name is unique (two `infer` on one run must not rename each other's), and the state names this
     process, so that another `infer` does not take a live inference's progress for an interrupted one."""
     state = {**state, "pid": os.getpid(), "host": socket.gethostname()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(state))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda fh: fh.write(json.dumps(state).encode()))  # a full disk: DiskFull, one line
 
 
 def _alive_elsewhere(state: dict) -> bool:

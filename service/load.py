@@ -9,10 +9,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from kgtag.embed import checkpoint as ckpt
+from kgtag.embed.config import decode
+from kgtag.errors import InvalidConfig
 from kgtag.embed.model import build_model
 
 from .errors import BadInput
-from .files import load_tensors, read_file, run_files, run_node
+from .files import check_same_config, load_tensors, read_file, run_files, run_node
 from .graph import id_map, run_features
 from .plan import configs_from, display_name, resolve_device
 
@@ -59,7 +62,24 @@ def load_run(store, run_id: str, runs_dir: Path, device: str = "auto") -> Loaded
     mconf, _ = configs_from(meta, str(run_dir / "run.json"))
     model = build_model(mconf, len(saved["entities"]), len(saved["relations"]), features)
     fix = f"rebuild it from the last checkpoint with `kgtag train --resume {run_id}`"
-    read_file(run_dir / "model.pt", lambda p: model.load_state_dict(load_tensors(p)), fix)
+    weights = read_file(run_dir / "model.pt", load_tensors, fix)
+    try:
+        model.load_state_dict(weights)
+    except Exception as exc:  # it reads, but does not fit: model.pt or run.json's model_config was changed
+        _blame_run_json(run_dir, meta)
+        detail = " ".join(str(exc).split())[:200]
+        raise BadInput(f"{run_dir / 'model.pt'} does not fit the model of run.json's model_config ({detail}); {fix}") from None
     model = model.to(resolve_device(device)).eval()
     return LoadedRun(run_id, run_dir, meta, model, saved["entities"], saved["relations"], saved["is_video"],
                      saved["train"], saved["valid"], saved["test"])
+
+
+def _blame_run_json(run_dir: Path, meta: dict) -> None:
+    """When the run's checkpoint says it was trained with another model_config than run.json's: name
+    run.json's field (BadInput). A checkpoint that cannot be read tells nothing: model.pt is blamed."""
+    last = run_dir / "checkpoints" / ckpt.FILENAME
+    try:
+        trained_as, _ = decode(ckpt.load(last).get("model_config"), None, str(last))
+    except (ckpt.CheckpointError, InvalidConfig):
+        return
+    check_same_config(run_dir, meta, trained_as, last)

@@ -14,18 +14,20 @@ import torch
 
 from kgtag.embed import checkpoint as ckpt
 from kgtag.embed import trainer
-from kgtag.embed.config import CONFIG_VERSION
+from kgtag.embed.config import CONFIG_VERSION, decode
 from kgtag.embed.topk import relation_attention
 from kgtag.embed.model import build_model
 from kgtag.kgstore.read import modality_dim, read_graph, read_presence
+from kgtag.errors import DiskFull, InvalidConfig
 from kgtag.kgstore.results import write_relation_attention, write_run
 from kgtag.kgstore.store import StoreUnavailable
 
 from .cache import build_cache
 from .errors import BadInput, Interrupted, StoreLost
 from .evaluate import DEFAULT_CANDIDATES, TEST_QUERIES_PER_RELATION, calibrate, evaluate_run, validator
-from .files import (freeze_negatives, frozen_negatives, load_tensors, make_run_dir, node_of, run_dir_of, run_files,
-                    save_graph, write_meta)
+from . import lock
+from .files import (check_same_config, freeze_negatives, frozen_negatives, load_tensors, make_run_dir, node_of,
+                    run_dir_of, run_files, save_graph, save_tensors, write_meta)
 from .graph import check_graph, known_negatives, run_features
 from .notes import note
 from .plan import RunPlan, configs, configs_from, display_name, new_run_id, plain, resolve_device
@@ -57,7 +59,8 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
     run_id = run_id or new_run_id(plan)
     run_dir = run_dir_of(runs_dir, run_id)
     fresh = make_run_dir(run_dir)
-    try:  # a run refused before it starts leaves no folder behind
+    lock.hold(run_dir, run_id)  # from before its Run node says 'training' until it ends (lock.py)
+    try:  # a run refused before it starts (or a disk full before training) leaves no folder behind
         if sharded:
             for m in plan.modalities:
                 modality_dim(store, m)  # a modality the graph lacks: the same line as the cache's
@@ -79,29 +82,30 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
             train, valid, test = start.split(triples, train, valid, test, entities, relations)
         if len(test) == 0:
             raise BadInput("the split left no test triple (too few video -> tag triples); use a larger --split or more data")
+        save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
+                             "train": train, "valid": valid, "test": test})
+        meta = {
+            "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
+            "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
+            "model_config": plain(dataclasses.asdict(mconf)), "train_config": plain(dataclasses.asdict(tconf)),
+            "counts": {"entities": len(entities), "relations": len(relations),
+                       "train": len(train), "valid": len(valid), "test": len(test)},
+            "created": datetime.now(timezone.utc).isoformat(),
+            "graph_fingerprint": fingerprint,
+            **({"cache_digest": digest} if digest else {}),
+            "config_version": CONFIG_VERSION,
+            # the curators' rejected edges as they are now: the run trains (and a resume continues) against these
+            "negatives": freeze_negatives(run_dir, known_negatives(store, entities, relations)),
+        }
+        if start is not None:
+            meta["from_run"] = start.run_id
+        meta.update(extra or {})
+        write_meta(run_dir, meta)
     except BaseException:
+        lock.release(run_dir)
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    save_graph(run_dir, {"entities": entities, "relations": relations, "is_video": is_video,
-                         "train": train, "valid": valid, "test": test})
-    meta = {
-        "id": run_id, "variant": plan.variant, "base": plan.base, "modalities": list(plan.modalities),
-        "preset": plan.preset, "device": device, "seed": plan.seed, "split": plan.split,
-        "model_config": plain(dataclasses.asdict(mconf)), "train_config": plain(dataclasses.asdict(tconf)),
-        "counts": {"entities": len(entities), "relations": len(relations),
-                   "train": len(train), "valid": len(valid), "test": len(test)},
-        "created": datetime.now(timezone.utc).isoformat(),
-        "graph_fingerprint": fingerprint,
-        **({"cache_digest": digest} if digest else {}),
-        "config_version": CONFIG_VERSION,
-        # the curators' rejected edges as they are now: the run trains (and a resume continues) against these
-        "negatives": freeze_negatives(run_dir, known_negatives(store, entities, relations)),
-    }
-    if start is not None:
-        meta["from_run"] = start.run_id
-    meta.update(extra or {})
-    write_meta(run_dir, meta)
     write_run(store, node_of(meta, run_dir, status="training"))
     note(f"run {run_id}: {display_name(plan.variant, plan.base, plan.modalities)}, "
          f"{len(train)} train / {len(valid)} valid / {len(test)} test triples, device {device}"
@@ -113,11 +117,33 @@ def prepare_run(store, plan: RunPlan, runs_dir: Path, run_id: str | None = None,
 def resume_run(store, run_id: str, runs_dir: Path, progress: bool = True) -> dict:
     """Continue an interrupted run from its last checkpoint."""
     run_dir, meta, saved = run_files(store, run_id, runs_dir)
+    if "distributed" in meta:  # last.pt is rank 0's alone: resuming from it would drop the other ranks' epochs
+        raise BadInput(f"run {run_id} was trained by {meta['distributed'].get('world_size', 'several')} processes "
+                       "(--procs): its checkpoints are per rank and only an elastic restart of its group continues "
+                       "it (--max-restarts); train a new run")
+    lock.hold(run_dir, run_id)  # a run whose process is still alive is not resumed twice
+    try:
+        return _resume(store, run_dir, meta, saved, progress)
+    finally:
+        lock.release(run_dir)
+
+
+def _resume(store, run_dir: Path, meta: dict, saved: dict, progress: bool) -> dict:
     last = run_dir / "checkpoints" / ckpt.FILENAME
+    if not last.exists() and "from_run" not in meta:
+        # stopped before its first checkpoint (a full disk, a kill during epoch 1): its split and files are
+        # whole, so it trains again from the start, as it would have (same seed). Not a warm start: the rows
+        # it carried live in its checkpoint.
+        note(f"run {meta['id']} has no checkpoint yet: it trains again from its first epoch")
+        features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
+        return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
+                    saved["train"], saved["valid"], saved["test"], resume=False, progress=progress)
     try:  # read it now, before anything is written: a damaged checkpoint leaves the Run node as it was
-        ckpt.load(last)
-    except ckpt.CheckpointError as exc:
+        state = ckpt.load(last)
+        trained_as, _ = decode(state.get("model_config"), None, str(last))
+    except (ckpt.CheckpointError, InvalidConfig) as exc:
         raise BadInput(f"{exc}; it cannot be resumed: start a new run with `kgtag train`") from None
+    check_same_config(run_dir, meta, trained_as, last)
     features = run_features(store, run_dir, meta["modalities"], saved["entities"], meta.get("cache_digest"))
     return _fit(store, meta, run_dir, saved["entities"], saved["relations"], saved["is_video"], features,
                 saved["train"], saved["valid"], saved["test"], resume=True, progress=progress)
@@ -129,7 +155,29 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
     of a distributed run (it trains its partition; rank 0 stores the result, the others return None).
     `sharded`: the rank read only its shard (kgtag.runs.shard): `train` and `features` are its own,
     the ranges come from `ranks.layout`, `negatives` from rank 0, and rank 0 writes the run's whole
-    cache at the end (eval, infer and train --from read it as for any run)."""
+    cache at the end (eval, infer and train --from read it as for any run). The run's lock is held
+    meanwhile (by rank 0); a full disk leaves the run 'interrupted', resumable."""
+    main = ranks is None or ranks.rank == 0
+    if main:
+        lock.hold(run_dir, meta["id"])
+    try:
+        return _train_and_store(store, meta, run_dir, entities, relations, is_video, features, train, valid, test,
+                                resume, progress, start, ranks, negatives, sharded)
+    except DiskFull as exc:
+        if main:
+            try:  # the last complete epoch's checkpoint is intact: the run continues from it
+                write_run(store, node_of({k: v for k, v in meta.items() if k not in ("metrics", "calibration")},
+                                         run_dir, status="interrupted"))
+            except StoreUnavailable:
+                pass  # it stays 'training'; status shows it interrupted once this process is gone
+        raise DiskFull(f"{exc}; once there is space, continue with `kgtag train --resume {meta['id']}`") from None
+    finally:
+        if main:
+            lock.release(run_dir)
+
+
+def _train_and_store(store, meta, run_dir, entities, relations, is_video, features, train, valid, test, resume,
+                     progress, start, ranks, negatives, sharded) -> dict | None:
     mconf, tconf = configs_from(meta, str(run_dir / "run.json"))
     torch.manual_seed(meta["seed"])  # the seed covers the initialisation too: a seeded run is reproducible
     model = build_model(mconf, len(entities), len(relations), features).to(meta["device"])
@@ -157,7 +205,7 @@ def _fit(store, meta, run_dir, entities, relations, is_video, features, train, v
         ranks.consolidate(model)  # every rank's videos' rows: the whole model, on every rank
     main = ranks is None or ranks.rank == 0
     if main:
-        torch.save(model.state_dict(), run_dir / "model.pt")
+        save_tensors(run_dir / "model.pt", model.state_dict())
     metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION,
                            **together)
     if not main:

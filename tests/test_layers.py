@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = {"kgtag", "kgtag.conventions", "kgtag.errors", "kgtag.progress"}
+CORE = {"kgtag", "kgtag.atomic", "kgtag.conventions", "kgtag.errors", "kgtag.progress"}
 # folder -> the kgtag packages it may import besides itself and the package root's modules
 ALLOWED = {
     "embed": set(),

@@ -185,3 +185,66 @@ def test_memory_mapped_features_train_exactly_like_features_in_memory(tmp_path):
     assert results[0][0] == results[1][0]
     assert all(torch.equal(results[0][1][k], results[1][1][k]) for k in results[0][1])
     assert all(not k.startswith("entities.feat") for k in results[1][1])  # features are not weights
+
+
+def _same_stat(path, like) -> None:
+    """Give `path` the mtime `like` had: what someone hiding an edit would do (the size is unchanged)."""
+    os.utime(path, ns=(like.st_atime_ns, like.st_mtime_ns))
+
+
+def test_a_poisoned_copy_in_runs_is_never_reused(sample, tmp_path):
+    """Issue 18, item 1: a finished run's cache copied to runs/zz/cache with its tails shuffled (mtimes
+    kept, even a Run node naming zz with a forged digest) is not what the next run trains on."""
+    node = train_run(sample, RunPlan(variant="transe", epochs=1, seed=0), tmp_path, progress=False)
+    genuine = tmp_path / node["id"] / "cache"
+    poisoned = tmp_path / "zz" / "cache"
+    shutil.copytree(genuine, poisoned)
+    triples = np.load(poisoned / "triples.npy", mmap_mode="r+")
+    before = os.stat(poisoned / "triples.npy")
+    triples[:, 2] = np.random.default_rng(0).permutation(np.asarray(triples[:, 2]))
+    triples.flush()
+    del triples
+    _same_stat(poisoned / "triples.npy", before)
+    sample.driver.execute_query("CREATE (:Run {id: 'zz', status: 'done', graph_fingerprint: $fp, "
+                                "cache_digest: $digest, created: '9999'})",
+                                fp=node["graph_fingerprint"], digest="0" * 64)
+    cache = build_cache(sample, tmp_path / "r2", tmp_path, ())
+    assert cache.manifest["reused_from"] == node["id"]  # the genuine run's, never zz's
+    assert torch.equal(cache.triples(), read.read_graph(sample).triples)
+
+    shutil.rmtree(genuine)  # now only the poisoned copy claims this graph: Neo4j is read instead
+    read.pages_read.clear()
+    cache = build_cache(sample, tmp_path / "r3", tmp_path, ())
+    assert cache.manifest["reused_from"] is None and read.pages_read["triples"] > 0
+    assert torch.equal(cache.triples(), read.read_graph(sample).triples)
+
+
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused(sample, tmp_path):
+    cache = build_cache(sample, tmp_path / "r1", tmp_path, MODS)
+    manifest = json.loads((cache.folder / "manifest.json").read_text())
+    for name in ("/etc/passwd.npy", "../../outside.npy", "feat_vision.npy/../../x.npy"):
+        for key in ("file", "mask"):
+            changed = json.loads(json.dumps(manifest))
+            changed["modalities"]["vision"][key] = name
+            (cache.folder / "manifest.json").write_text(json.dumps(changed))
+            with pytest.raises(CacheDamaged, match="not a plain name inside the cache folder") as exc:
+                open_cache(tmp_path / "r1")
+            assert "\n" not in str(exc.value) and name in str(exc.value)
+
+
+def test_ids_out_of_range_in_a_stored_runs_cache_are_one_line(sample, tmp_path):
+    """An edited triples.npy whose size and mtime were put back: the id range check still refuses it."""
+    node = train_run(sample, RunPlan(variant="transfusion", modalities=MODS, epochs=1, seed=0), tmp_path, progress=False)
+    path = tmp_path / node["id"] / "cache" / "triples.npy"
+    before = os.stat(path)
+    triples = np.load(path, mmap_mode="r+")
+    triples[0, 2] = 10**9
+    triples.flush()
+    del triples
+    _same_stat(path, before)
+    with pytest.raises(BadInput, match="triples.npy is damaged \\(ids outside") as exc:
+        load_run(sample, node["id"], tmp_path)
+    assert "\n" not in exc.value.message
+    # and a new run of the same graph does not reuse it: it reads Neo4j
+    again = build_cache(sample, tmp_path / "r2", tmp_path, MODS)
+    assert again.manifest["reused_from"] is None

@@ -150,7 +150,14 @@ def wait_for_epoch(run_parent: Path, proc: subprocess.Popen, timeout: float = 18
 TRAIN = ["train", "--model", "transfusion", "--modalities", "vision", "--epochs", "20", "--seed", "7", "--quiet", "--json"]
 
 
-def test_kill_9_during_training_then_resume_matches_an_uninterrupted_run(sample, tmp_path):
+def shown_runs(runner, runs: Path) -> dict:
+    """`kgtag status --json`'s runs: id -> (status shown, resume command)."""
+    result = runner.invoke(cli, ["status", "--json", "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    return {r["run"]: (r["status"], r.get("resume")) for r in json.loads(result.stdout)["runs"]}
+
+
+def test_kill_9_during_training_then_resume_matches_an_uninterrupted_run(sample, runner, tmp_path):
     driver = sample
     ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
     code, out, err = finish(kgtag(tmp_path, *TRAIN, "--runs-dir", str(ref_dir)))
@@ -159,11 +166,18 @@ def test_kill_9_during_training_then_resume_matches_an_uninterrupted_run(sample,
 
     proc = kgtag(tmp_path, *TRAIN, "--runs-dir", str(cut_dir))
     run_id = wait_for_epoch(cut_dir, proc)
+    # alive: status says training, and a resume is refused naming the process (its lock is held)
+    assert shown_runs(runner, cut_dir)[run_id] == ("training", None)
+    refused = runner.invoke(cli, ["train", "--resume", run_id, "--runs-dir", str(cut_dir), "--quiet"])
+    assert refused.exit_code == 2 and f"run {run_id} is still training (pid {proc.pid})" in refused.stderr, refused.output
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert run_status(driver, run_id) == "training"  # not done: nothing half-written claims success
     assert not (cut_dir / run_id / "model.pt").exists()
+    # dead: status shows it interrupted, with the command that resumes it (the Run node is left as it is)
+    assert shown_runs(runner, cut_dir)[run_id] == ("interrupted", f"kgtag train --resume {run_id}")
+    assert run_status(driver, run_id) == "training"
 
     code, out, err = finish(kgtag(tmp_path, "train", "--resume", run_id, "--runs-dir", str(cut_dir), "--quiet", "--json"))
     assert code == 0, err

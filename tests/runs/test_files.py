@@ -113,3 +113,95 @@ def test_resume_rebuilds_a_damaged_model_as_the_message_says(runner, trained):
     assert ok(runner.invoke(cli, ["train", "--resume", run_id, "--runs-dir", str(runs), "--quiet", "--json"]))["status"] == "done"
     assert node(driver, run_id)["mrr"] == pytest.approx(metrics)
     assert ok(runner.invoke(cli, ["infer", "--run", run_id, "--all", "--runs-dir", str(runs), "--json"]))["written"] > 0
+
+
+def _set(key, value):
+    return lambda d: d.__setitem__(key, value)
+
+
+def _counts(key, delta):
+    return lambda d: d["counts"].__setitem__(key, d["counts"][key] + delta)
+
+
+def _ids(key, column, value):
+    def change(d):
+        d[key] = d[key].clone()
+        d[key][0, column] = value
+    return change
+
+
+# Damaged run files that still parse (issue 18, item 6): (file, change, command, what the line names)
+PARSING_DAMAGE = [
+    ("run.json", _set("modalities", 5), "eval", "'modalities'"),
+    ("run.json", _set("modalities", ["vision", 3]), "eval", "'modalities'"),
+    ("run.json", _set("model_config", {}), "eval", "model_config"),
+    ("run.json", _set("model_config", "dim=8"), "eval", "'model_config'"),
+    ("run.json", _set("train_config", None), "resume", "'train_config'"),
+    ("run.json", _set("seed", "7"), "eval", "'seed'"),
+    ("run.json", _set("seed", -1), "resume", "'seed'"),
+    ("run.json", _set("variant", "gpt"), "eval", "'variant'"),
+    ("run.json", _set("counts", {"entities": "60"}), "eval", "'counts'"),
+    ("run.json", _counts("entities", 1), "eval", "counts.entities"),
+    ("run.json", _counts("test", -1), "resume", "counts.test"),
+    ("run.json", _set("id", "another-run"), "eval", "'id'"),
+    ("run.json", _set("metrics", [1, 2]), "eval", "'metrics'"),
+    ("run.json", _set("negatives", [1, 2]), "resume", "'negatives'"),
+    ("run.json", _set("device", 0), "eval", "'device'"),
+    ("run.json", lambda d: d["model_config"].__setitem__("variant", "b1"), "eval", "model_config.variant"),
+    ("run.json", lambda d: d["model_config"].__setitem__("dim", d["model_config"]["dim"] + 1), "eval", "model_config"),
+    ("run.json", lambda d: d["model_config"].__setitem__("dim", d["model_config"]["dim"] + 1), "resume", "model_config.dim"),
+    ("graph.pt", _set("entities", "v1,v2"), "eval", "'entities'"),
+    ("graph.pt", lambda d: d.__setitem__("entities", list(range(len(d["entities"])))), "eval", "'entities'"),
+    ("graph.pt", lambda d: d.__setitem__("relations", d["relations"][:-1]), "eval", "graph.pt"),
+    ("graph.pt", lambda d: d.__setitem__("is_video", d["is_video"].long()), "eval", "'is_video'"),
+    ("graph.pt", lambda d: d.__setitem__("is_video", d["is_video"][1:]), "resume", "'is_video'"),
+    ("graph.pt", lambda d: d.__setitem__("train", d["train"].float()), "resume", "'train'"),
+    ("graph.pt", lambda d: d.__setitem__("valid", d["valid"][:, :2]), "eval", "'valid'"),
+    ("graph.pt", _ids("test", 2, 10**6), "eval", "'test'"),
+    ("graph.pt", _ids("train", 1, -1), "resume", "'train'"),
+    ("graph.pt", lambda d: d.__setitem__("test", d["test"][1:]), "eval", "counts.test"),
+    ("graph.pt", lambda d: d.pop("valid"), "eval", "'valid'"),
+]
+
+
+def test_damaged_run_files_that_still_parse_are_one_line_naming_file_and_field(runner, trained):
+    """Each case on the same run (its files put back after each): exit 2, one line naming the file and the
+    field, no traceback, never model.pt blamed for a run.json fault, the Run node unchanged."""
+    runs, run_id, driver = trained
+    before = node(driver, run_id)
+    originals = {name: (runs / run_id / name).read_bytes() for name in ("run.json", "graph.pt")}
+    wrong = []
+    for name, change, command, field in PARSING_DAMAGE:
+        path = runs / run_id / name
+        if name == "run.json":
+            data = json.loads(originals[name])
+            change(data)
+            path.write_text(json.dumps(data))
+        else:
+            data = torch.load(path, weights_only=True)
+            change(data)
+            torch.save(data, path)
+        args = {"eval": ["eval", "--run", run_id], "resume": ["train", "--resume", run_id, "--quiet"]}[command]
+        result = runner.invoke(cli, args + ["--runs-dir", str(runs)])
+        lines = result.stderr.strip().splitlines()
+        if not (result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output
+                and name in lines[0] and field in lines[0] and "model.pt" not in lines[0].split(";")[0]
+                and node(driver, run_id) == before):
+            wrong.append((name, field, command, result.exit_code, result.output[-400:]))
+        for original, content in originals.items():
+            (runs / run_id / original).write_bytes(content)
+    assert not wrong, "\n".join(map(str, wrong))
+    assert ok(runner.invoke(cli, ["eval", "--run", run_id, "--runs-dir", str(runs), "--json"]))  # put back: usable
+
+
+def test_resume_refuses_a_distributed_run(runner, trained):
+    """Its last.pt is rank 0's alone (the other ranks' rows are in their own files): continuing from it in
+    one process would silently drop their epochs. (The run.json of a --procs 2 run, short of training one.)"""
+    runs, run_id, driver = trained
+    path = runs / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "distributed": {"world_size": 2}}))
+    before = node(driver, run_id)
+    line = one_line(runner.invoke(cli, ["train", "--resume", run_id, "--runs-dir", str(runs), "--quiet"]))
+    assert f"run {run_id} was trained by 2 processes" in line and "elastic restart" in line, line
+    assert node(driver, run_id) == before
