@@ -56,7 +56,8 @@ class Edge:
     # filled when pending(..., details=True): why the tag was inferred
     tags: tuple[tuple[str, str], ...] = ()  # the video's existing (relation, tag), first MAX_TAGS
     n_tags: int = 0  # how many existing tags the video has in all
-    attention: dict[str, float] = field(default_factory=dict)  # segment -> weight (eq. 3-4), this run
+    # segment -> weight (eq. 3-4): the edge's own (relation-conditioned runs), else the video's in this run
+    attention: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     """Pending inferred edges, lowest confidence first, filtered by relation, run and confidence range.
 
     With `details=True` each edge also carries the video's existing tags and its modality attention
-    in the edge's run (the curator's "why").
+    in the edge's run (the curator's "why"): the weights stored on the edge itself when its run used
+    relation-conditioned attention (those that scored it), else the video's (MODALITY_ATTENTION).
     """
     lo, hi = _conf_range(min_conf, max_conf)
     if limit < 0 or offset < 0:
@@ -163,20 +165,25 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     edges = [Edge(id=r["id"], video=r["video"], title=r["title"], relation=r["relation"], tag=r["tag"],
                   score=r["score"], confidence=float(r["confidence"]), rank=r["rank"], run=r["run"])
              for r in rows]
+    own = {r["id"]: _segments(dict(r["attention"])) for r in rows}
     if not details or not edges:
         return edges
     keys = sorted({(e.video, e.run) for e in edges}, key=lambda k: (k[0], k[1] or ""))
     context = {}
     for r in store.query("review_context", routing="r", rows=[{"video": v, "run": run_} for v, run_ in keys],
                          max_tags=MAX_TAGS):
-        attention = {k: float(w) for k, w in (r["attention"] or {}).items()
-                     if k != "run" and isinstance(w, (int, float))}
+        attention = _segments({k: w for k, w in (r["attention"] or {}).items() if k != "run"})
         context[(r["video"], r["run"])] = (tuple((t["relation"], t["tag"]) for t in r["tags"]), r["n_tags"], attention)
     out = []
     for e in edges:
         tags, n_tags, attention = context.get((e.video, e.run), ((), 0, {}))
-        out.append(Edge(**{**e.__dict__, "tags": tags, "n_tags": n_tags, "attention": attention}))
+        out.append(Edge(**{**e.__dict__, "tags": tags, "n_tags": n_tags, "attention": own[e.id] or attention}))
     return out
+
+
+def _segments(weights: dict) -> dict[str, float]:
+    """segment -> weight, the numeric entries only."""
+    return {k: float(w) for k, w in weights.items() if isinstance(w, (int, float))}
 
 
 def count_pending(store: Store, relation: str | None = None, run: str | None = None, min_conf: float = 0.0,

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from kgtag.kgstore.results import ATTENTION_PREFIX
+from kgtag.kgstore.review import pending
 from kgtag.runs import RunPlan, infer_and_write, ingest_sample, load_run, sample_dir, select_videos, train_run
 
 MODALITIES = ("vision", "audio", "text")
@@ -55,6 +56,10 @@ def test_each_inferred_edge_carries_the_relation_conditioned_weights_that_scored
         "MATCH (v:Video)-[a:MODALITY_ATTENTION {run: $run}]->(:Run) RETURN count(a) AS n", run=run.run_id).records
     assert got[0]["n"] == len(videos)
 
+    # curators see the edge's own weights (kgtag review, the review page)
+    for edge in pending(store, run=run.run_id, limit=20, details=True):
+        w = by_pair[(edge.video, edge.relation)]
+        assert set(edge.attention) == set(names) and np.allclose([edge.attention[n] for n in names], w, atol=1e-6)
     # the analysts' query names the segment that drove each edge: the largest weight
     drove = store.query("edge_modality_attention", routing="r", video=video, run=run.run_id, limit=100)
     assert len(drove) == sum(1 for r in rows if r["video"] == video)
