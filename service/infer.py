@@ -73,16 +73,20 @@ class InferSummary:
 
 def inferred_rows(run: LoadedRun, inferred: Inferred, videos=None, per_pair: int | None = None) -> list[dict]:
     """Flat rows (video, relation, rank, tag, score, confidence), optionally for some videos and the
-    best `per_pair` of each (video, relation): for printing, JSON or a DataFrame."""
+    best `per_pair` of each (video, relation): for printing, JSON or a DataFrame. Relation-conditioned
+    runs add `attention` ({segment: weight}, the p_{v,r} that scored the edge)."""
     out = []
     for q, (video, relation) in enumerate(zip(inferred.videos, inferred.relations)):
         if videos is not None and video not in videos:
             continue
+        extra = {}
+        if inferred.attention is not None:
+            extra["attention"] = dict(zip(run.model.segment_names, inferred.attention[q].tolist()))
         for j, t in enumerate(inferred.tails[q].tolist()[:per_pair]):
             if t >= 0:
                 out.append({"video": video, "relation": relation, "rank": int(inferred.rank[q, j]),
                             "tag": run.entities[t], "score": float(inferred.scores[q, j]),
-                            "confidence": float(inferred.confidence[q, j])})
+                            "confidence": float(inferred.confidence[q, j]), **extra})
     return out
 
 

@@ -9,7 +9,7 @@ import torch
 
 from kgtag.kgstore.results import ATTENTION_PREFIX
 from kgtag.kgstore.review import pending
-from kgtag.runs import RunPlan, infer_and_write, ingest_sample, load_run, sample_dir, select_videos, train_run
+from kgtag.runs import RunPlan, infer_and_write, infer_run, inferred_rows, ingest_sample, load_run, sample_dir, select_videos, train_run
 
 MODALITIES = ("vision", "audio", "text")
 
@@ -60,6 +60,10 @@ def test_each_inferred_edge_carries_the_relation_conditioned_weights_that_scored
     for edge in pending(store, run=run.run_id, limit=20, details=True):
         w = by_pair[(edge.video, edge.relation)]
         assert set(edge.attention) == set(names) and np.allclose([edge.attention[n] for n in names], w, atol=1e-6)
+    # `kgtag infer --json` rows carry the same weights
+    for row in inferred_rows(run, infer_run(store, run, [video], None, 3, min_confidence=0.0)):
+        w = by_pair[(video, row["relation"])]
+        assert np.allclose([row["attention"][n] for n in names], w, atol=1e-6)
     # the analysts' query names the segment that drove each edge: the largest weight
     drove = store.query("edge_modality_attention", routing="r", video=video, run=run.run_id, limit=100)
     assert len(drove) == sum(1 for r in rows if r["video"] == video)
@@ -76,6 +80,7 @@ def test_a_run_without_the_option_keeps_the_per_video_attention_only(store, tmp_
     assert infer_and_write(store, run, videos, None, 3, min_confidence=0.0).written > 0
     rows = edge_rows(store, run.run_id)
     assert rows and not any(k.startswith(ATTENTION_PREFIX) for r in rows for k in r["props"])
+    assert not any("attention" in row for row in inferred_rows(run, infer_run(store, run, videos[:2], None, 3)))
     att = store.driver.execute_query(
         "MATCH (v:Video)-[a:MODALITY_ATTENTION {run: $run}]->(:Run) RETURN properties(a) AS p", run=run.run_id).records
     assert len(att) == len(videos)
