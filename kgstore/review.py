@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from .errors import InputError
 from .fingerprint import bump_version_in
+from .results import read_run
 from .store import Store, cypher
 
 DECISIONS = {"accept": "accepted", "accepted": "accepted", "reject": "rejected", "rejected": "rejected"}
@@ -165,25 +166,23 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     edges = [Edge(id=r["id"], video=r["video"], title=r["title"], relation=r["relation"], tag=r["tag"],
                   score=r["score"], confidence=float(r["confidence"]), rank=r["rank"], run=r["run"])
              for r in rows]
-    own = {r["id"]: _segments(dict(r["attention"])) for r in rows}
     if not details or not edges:
         return edges
+    # the edge's own weights (relation-conditioned runs), named by its run's segments
+    segments = {run_: (read_run(store, run_) or {}).get("segments") or [] for run_ in {r["run"] for r in rows if r["attention"]}}
+    own = {r["id"]: dict(zip(segments[r["run"]], map(float, r["attention"]))) if r["attention"] else {} for r in rows}
     keys = sorted({(e.video, e.run) for e in edges}, key=lambda k: (k[0], k[1] or ""))
     context = {}
     for r in store.query("review_context", routing="r", rows=[{"video": v, "run": run_} for v, run_ in keys],
                          max_tags=MAX_TAGS):
-        attention = _segments({k: w for k, w in (r["attention"] or {}).items() if k != "run"})
+        attention = {k: float(w) for k, w in (r["attention"] or {}).items()
+                     if k != "run" and isinstance(w, (int, float))}
         context[(r["video"], r["run"])] = (tuple((t["relation"], t["tag"]) for t in r["tags"]), r["n_tags"], attention)
     out = []
     for e in edges:
         tags, n_tags, attention = context.get((e.video, e.run), ((), 0, {}))
         out.append(Edge(**{**e.__dict__, "tags": tags, "n_tags": n_tags, "attention": own[e.id] or attention}))
     return out
-
-
-def _segments(weights: dict) -> dict[str, float]:
-    """segment -> weight, the numeric entries only."""
-    return {k: float(w) for k, w in weights.items() if isinstance(w, (int, float))}
 
 
 def count_pending(store: Store, relation: str | None = None, run: str | None = None, min_conf: float = 0.0,

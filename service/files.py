@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from kgtag.embed.checkpoint import first_line
+from kgtag.embed.variants import segment_names
 from kgtag.kgstore.results import headline_metrics, read_run
 
 from .errors import BadInput, RunNotFound
@@ -44,6 +45,8 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
         "id": meta["id"], "created": meta["created"],
         "model": display_name(meta["variant"], meta["base"], meta["modalities"]),
         "base": meta["base"], "modalities": meta["modalities"],
+        # eq. 3's segments in order: the order of the weights in INFERRED.attention (relation-conditioned runs)
+        "segments": segment_names(meta["variant"], tuple(meta["modalities"])),
         "params_json": json.dumps(params), "metrics_json": json.dumps(metrics),
         "checkpoint": str(run_dir), "status": status,
     }

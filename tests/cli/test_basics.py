@@ -172,8 +172,8 @@ def test_guide_queries_answer_with_the_guide_parameters(review_graph):
         "WITH a, b MATCH (rel:Relation) "
         "CREATE (a)-[:RELATION_ATTENTION {weight: 1.5}]->(rel), (b)-[:RELATION_ATTENTION {weight: 1.25}]->(rel)")
     store.driver.execute_query(  # run-b as a relation-conditioned run: its best edge carries its weights
-        "MATCH (:Video {id: 'v001'})-[e:INFERRED {run: 'run-b'}]->(:Entity {id: 'Pets'}) "
-        "SET e.attention_knowledge = 0.2, e.attention_vision = 0.7, e.attention_audio = 0.1")
+        "MATCH (:Video {id: 'v001'})-[e:INFERRED {run: 'run-b'}]->(:Entity {id: 'Pets'}), (b:Run {id: 'run-b'}) "
+        "SET e.attention = [0.2, 0.7, 0.1], b.segments = ['knowledge', 'vision', 'audio']")
     params = {**DEFAULT_PARAMS, **graph_params(store)}
     assert (params["video"], params["tag"], params["run"], params["a"], params["b"]) == ("v001", "Pets", "run-b", "run-a", "run-b")
     # the vector queries (NEEDS_PUBLISHED) are run as written on a published graph in tests/runs/test_vectors.py

@@ -1,13 +1,14 @@
 """Relation-conditioned modality attention on the INFERRED edges (issue 20 item 3): a run with
 `relation_modality` stores on each edge the weights p_{v,r} (eq. 3-4 with the relation's logits) that
-scored it; a run without it keeps the per-video MODALITY_ATTENTION edges alone."""
+scored it, as the list `attention` in the order of the Run node's `segments`; a run without it keeps
+the per-video MODALITY_ATTENTION edges alone."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from kgtag.kgstore.results import ATTENTION_PREFIX
+from kgtag.kgstore.results import read_run
 from kgtag.kgstore.review import pending
 from kgtag.runs import RunPlan, infer_and_write, infer_run, inferred_rows, ingest_sample, load_run, sample_dir, select_videos, train_run
 
@@ -34,9 +35,9 @@ def test_each_inferred_edge_carries_the_relation_conditioned_weights_that_scored
 
     rows = edge_rows(store, run.run_id)
     names = run.model.segment_names
-    keys = [ATTENTION_PREFIX + n for n in names]
-    stored = np.array([[r["props"][k] for k in keys] for r in rows])  # KeyError: an edge without weights
-    assert len(rows) > 0 and np.allclose(stored.sum(1), 1.0, atol=1e-6)
+    assert read_run(store, run.run_id)["segments"] == names == ["knowledge", *MODALITIES]
+    stored = np.array([r["props"]["attention"] for r in rows])  # KeyError: an edge without weights
+    assert len(rows) > 0 and stored.shape == (len(rows), len(names)) and np.allclose(stored.sum(1), 1.0, atol=1e-6)
 
     heads = torch.from_numpy(run.entity_names.get_indexer([r["video"] for r in rows])).long()
     rels = torch.from_numpy(run.relation_names.get_indexer([r["relation"] for r in rows])).long()
@@ -79,7 +80,7 @@ def test_a_run_without_the_option_keeps_the_per_video_attention_only(store, tmp_
     videos = select_videos(run, None)
     assert infer_and_write(store, run, videos, None, 3, min_confidence=0.0).written > 0
     rows = edge_rows(store, run.run_id)
-    assert rows and not any(k.startswith(ATTENTION_PREFIX) for r in rows for k in r["props"])
+    assert rows and not any("attention" in r["props"] for r in rows)
     assert not any("attention" in row for row in inferred_rows(run, infer_run(store, run, videos[:2], None, 3)))
     att = store.driver.execute_query(
         "MATCH (v:Video)-[a:MODALITY_ATTENTION {run: $run}]->(:Run) RETURN properties(a) AS p", run=run.run_id).records
