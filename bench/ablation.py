@@ -17,7 +17,8 @@ training size): does TransFusion's lead over TransE grow with data? Besides MR /
 the chunk's test edges (as before), each row reports the test chunk's videos by training history
 (`kgtag.embed.history.by_history`): warm (>= 3 training triples), few (1-2) and cold (none: the
 generator's cold videos of the chunk, whose edges are all held out), each as MRR (count) [chance],
-over the chunk's test edges plus its cold videos' edges. ``--json FILE`` appends one line per row.
+over the chunk's test edges plus its cold videos' edges. ``--json FILE`` appends one line per row
+(with each group's per-relation figures).
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def growing(kg, graph: str, chunks: int, seed: int, epochs, only, threads: int =
             if out:
                 row = {"graph": graph, "videos": int(kg.is_video.sum()), "seed": seed, "variant": name,
                        "train_videos": len(chosen), "test": m, "seconds": seconds,
-                       "groups": {k: {f: groups[k][f] for f in ("mrr", "hits1", "hits10", "count", "chance_mrr")}
-                                  for k in GROUPS}}
+                       "groups": {k: {f: groups[k][f] for f in ("mrr", "hits1", "hits10", "count", "chance_mrr",
+                                                                "per_relation")} for k in GROUPS}}
                 with open(out, "a") as f:
                     f.write(json.dumps(row) + "\n")
 
