@@ -169,7 +169,8 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     if not details or not edges:
         return edges
     # the edge's own weights (relation-conditioned runs), named by its run's segments
-    segments = {run_: (read_run(store, run_) or {}).get("segments") or [] for run_ in {r["run"] for r in rows if r["attention"]}}
+    runs = {r["run"] for r in rows if r["attention"]}
+    segments = {run_: (read_run(store, run_) or {}).get("segments") or [] for run_ in runs}
     own = {r["id"]: dict(zip(segments[r["run"]], map(float, r["attention"]))) if r["attention"] else {} for r in rows}
     keys = sorted({(e.video, e.run) for e in edges}, key=lambda k: (k[0], k[1] or ""))
     context = {}

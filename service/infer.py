@@ -174,8 +174,9 @@ def write_inferred(store, run: LoadedRun, inferred: Inferred, videos: list[str] 
     for `relations` (default: those of `inferred`) are replaced. Returns the edge count.
 
     With relation-conditioned attention each edge also carries its (video, relation)'s weights
-    (`attention`, in the order of the Run node's `segments`); the per-video MODALITY_ATTENTION edge then holds the weights of the
-    relation-free h_vid (eq. 3-4), the vector that `publish`, similar videos and head-side scoring use."""
+    (`attention`, in the order of the Run node's `segments`); the per-video MODALITY_ATTENTION edge
+    then holds the weights of the relation-free h_vid (eq. 3-4), the vector that `publish`, similar
+    videos and head-side scoring use."""
     live = inferred.tails >= 0
     q_idx = torch.nonzero(live, as_tuple=True)[0].numpy()
     attention = None

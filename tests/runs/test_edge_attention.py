@@ -10,7 +10,8 @@ import torch
 
 from kgtag.kgstore.results import read_run
 from kgtag.kgstore.review import pending
-from kgtag.runs import RunPlan, infer_and_write, infer_run, inferred_rows, ingest_sample, load_run, sample_dir, select_videos, train_run
+from kgtag.runs import (RunPlan, infer_and_write, infer_run, inferred_rows, ingest_sample, load_run, sample_dir,
+                        select_videos, train_run)
 
 MODALITIES = ("vision", "audio", "text")
 
@@ -58,11 +59,15 @@ def test_each_inferred_edge_carries_the_relation_conditioned_weights_that_scored
     assert got[0]["n"] == len(videos)
 
     # curators see the edge's own weights (kgtag review, the review page)
-    for edge in pending(store, run=run.run_id, limit=20, details=True):
+    shown = pending(store, run=run.run_id, limit=20, details=True)
+    assert len(shown) == 20
+    for edge in shown:
         w = by_pair[(edge.video, edge.relation)]
         assert set(edge.attention) == set(names) and np.allclose([edge.attention[n] for n in names], w, atol=1e-6)
     # `kgtag infer --json` rows carry the same weights
-    for row in inferred_rows(run, infer_run(store, run, [video], None, 3, min_confidence=0.0)):
+    printed = inferred_rows(run, infer_run(store, run, [video], None, 3, min_confidence=0.0))
+    assert len(printed) == len(per_relation) * 3
+    for row in printed:
         w = by_pair[(video, row["relation"])]
         assert np.allclose([row["attention"][n] for n in names], w, atol=1e-6)
     # the analysts' query names the segment that drove each edge: the largest weight
