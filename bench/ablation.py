@@ -13,17 +13,24 @@ videos' MRR (features, no training edge; Figure 1). ``--split valid`` scores the
 ``--growing K`` is the paper's Table 4 protocol: the videos are cut into K + 1 chunks; the last is a
 fixed test chunk (its videos keep their training edges in every run; their held-out edges are the
 test set), and the K others are added to the training set one at a time. One row per (variant,
-training size): does TransFusion's lead over TransE grow with data?
+training size): does TransFusion's lead over TransE grow with data? Besides MR / MRR / Hits@10 on
+the chunk's test edges (as before), each row reports the test chunk's videos by training history
+(`kgtag.embed.history.by_history`): warm (>= 3 training triples), few (1-2) and cold (none: the
+generator's cold videos of the chunk, whose edges are all held out), each as MRR (count) [chance],
+over the chunk's test edges plus its cold videos' edges. ``--json FILE`` appends one line per row
+(with each group's per-relation figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
 
 from kgtag.synthetic.generators import GENERATORS
+from kgtag.embed.history import GROUPS, by_history
 from kgtag.embed.ranking import evaluate
 from kgtag.embed.config import ModelConfig
 from kgtag.embed.model import build_model
@@ -70,7 +77,7 @@ def score(model, kg, split: str = "test", train=None) -> dict:
     return out
 
 
-def growing(kg, chunks: int, seed: int, epochs, only) -> None:
+def growing(kg, graph: str, chunks: int, seed: int, epochs, only, threads: int = 1, out: str | None = None) -> None:
     videos = torch.nonzero(kg.is_video).squeeze(1)
     order = videos[torch.randperm(len(videos), generator=torch.Generator().manual_seed(seed))]
     parts = order.chunk(chunks + 1)
@@ -78,20 +85,37 @@ def growing(kg, chunks: int, seed: int, epochs, only) -> None:
     is_test_video = torch.isin(kg.train[:, 0], test_videos)
     tag_tag = ~kg.is_video[kg.train[:, 0]]
     test = kg.test[torch.isin(kg.test[:, 0], test_videos)]
+    cold = kg.test_cold[torch.isin(kg.test_cold[:, 0], test_videos)]
+    grouped = torch.cat([test, cold])  # every held-out edge of the chunk: by_history splits it by the head's history
+    tags = torch.nonzero(~kg.is_video).squeeze(1)
     print(f"growing: {chunks} chunks of ~{len(parts[0])} videos added one at a time; fixed test chunk of "
-          f"{len(test_videos)} videos, {len(test)} held-out edges (range candidates, filtered, tail)")
-    print(f"{'variant':16s} {'train videos':>12s} {'MR':>6s} {'MRR':>6s} {'H@10':>6s}")
+          f"{len(test_videos)} videos, {len(test)} held-out edges + {len(cold)} edges of its cold videos "
+          "(tail, filtered, range candidates)")
+    print("MR / MRR / H@10: the chunk's held-out edges of videos with training edges (the earlier table); "
+          "groups: MRR (count) [chance] over all the chunk's held-out edges, by the head's training triples")
+    print(f"{'variant':16s} {'train videos':>12s} {'MR':>6s} {'MRR':>6s} {'H@10':>6s} | "
+          + " | ".join(f"{g:>22s}" for g in GROUPS))
     for name, variant, mods in VARIANTS:
         if only and name not in only:
             continue
         for i in range(1, chunks + 1):
             chosen = torch.cat(parts[:i])
             triples = kg.train[is_test_video | tag_tag | torch.isin(kg.train[:, 0], chosen)]
-            model, _ = run_variant(kg, variant, mods, seed, epochs, triples)
-            tags = torch.nonzero(~kg.is_video).squeeze(1)
-            m = evaluate(model, test, filter_triples=kg.all_triples(), candidates="relation",
-                         constraint_triples=triples, range_fallback=tags)["filtered"]
-            print(f"{name:16s} {len(chosen):12d} {m['mr']:6.1f} {m['mrr']:6.3f} {m['hits10']:6.3f}", flush=True)
+            model, seconds = run_variant(kg, variant, mods, seed, epochs, triples, threads)
+            protocol = dict(filter_triples=kg.all_triples(), candidates="relation", constraint_triples=triples,
+                            range_fallback=tags)
+            m = evaluate(model, test, **protocol)["filtered"]
+            groups = by_history(model, grouped, triples, relation_names=kg.relations, **protocol)
+            cells = " | ".join(f"{g['mrr']:6.3f} ({g['count']:5d}) [{g['chance_mrr']:.3f}]" if g["count"] else f"{'-':>22s}"
+                               for g in (groups[k] for k in GROUPS))
+            print(f"{name:16s} {len(chosen):12d} {m['mr']:6.1f} {m['mrr']:6.3f} {m['hits10']:6.3f} | {cells}", flush=True)
+            if out:
+                row = {"graph": graph, "videos": int(kg.is_video.sum()), "seed": seed, "variant": name,
+                       "train_videos": len(chosen), "test": m, "seconds": seconds,
+                       "groups": {k: {f: groups[k][f] for f in ("mrr", "hits1", "hits10", "count", "chance_mrr",
+                                                                "per_relation")} for k in GROUPS}}
+                with open(out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
@@ -104,14 +128,16 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
     parser.add_argument("--split", choices=("valid", "test"), default="test")
     parser.add_argument("--growing", type=int, default=0, metavar="K", help="Table 4 protocol with K training chunks")
+    parser.add_argument("--json", default=None, metavar="FILE", help="--growing: append one JSON line per row")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     kg = GENERATORS[args.graph](seed=args.seed, n_videos=args.videos)
     only = {v.strip() for v in args.only.split(",") if v.strip()}
     print(f"{args.graph} graph: {args.videos} videos, {kg.num_entities} entities, train {len(kg.train)}, "
           f"{args.split} {len(getattr(kg, args.split))} (+ {len(kg.test_cold)} cold-video edges); fast preset")
     if args.growing:
-        growing(kg, args.growing, args.seed, args.epochs, only)
+        growing(kg, args.graph, args.growing, args.seed, args.epochs, only, args.threads, args.json)
         return
     kinds = sorted(k for k in set(kg.relation_kind.values()) if len(kg.select(getattr(kg, args.split), (k,))))
     header = (f"{'variant':16s} {'MR':>6s} {'MRR':>6s} {'H@1':>6s} {'H@10':>6s} | "

@@ -1,6 +1,7 @@
 """Calibration of inferred-tag confidences on validation queries the fit did not see.
 
     .venv/bin/python bench/calibration.py [--graphs channel,topic,factor] [--videos 2000] [--seed 0]
+        [--models TransE,TransFusion-VAT]
 
 For each generator: TransFusion-VAT and TransE with the `fast` preset, then `Calibrator.fit` exactly as
 `kgtag train` runs it (range candidates, known triples excluded, half of the validation queries fit
@@ -39,7 +40,10 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--table", action="store_true", help="print the top-1 reliability table too")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     a = p.parse_args()
+    models = {m: MODELS[m] for m in a.models.split(",")}
+    torch.set_num_threads(1)
     print("held-out validation queries; range candidates; ECE of the top-1 confidence and of all top-10 edges")
     print(f"{'graph':8s} {'model':16s} {'ECE top-1':>9s} {'floor':>6s} {'ECE top-10':>10s} {'top-1 acc':>9s} {'queries':>7s}")
     kept = {}
@@ -47,7 +51,7 @@ def main() -> None:
         kg = GENERATORS[g](seed=a.seed, n_videos=a.videos)
         tags = torch.nonzero(~kg.is_video).squeeze(1)
         constraint = ConstraintIndex(kg.train, "tail", kg.num_entities, kg.num_relations, tags)
-        for name, (variant, mods) in MODELS.items():
+        for name, (variant, mods) in models.items():
             torch.manual_seed(a.seed)
             model = build_model(ModelConfig(variant=variant, modalities=mods, **model_preset("fast")),
                                 kg.num_entities, kg.num_relations, kg.features)

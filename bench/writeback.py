@@ -1,14 +1,16 @@
 """Write-back: INFERRED edges per second through `kgstore.results.write_inferred`, one block per transaction.
 
     KGTAG_NEO4J_HOME=... NEO4J_URI=... NEO4J_PASSWORD=... \\
-    .venv/bin/python bench/writeback.py [--videos 20000] [--tags 2000] [--relations 6] [--top-k 10] [--block 1000] [--writers 1] [--force]
+    .venv/bin/python bench/writeback.py [--videos 20000] [--tags 2000] [--relations 6] [--top-k 10] [--block 1000] [--writers 1]
+        [--segments 0] [--force]
 
 Wipes the database (bench/ingest.py's `prepare`: it refuses one holding non-bench data unless --force),
 creates the videos and tags as entities, then writes top-k edges for every (video, relation) in blocks
 of `--block` videos exactly as `kgtag infer` does, twice: a first pass into an empty graph, and a
 second that replaces the first's pending edges. Prints edges/s on the wall clock and per CPU-second of
 the Neo4j server (when it is the local docker/neo4j-local one), since on a shared machine the wall
-clock mostly measures waiting for a core.
+clock mostly measures waiting for a core. `--segments S` writes S modality-attention weights on each
+edge too (the list `attention`, as a run with relation-conditioned attention does): their cost.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--block", type=int, default=1000)
     p.add_argument("--writers", type=int, default=1, help="blocks written at once, each its own transaction")
+    p.add_argument("--segments", type=int, default=0, help="attention weights per edge (0: none, as runs without "
+                   "relation-conditioned attention)")
     p.add_argument("--force", action="store_true")
     a = p.parse_args()
     videos = np.array([f"video-{i:07d}" for i in range(a.videos)], dtype=object)
@@ -50,7 +54,8 @@ def main() -> None:
         ingest.upsert_entities(store, tags)
         results.write_run(store, {"id": "bench-writeback"})
         print(f"{a.videos} videos x {a.relations} relations x top-{a.top_k} = "
-              f"{a.videos * a.relations * a.top_k:,} edges, {a.block} videos a transaction, {a.writers} at once; "
+              f"{a.videos * a.relations * a.top_k:,} edges, {a.block} videos a transaction, {a.writers} at once, "
+              f"{a.segments} attention weights an edge; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         per_video = a.relations * a.top_k
 
@@ -58,11 +63,13 @@ def main() -> None:
             block = videos[s:s + a.block]
             n = len(block) * per_video
             r = np.random.default_rng(s)
+            weights = r.random((n, a.segments))
+            attention = weights / weights.sum(1, keepdims=True) if a.segments else None
             return results.write_inferred(
                 store, "bench-writeback", np.repeat(block, per_video),
                 np.tile(np.repeat(relations, a.top_k), len(block)), r.choice(tags, size=n),
                 r.random(n), r.random(n), np.tile(np.arange(1, a.top_k + 1), len(block) * a.relations),
-                replace=(block.tolist(), relations))
+                replace=(block.tolist(), relations), attention=attention)
 
         for name in ("first pass", "replace pass"):
             server0, wall0 = neo4j_cpu_seconds(), time.perf_counter()

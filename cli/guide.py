@@ -34,6 +34,7 @@ QUERIES = [
     ("review_queue", "Low-confidence edges for review"),
     ("relations_by_attention", "Relations ranked by attention"),
     ("modality_attention_avg", "Average modality attention"),
+    ("edge_modality_attention", "Which modality drove each inferred tag (relation-conditioned runs)"),
     ("run_diff", "What changed between two runs"),
     ("similar_videos", "Similar videos (published vectors)"),
     ("live_tags", "Live tags: nearest to h_vid + r (published vectors)"),

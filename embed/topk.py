@@ -203,12 +203,19 @@ def top1_in_range(model, train, is_video, candidates, max_videos: int = 500, see
 
 # ------------------------------------------------------------------------------------- attention
 @torch.no_grad()
-def modality_attention(model, entity_ids, batch_size: int = 8192) -> tuple[list[str], torch.Tensor]:
-    """Each entity's modality attention p (eq. 3-4): ``(segment_names, FloatTensor[B, S])`` on the CPU."""
+def modality_attention(model, entity_ids, relations=None, batch_size: int = 8192) -> tuple[list[str], torch.Tensor]:
+    """Each entity's modality attention p (eq. 3-4): ``(segment_names, FloatTensor[B, S])`` on the CPU.
+
+    ``relations`` [B] (relation ids, one per entity id): with relation-conditioned attention, the
+    weights p_{v,r} that h_{vid,r} used for that pair (``EntityRepresentation.weights``)."""
     device = model_device(model)
     ids = _ids(entity_ids, device)
+    rels = None if relations is None else _ids(relations, device)
+    if rels is not None and len(rels) != len(ids):
+        raise ValueError(f"entity ids and relations differ in length ({len(ids)} vs {len(rels)})")
     model.eval()
-    parts = [model.modality_attention(ids[i : i + batch_size]).float().cpu() for i in range(0, len(ids), batch_size)]
+    parts = [model.modality_attention(ids[i : i + batch_size], None if rels is None else rels[i : i + batch_size])
+             .float().cpu() for i in range(0, len(ids), batch_size)]
     S = len(model.segment_names)
     return list(model.segment_names), torch.cat(parts) if parts else torch.zeros(0, S)
 

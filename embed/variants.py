@@ -47,6 +47,13 @@ BASES = ("transe", "transh", "transr", "transd")
 KNOWLEDGE = "knowledge"
 
 
+def segment_names(variant: str, modalities: tuple[str, ...]) -> list[str]:
+    """The segments of a variant's fused vector h_vid (eq. 3), in order: the knowledge segment z_K
+    (all but B3), then the modalities; a plain variant has the knowledge row alone."""
+    mods = list(modalities) if fusion_mode(variant, modalities) != "plain" else []
+    return ([KNOWLEDGE] if VARIANT_SPECS[variant].knowledge else []) + mods
+
+
 def check_modalities(modalities: tuple[str, ...]) -> None:
     """Raise InvalidConfig for a repeated, malformed or reserved modality name."""
     if len(set(modalities)) != len(modalities):

@@ -4,6 +4,8 @@
 - `write_inferred`: `(video)-[:INFERRED {relation, score, confidence, rank, run}]->(tag)` (no `status`: pending); one
   block of videos per transaction, whose new edges replace those videos' *pending* edges for the
   block's relations atomically; accepted/rejected edges are kept.
+  With relation-conditioned modality attention, each edge also carries the weights p_{v,r} that
+  scored it: `attention`, a list of floats in the order of the Run node's `segments`.
 - `write_modality_attention`: per video, the segment weights p of eq. 3-4.
 - `write_relation_attention`: per relation, q_r of eq. 5.
 """
@@ -81,9 +83,13 @@ def _require_entities(store: Store, ids) -> None:
 
 
 def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, scores, confidences, ranks,
-                   replace: tuple[Sequence[str], Sequence[str]] | None = None) -> int:
+                   replace: tuple[Sequence[str], Sequence[str]] | None = None, attention=None) -> int:
     """Write inferred edges (parallel arrays, one row per edge) in one transaction; returns the number
     of edges created.
+
+    attention: weights[N, S], the modality attention of relation-conditioned eq. 4 for each edge's
+    (video, relation), stored on the edge as the list `attention` (segments in the order of the Run
+    node's `segments`).
 
     The pending edges of `replace = (videos, relations)` are deleted first in the same transaction, so
     a block of inference replaces what an earlier one left (default: the videos and relations of the
@@ -97,6 +103,8 @@ def write_inferred(store: Store, run_id: str, video_ids, relations, tag_ids, sco
     })
     if not np.isfinite(frame[["score", "confidence"]].to_numpy()).all():
         raise ValueError("scores and confidences must be finite")
+    if attention is not None:
+        frame = frame.join(_attention_columns(attention, len(frame)))
     videos, scope = replace if replace is not None else (pd.unique(frame["video"]), pd.unique(frame["relation"]))
     videos, scope = sorted(set(videos)), sorted(set(scope))
     if not videos:
@@ -116,14 +124,29 @@ def _replace_block(tx, frame: pd.DataFrame, videos: list[str], relations: list[s
     video = frame["video"].to_numpy()
     start = np.flatnonzero(np.r_[True, video[1:] != video[:-1]]) if len(video) else np.zeros(0, dtype=np.int64)
     tag, tags = pd.factorize(frame["tag"])
+    segments = [c for c in frame.columns if c.startswith(_ATTENTION)]
     created = tx.run(cypher("results_inferred"), run=run_id, videos=video[start].tolist(),
                      start=[*start.tolist(), len(frame)], tags=tags.tolist(), tag=tag.tolist(),
                      relation=frame["relation"].tolist(), score=frame["score"].tolist(),
-                     confidence=frame["confidence"].tolist(), rank=frame["rank"].tolist()).single()["created"]
+                     confidence=frame["confidence"].tolist(), rank=frame["rank"].tolist(),
+                     attention=[frame[c].tolist() for c in segments]).single()["created"]
     if created != len(frame):  # an end was deleted since it was checked: roll the block back
         raise StoreError(f"a video or tag of this block was deleted while it was written ({created} of "
                          f"{len(frame)} edges); nothing of the block was stored, run it again")
     return created
+
+
+_ATTENTION = "_attention_"  # the frame's per-segment weight columns (kept through the filters, then sent as lists)
+
+
+def _attention_columns(weights, rows: int) -> pd.DataFrame:
+    """The per-edge weights [N, S] as S frame columns, checked (shape, finite)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[0] != rows or weights.shape[1] == 0:
+        raise ValueError(f"attention has shape {weights.shape}, expected ({rows}, segments)")
+    if not np.isfinite(weights).all():
+        raise ValueError("attention weights must be finite")
+    return pd.DataFrame(weights, columns=[f"{_ATTENTION}{s}" for s in range(weights.shape[1])])
 
 
 def write_modality_attention(store: Store, run_id: str, video_ids, segment_names: Sequence[str], weights) -> None:

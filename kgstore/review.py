@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from .errors import InputError
 from .fingerprint import bump_version_in
+from .results import read_run
 from .store import Store, cypher
 
 DECISIONS = {"accept": "accepted", "accepted": "accepted", "reject": "rejected", "rejected": "rejected"}
@@ -56,7 +57,8 @@ class Edge:
     # filled when pending(..., details=True): why the tag was inferred
     tags: tuple[tuple[str, str], ...] = ()  # the video's existing (relation, tag), first MAX_TAGS
     n_tags: int = 0  # how many existing tags the video has in all
-    attention: dict[str, float] = field(default_factory=dict)  # segment -> weight (eq. 3-4), this run
+    # segment -> weight (eq. 3-4): the edge's own (relation-conditioned runs), else the video's in this run
+    attention: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     """Pending inferred edges, lowest confidence first, filtered by relation, run and confidence range.
 
     With `details=True` each edge also carries the video's existing tags and its modality attention
-    in the edge's run (the curator's "why").
+    in the edge's run (the curator's "why"): the weights stored on the edge itself when its run used
+    relation-conditioned attention (those that scored it), else the video's (MODALITY_ATTENTION).
     """
     lo, hi = _conf_range(min_conf, max_conf)
     if limit < 0 or offset < 0:
@@ -165,6 +168,10 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
              for r in rows]
     if not details or not edges:
         return edges
+    # the edge's own weights (relation-conditioned runs), named by its run's segments
+    runs = {r["run"] for r in rows if r["attention"]}
+    segments = {run_: (read_run(store, run_) or {}).get("segments") or [] for run_ in runs}
+    own = {r["id"]: dict(zip(segments[r["run"]], map(float, r["attention"]))) if r["attention"] else {} for r in rows}
     keys = sorted({(e.video, e.run) for e in edges}, key=lambda k: (k[0], k[1] or ""))
     context = {}
     for r in store.query("review_context", routing="r", rows=[{"video": v, "run": run_} for v, run_ in keys],
@@ -175,7 +182,7 @@ def pending(store: Store, relation: str | None = None, run: str | None = None, m
     out = []
     for e in edges:
         tags, n_tags, attention = context.get((e.video, e.run), ((), 0, {}))
-        out.append(Edge(**{**e.__dict__, "tags": tags, "n_tags": n_tags, "attention": attention}))
+        out.append(Edge(**{**e.__dict__, "tags": tags, "n_tags": n_tags, "attention": own[e.id] or attention}))
     return out
 
 

@@ -18,7 +18,7 @@ import torch
 
 from kgtag.atomic import write_atomic
 from kgtag.embed.checkpoint import first_line
-from kgtag.embed.variants import BASES, VARIANTS
+from kgtag.embed.variants import BASES, VARIANTS, segment_names
 from kgtag.kgstore.results import headline_metrics, read_run
 
 from .errors import BadInput, RunNotFound
@@ -46,6 +46,8 @@ def node_of(meta: dict, run_dir: Path, status: str) -> dict:
         "id": meta["id"], "created": meta["created"],
         "model": display_name(meta["variant"], meta["base"], meta["modalities"]),
         "base": meta["base"], "modalities": meta["modalities"],
+        # eq. 3's segments in order: the order of the weights in INFERRED.attention (relation-conditioned runs)
+        "segments": segment_names(meta["variant"], tuple(meta["modalities"])),
         "params_json": json.dumps(params), "metrics_json": json.dumps(metrics),
         "checkpoint": str(run_dir), "status": status,
     }

@@ -56,6 +56,9 @@ class Inferred:
     confidence: torch.Tensor
     rank: torch.Tensor
     calibration: dict
+    # Relation-conditioned modality attention only: FloatTensor[Q, S], the weights p_{v,r} of each
+    # query's h_{vid,r} (eq. 3-4 with the relation's logits), columns = the model's segment_names.
+    attention: torch.Tensor | None = None
 
 
 @dataclass
@@ -70,16 +73,20 @@ class InferSummary:
 
 def inferred_rows(run: LoadedRun, inferred: Inferred, videos=None, per_pair: int | None = None) -> list[dict]:
     """Flat rows (video, relation, rank, tag, score, confidence), optionally for some videos and the
-    best `per_pair` of each (video, relation): for printing, JSON or a DataFrame."""
+    best `per_pair` of each (video, relation): for printing, JSON or a DataFrame. Relation-conditioned
+    runs add `attention` ({segment: weight}, the p_{v,r} that scored the edge)."""
     out = []
     for q, (video, relation) in enumerate(zip(inferred.videos, inferred.relations)):
         if videos is not None and video not in videos:
             continue
+        extra = {}
+        if inferred.attention is not None:
+            extra["attention"] = dict(zip(run.model.segment_names, inferred.attention[q].tolist()))
         for j, t in enumerate(inferred.tails[q].tolist()[:per_pair]):
             if t >= 0:
                 out.append({"video": video, "relation": relation, "rank": int(inferred.rank[q, j]),
                             "tag": run.entities[t], "score": float(inferred.scores[q, j]),
-                            "confidence": float(inferred.confidence[q, j])})
+                            "confidence": float(inferred.confidence[q, j]), **extra})
     return out
 
 
@@ -133,17 +140,19 @@ def infer_blocks(store, run: LoadedRun, videos: list[str], relations: list[str] 
     known = known[torch.argsort(known[:, 0], stable=True)]
     known_heads = known[:, 0].contiguous()
     entity_index, relation_index = run.entity_names, run.relation_names
+    conditioned = run.model.config.relation_modality  # each edge then keeps the weights that scored it
     with scoring_context(run.model):  # every entity's representation once for all blocks, not once a block
         for a in range(start, len(videos), block):
             names = videos[a:a + block]
             heads = torch.from_numpy(entity_index.get_indexer(names)).long()
             exclude = torch.cat([_rows_of(known, known_heads, heads),
                                  triple_ids(out_triples(store, names), entity_index, relation_index)])
-            pred = predict(run.model, heads.repeat(len(rels)), rels.repeat_interleave(len(heads)), k,
-                           calibrator, exclude=exclude, **scope)
+            q_heads, q_rels = heads.repeat(len(rels)), rels.repeat_interleave(len(heads))
+            pred = predict(run.model, q_heads, q_rels, k, calibrator, exclude=exclude, **scope)
             tails = pred.tails.masked_fill(pred.confidence < min_confidence, -1)
+            attention = modality_attention(run.model, q_heads, q_rels)[1] if conditioned else None
             yield names, Inferred([v for _ in relations for v in names], [r for r in relations for _ in names],
-                                  tails, pred.scores, pred.confidence, pred.rank, report)
+                                  tails, pred.scores, pred.confidence, pred.rank, report, attention)
 
 
 def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | None, k: int,
@@ -155,15 +164,24 @@ def infer_run(store, run: LoadedRun, videos: list[str], relations: list[str] | N
                         torch.empty(0, k, dtype=torch.long), run_calibration(run, candidates))
     return Inferred([v for p in parts for v in p.videos], [r for p in parts for r in p.relations],
                     *(torch.cat([getattr(p, f) for p in parts]) for f in ("tails", "scores", "confidence", "rank")),
-                    parts[0].calibration)
+                    parts[0].calibration,
+                    None if parts[0].attention is None else torch.cat([p.attention for p in parts]))
 
 
 def write_inferred(store, run: LoadedRun, inferred: Inferred, videos: list[str] | None = None,
                    relations: list[str] | None = None) -> int:
     """Store the INFERRED edges and the videos' modality attention; the pending edges `videos` had
-    for `relations` (default: those of `inferred`) are replaced. Returns the edge count."""
+    for `relations` (default: those of `inferred`) are replaced. Returns the edge count.
+
+    With relation-conditioned attention each edge also carries its (video, relation)'s weights
+    (`attention`, in the order of the Run node's `segments`); the per-video MODALITY_ATTENTION edge
+    then holds the weights of the relation-free h_vid (eq. 3-4), the vector that `publish`, similar
+    videos and head-side scoring use."""
     live = inferred.tails >= 0
     q_idx = torch.nonzero(live, as_tuple=True)[0].numpy()
+    attention = None
+    if inferred.attention is not None:
+        attention = inferred.attention.numpy()[q_idx]
     videos = sorted(set(inferred.videos)) if videos is None else videos
     relations = sorted(set(inferred.relations)) if relations is None else relations
     written = write_edges(
@@ -171,7 +189,7 @@ def write_inferred(store, run: LoadedRun, inferred: Inferred, videos: list[str] 
         np.asarray(inferred.videos, dtype=object)[q_idx], np.asarray(inferred.relations, dtype=object)[q_idx],
         run.entity_names.values[inferred.tails[live].numpy()],
         inferred.scores[live].numpy(), inferred.confidence[live].numpy(), inferred.rank[live].numpy(),
-        replace=(videos, relations),
+        replace=(videos, relations), attention=attention,
     )
     if len(run.model.segment_names) > 1 and videos:
         ids = torch.from_numpy(run.entity_names.get_indexer(videos)).long()

@@ -171,6 +171,9 @@ def test_guide_queries_answer_with_the_guide_parameters(review_graph):
         "SET a.created = datetime('2026-01-01T00:00:00Z'), b.created = datetime('2026-01-02T00:00:00Z'), b.mrr = 0.5 "
         "WITH a, b MATCH (rel:Relation) "
         "CREATE (a)-[:RELATION_ATTENTION {weight: 1.5}]->(rel), (b)-[:RELATION_ATTENTION {weight: 1.25}]->(rel)")
+    store.driver.execute_query(  # run-b as a relation-conditioned run: its best edge carries its weights
+        "MATCH (:Video {id: 'v001'})-[e:INFERRED {run: 'run-b'}]->(:Entity {id: 'Pets'}), (b:Run {id: 'run-b'}) "
+        "SET e.attention = [0.2, 0.7, 0.1], b.segments = ['knowledge', 'vision', 'audio']")
     params = {**DEFAULT_PARAMS, **graph_params(store)}
     assert (params["video"], params["tag"], params["run"], params["a"], params["b"]) == ("v001", "Pets", "run-b", "run-a", "run-b")
     # the vector queries (NEEDS_PUBLISHED) are run as written on a published graph in tests/runs/test_vectors.py
@@ -178,6 +181,7 @@ def test_guide_queries_answer_with_the_guide_parameters(review_graph):
     assert all(rows.values()), [name for name, got in rows.items() if not got]
 
     assert [(r["tag"], r["confidence"]) for r in rows["video_top_tags"]] == [("Pets", 0.91), ("Pop", 0.12)]
+    assert [(r["tag"], r["driven_by"], r["weight"]) for r in rows["edge_modality_attention"]] == [("Pets", "vision", 0.7)]
     assert {(r["relation"], r["tag"]) for r in rows["video_tags"]} == {
         ("has_subject", "Cats"), ("has_subject", "Dogs"), ("uploaded_by", "u_anna")}
     assert len(rows["video_graph"]) == 3 + 3  # v001's known tags and its inferred edges of both runs

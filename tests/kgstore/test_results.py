@@ -89,3 +89,24 @@ def test_attention_weights(graph):
     assert [(r["r"], r["w"]) for r in rows] == [("has_tag", 1.5), ("subcategory_of", 1.2)]
     with pytest.raises(ValueError, match="must match"):
         results.write_modality_attention(graph, "r1", ["v1"], ["vision`) DELETE"], [[1.0]])
+
+
+def test_edge_attention_follows_its_edge_through_sorting_and_filters(graph):
+    """Relation-conditioned runs' per-edge weights (list `attention`): each edge keeps its own row's
+    weights when the block is sorted by video, duplicates dropped and decided twins left out."""
+    results.write_run(graph, {"id": "r1"})
+    results.write_inferred(graph, "r1", ["v1"], ["has_tag"], ["B"], [0.9], [0.8], [1])
+    graph.driver.execute_query("MATCH ()-[e:INFERRED]->(:Entity {id: 'B'}) SET e.status = 'rejected'")
+    weights = np.array([[0.1, 0.9], [0.5, 0.5], [0.3, 0.7], [0.8, 0.2]])
+    n = results.write_inferred(graph, "r1", ["v2", "v1", "v1", "v1"], ["has_tag"] * 4, ["A", "B", "C", "C"],
+                               [0.4, 0.3, 0.2, 0.1], [0.4, 0.3, 0.2, 0.1], [1, 1, 2, 3], attention=weights)
+    assert n == 2
+    rows = graph.driver.execute_query(
+        "MATCH (v)-[e:INFERRED]->(t) RETURN v.id AS v, t.id AS t, e.attention AS a").records
+    assert {(r["v"], r["t"]): r["a"] for r in rows} == {("v2", "A"): [0.1, 0.9], ("v1", "C"): [0.3, 0.7],
+                                                        ("v1", "B"): None}
+    for bad in (np.ones((1, 2)), np.array([[np.nan, 1.0]] * 4)):
+        with pytest.raises(ValueError, match="attention"):
+            results.write_inferred(graph, "r1", ["v2", "v1", "v1", "v1"], ["has_tag"] * 4, ["A", "B", "C", "C"],
+                                   [0.4] * 4, [0.4] * 4, [1, 1, 2, 3], attention=bad)
+    assert len(graph.driver.execute_query("MATCH ()-[e:INFERRED]->() RETURN e").records) == 3
