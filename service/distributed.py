@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -67,71 +68,82 @@ def threads_per_rank(procs: int, threads: int | None) -> int:
     return threads or max(1, (os.cpu_count() or 1) // procs)
 
 
-def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
-    """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
-    None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
+@contextmanager
+def _joined(settings, device: str):
+    """This process as one rank: the process group joined and Neo4j open, as (store, device, rank,
+    world). A rendezvous, a backend or a Neo4j that fails, and a rank that stops answering, are one
+    line naming the rank (RankFailed); the group is left at the end, however it ends."""
     from kgtag.kgstore.store import Store, StoreError
-
-    from .files import make_run_dir, run_dir_of
-    from .shard import build_shard, own_train
-    from .train import _fit
 
     rank = int(os.environ.get("RANK", "0"))
     try:
-        device = init_process_group(plan.device, timeout_s(COLLECTIVE_TIMEOUT_S))
+        dev = init_process_group(device, timeout_s(COLLECTIVE_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
         raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
-    rank, world = dist.get_rank(), dist.get_world_size()
-    plan = dataclasses.replace(plan, device=str(device))
     try:
+        rank, world = dist.get_rank(), dist.get_world_size()
         try:
             store = Store.connect(settings)
         except StoreError as exc:
             raise RankFailed(f"rank {rank}: cannot reach Neo4j ({exc})") from None
         with store:
-            outcome: list = [None]
-            if rank == 0:
-                try:
-                    outcome = [("ok", _plan(store, plan, Path(runs_dir), run_id, world))]
-                except KgtagError as exc:  # a RunError, a cache's DiskFull: one line for every rank
-                    outcome = [("error", type(exc).__name__, exc.kind, str(exc))]
-                except StoreError as exc:
-                    outcome = [("error", "StoreLost", "env", f"rank 0: Neo4j failed while preparing the run ({exc})")]
-            dist.broadcast_object_list(outcome, src=0)
-            if outcome[0][0] == "error":
-                raise (StoreLost if outcome[0][2] == "env" else BadInput)(outcome[0][3])
-            shared = outcome[0][1]
-            # this rank's own device (rank 0 recorded its own in run.json)
-            meta = {**shared.meta, "device": str(device),
-                    "train_config": {**shared.meta["train_config"], "device": str(device)}}
-            try:
-                run_dir = run_dir_of(runs_dir, meta["id"])
-                make_run_dir(run_dir)  # this node's own folder: nodes share no file system
-                failed = None
-                try:
-                    shard = build_shard(store, run_dir, shared, rank)
-                    train = own_train(shard, shared)
-                    if len(train) != shared.layout.counts[rank]:
-                        raise StoreError(f"{len(train)} training triples in rank {rank}'s shard, "
-                                         f"{shared.layout.counts[rank]} expected: the graph changed; start the run again")
-                except (StoreError, RunError, OSError) as exc:
-                    failed = f"rank {rank}: reading its shard failed ({_first(exc)})"
-                said = [None] * world  # every rank stops at once with the first rank's line, none waits
-                dist.all_gather_object(said, failed)
-                if any(said):
-                    raise RankFailed(next(x for x in said if x))
-                ranks = Ranks(train, len(shared.entities), layout=shared.layout)
-                resume = shared.again and _can_resume(run_dir, ranks)
-                return _fit(store, meta, run_dir, shared.entities, shared.relations, shared.is_video, shard.features,
-                            train, shared.valid, shared.test, resume=resume, progress=progress and rank == 0,
-                            ranks=ranks, negatives=shared.negatives, sharded=True)
-            except StoreError as exc:
-                raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
-            except dist.DistBackendError as exc:
-                raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
+            yield store, dev, rank, world
+    except dist.DistBackendError as exc:
+        raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id: str | None = None) -> dict | None:
+    """One rank's part of a new run (the process group is joined here); the Run properties on rank 0,
+    None elsewhere. Expected failures on any rank are RunErrors naming the rank."""
+    from kgtag.kgstore.store import StoreError
+
+    from .files import make_run_dir, run_dir_of
+    from .shard import build_shard, own_train
+    from .train import _fit
+
+    with _joined(settings, plan.device) as (store, device, rank, world):
+        plan = dataclasses.replace(plan, device=str(device))
+        outcome: list = [None]
+        if rank == 0:
+            try:
+                outcome = [("ok", _plan(store, plan, Path(runs_dir), run_id, world))]
+            except KgtagError as exc:  # a RunError, a cache's DiskFull: one line for every rank
+                outcome = [("error", type(exc).__name__, exc.kind, str(exc))]
+            except StoreError as exc:
+                outcome = [("error", "StoreLost", "env", f"rank 0: Neo4j failed while preparing the run ({exc})")]
+        dist.broadcast_object_list(outcome, src=0)
+        if outcome[0][0] == "error":
+            raise (StoreLost if outcome[0][2] == "env" else BadInput)(outcome[0][3])
+        shared = outcome[0][1]
+        # this rank's own device (rank 0 recorded its own in run.json)
+        meta = {**shared.meta, "device": str(device),
+                "train_config": {**shared.meta["train_config"], "device": str(device)}}
+        try:
+            run_dir = run_dir_of(runs_dir, meta["id"])
+            make_run_dir(run_dir)  # this node's own folder: nodes share no file system
+            failed = None
+            try:
+                shard = build_shard(store, run_dir, shared, rank)
+                train = own_train(shard, shared)
+                if len(train) != shared.layout.counts[rank]:
+                    raise StoreError(f"{len(train)} training triples in rank {rank}'s shard, "
+                                     f"{shared.layout.counts[rank]} expected: the graph changed; start the run again")
+            except (StoreError, RunError, OSError) as exc:
+                failed = f"rank {rank}: reading its shard failed ({_first(exc)})"
+            said = [None] * world  # every rank stops at once with the first rank's line, none waits
+            dist.all_gather_object(said, failed)
+            if any(said):
+                raise RankFailed(next(x for x in said if x))
+            ranks = Ranks(train, len(shared.entities), layout=shared.layout)
+            resume = shared.again and _can_resume(run_dir, ranks)
+            return _fit(store, meta, run_dir, shared.entities, shared.relations, shared.is_video, shard.features,
+                        train, shared.valid, shared.test, resume=resume, progress=progress and rank == 0,
+                        ranks=ranks, negatives=shared.negatives, sharded=True)
+        except StoreError as exc:
+            raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
 
 
 def _plan(store, plan: RunPlan, runs_dir: Path, run_id: str | None, world: int):
@@ -287,7 +299,7 @@ def infer_rank(settings, run_id: str, runs_dir, job: InferJob, progress: bool = 
     writes them through the block write-back, with its own progress file (`infer-progress.rank<k>of<N>.json`,
     so a rerun with the same ranks continues each share at its first unwritten block) and its share
     of the writers. Rank 0 gets everyone's summary and publishes new videos' vectors; others None."""
-    from kgtag.kgstore.store import Store, StoreError
+    from kgtag.kgstore.store import StoreError
     from kgtag.progress import progress_bar
 
     from .grow import choose_videos
@@ -295,58 +307,42 @@ def infer_rank(settings, run_id: str, runs_dir, job: InferJob, progress: bool = 
     from .load import load_run
     from .vectors import publish_new_videos
 
-    rank = int(os.environ.get("RANK", "0"))
     if job.threads:
         torch.set_num_threads(job.threads)
-    try:
-        device = init_process_group(job.device, timeout_s(COLLECTIVE_TIMEOUT_S))
-    except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
-        raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
-    rank, world = dist.get_rank(), dist.get_world_size()
-    try:
+    with _joined(settings, job.device) as (store, device, rank, world):
         try:
-            store = Store.connect(settings)
+            run = load_run(store, run_id, runs_dir, str(device))
+            trained = len(run.entities)
+            run, chosen = choose_videos(store, run, job.video_ids or None, job.new_videos, job.all_videos)
+            mine = share(chosen, rank, world)
+            rows: list = []
+
+            def keep(names, inferred):
+                if job.rows is None:
+                    rows.extend(inferred_rows(run, inferred))
+                elif rank == 0 and len(rows) < job.rows:
+                    rows.extend(inferred_rows(run, inferred, set(names[:job.rows]), 5))
+
+            stem = PROGRESS_FILE.rsplit(".", 1)[0]
+            with progress_bar(f"infer (rank 0 of {world})", len(mine), show=progress and rank == 0,
+                              unit="videos") as bar:
+                summary = infer_and_write(store, run, mine, job.relations, job.k, job.candidates,
+                                          job.min_confidence, job.block, write=job.write, on_block=keep,
+                                          progress=bar.advance, writers=max(1, job.writers // world),
+                                          progress_file=f"{stem}.rank{rank}of{world}.json")
         except StoreError as exc:
-            raise RankFailed(f"rank {rank}: cannot reach Neo4j ({exc})") from None
-        with store:
-            try:
-                run = load_run(store, run_id, runs_dir, str(device))
-                trained = len(run.entities)
-                run, chosen = choose_videos(store, run, job.video_ids or None, job.new_videos, job.all_videos)
-                mine = share(chosen, rank, world)
-                rows: list = []
-
-                def keep(names, inferred):
-                    if job.rows is None:
-                        rows.extend(inferred_rows(run, inferred))
-                    elif rank == 0 and len(rows) < job.rows:
-                        rows.extend(inferred_rows(run, inferred, set(names[:job.rows]), 5))
-
-                stem = PROGRESS_FILE.rsplit(".", 1)[0]
-                with progress_bar(f"infer (rank 0 of {world})", len(mine), show=progress and rank == 0,
-                                  unit="videos") as bar:
-                    summary = infer_and_write(store, run, mine, job.relations, job.k, job.candidates,
-                                              job.min_confidence, job.block, write=job.write, on_block=keep,
-                                              progress=bar.advance, writers=max(1, job.writers // world),
-                                              progress_file=f"{stem}.rank{rank}of{world}.json")
-            except StoreError as exc:
-                raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
-            said = [None] * world
-            dist.all_gather_object(said, (summary.written, summary.resumed_at, summary.write_seconds, rows,
-                                          summary.seconds))
-            if rank != 0:
-                return None
-            published = publish_new_videos(store, run, run.entities[trained:]) if job.write else 0
-            return {"run": run_id, "name": run.name, "written": sum(s[0] for s in said), "videos": len(chosen),
-                    "resumed_at": sum(s[1] for s in said), "seconds": max(s[4] for s in said),
-                    "write_seconds": sum(s[2] for s in said), "published_vectors": published,
-                    "calibration": summary.calibration, "edges": [r for s in said for r in s[3]],
-                    "world_size": world}
-    except dist.DistBackendError as exc:
-        raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+            raise RankFailed(f"rank {rank}: lost Neo4j ({exc})") from None
+        said = [None] * world
+        dist.all_gather_object(said, (summary.written, summary.resumed_at, summary.write_seconds, rows,
+                                      summary.seconds))
+        if rank != 0:
+            return None
+        published = publish_new_videos(store, run, run.entities[trained:]) if job.write else 0
+        return {"run": run_id, "name": run.name, "written": sum(s[0] for s in said), "videos": len(chosen),
+                "resumed_at": sum(s[1] for s in said), "seconds": max(s[4] for s in said),
+                "write_seconds": sum(s[2] for s in said), "published_vectors": published,
+                "calibration": summary.calibration, "edges": [r for s in said for r in s[3]],
+                "world_size": world}
 
 
 def _failure_line(failure) -> str:
