@@ -31,5 +31,14 @@ class DiskFull(KgtagError):
     kind = "env"
 
 
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """The first line of an exception's message, cut at `limit` characters (a driver's, pyarrow's or
+    torch's can run to dozens of lines); the exception's type when it says nothing."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    return lines[0][:limit] if limit else lines[0]
+
+
 class InvalidData(KgtagError, ValueError):
     """Data handed to the model cannot be used as it is (NaN features, a graph too small, ...)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from kgtag import errors
 from kgtag.atomic import write_atomic
 from kgtag.errors import KgtagError
 
@@ -68,8 +69,7 @@ def first_line(exc: BaseException) -> str:
                        if line.strip().startswith(("Unsupported", "Trying to", "Can only build"))), "")
         return ("it holds pickled objects other than tensors and plain data, refused unread; "
                 "it is not a file kgtag wrote" + (f" ({reason[:120]})" if reason else ""))
-    lines = text.splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
+    return errors.first_line(exc)
 
 
 def model_state(model: KGModel) -> dict:

@@ -20,12 +20,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kgtag.conventions import MODALITY_NAME
+from kgtag.errors import first_line
 
 from .errors import InputError
 from .fingerprint import bump_version
 from .ingest import IngestReport, upsert_entities
 from .store import Store, StoreError, cypher
-from .tables import check_names, check_utf8, column_list, first_message_line, read_bytes, shorten
+from .tables import check_names, check_utf8, column_list, read_bytes, shorten
 
 BATCH_SIZE = 2_000  # ~3 MB of 384-d vectors per transaction
 # Accepted vector value types: fixed-width integers and floats (stored as float32). Strings, booleans,
@@ -95,7 +96,7 @@ def read_feature_file(path: str | Path, ids_path: str | Path | None = None) -> t
             _check_finite(vectors, ids, path, row)
             row += batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
+        raise InputError(path, None, f"not a readable Parquet file ({first_line(exc, 300)})") from None
     if matrix is None:
         raise InputError(path, None, "no vectors (or empty vectors) in this file")
     _check_ids(ids, path, "row")
@@ -112,7 +113,7 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
         return pq.ParquetFile(pa.BufferReader(read_bytes(path)) if gzipped else path, buffer_size=1 << 20, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         read_bytes(path)  # names a missing file or a directory the way every reader does
-        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
+        raise InputError(path, None, f"not a readable Parquet file ({first_line(exc, 300)})") from None
 
 
 def _vector_batch(vectors, path: Path, row: int, dim: int | None) -> np.ndarray:
@@ -160,7 +161,7 @@ def read_npy_matrix(path: Path) -> np.ndarray:
             raise ValueError(f".npy format version {version} (1.0 and 2.0 are read)")
         shape, fortran, dtype = readers[version](stream, max_header_size=10_000)
     except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-        raise InputError(path, None, f"not a .npy matrix ({first_message_line(exc)})") from None
+        raise InputError(path, None, f"not a .npy matrix ({first_line(exc, 300)})") from None
     if dtype.kind not in NPY_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise InputError(path, None, f"values of type {dtype}; vectors must be numbers ({ACCEPTED})")
     if len(shape) != 2:

@@ -17,7 +17,7 @@ from typing import Any
 import neo4j
 from neo4j import GraphDatabase
 
-from kgtag.errors import KgtagError
+from kgtag.errors import KgtagError, first_line
 
 
 class StoreError(KgtagError):
@@ -44,8 +44,7 @@ def translated() -> Iterator[None]:
     except neo4j.exceptions.AuthError as exc:
         raise StoreUnavailable(f"Neo4j refused the credentials: {exc.message}") from None
     except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StoreUnavailable(f"Neo4j stopped answering ({first}); start it again and rerun") from None
+        raise StoreUnavailable(f"Neo4j stopped answering ({first_line(exc, None)}); start it again and rerun") from None
     except neo4j.exceptions.ClientError as exc:
         if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
             raise NoSuchDatabase(f"Neo4j has no such database: {exc.message}") from None

@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from kgtag.errors import first_line
+
 from .errors import InputError
 
 TRIPLE_COLUMNS = ("head", "relation", "tail")
@@ -223,7 +225,7 @@ def _read_parquet_triples(path: Path) -> pd.DataFrame:
             names = have
         table = parquet.read(columns=names)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, None, f"not a readable Parquet file ({first_message_line(exc)})") from None
+        raise InputError(path, None, f"not a readable Parquet file ({first_line(exc, 300)})") from None
     columns, arrays = {}, {}
     for want, have in zip(TRIPLE_COLUMNS, names):
         col = table[have]
@@ -274,8 +276,3 @@ def column_list(names, shown: int = 8) -> str:
     names = list(names)
     more = f", ... ({len(names):,} columns)" if len(names) > shown else ""
     return "[" + ", ".join(repr(n) for n in names[:shown]) + more + "]"
-
-
-def first_message_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

@@ -38,7 +38,7 @@ import pyarrow as pa
 import torch
 
 from kgtag.atomic import size
-from kgtag.errors import DiskFull, KgtagError
+from kgtag.errors import DiskFull, KgtagError, first_line
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.read import modality_dim, read_features, read_graph
 from kgtag.kgstore.results import cached_runs
@@ -133,13 +133,13 @@ def open_cache(run_dir: Path, digest: str | None = None) -> RunCache | None:
                 if array.dtype != np.dtype(dtype) or list(array.shape) != shape:
                     raise ValueError(f"holds {array.dtype} {list(array.shape)}, expected {dtype} {shape}")
         except (OSError, ValueError) as exc:
-            raise CacheDamaged(f"{folder / name} is damaged ({_first_line(exc)})") from None
+            raise CacheDamaged(f"{folder / name} is damaged ({first_line(exc, None)})") from None
     counts = manifest["counts"]
     try:  # memory-mapped: the ids are not copied to count them
         with pa.memory_map(str(folder / "entities.arrow")) as source:
             rows = pa.ipc.open_file(source).read_all().num_rows
     except (OSError, pa.ArrowException) as exc:
-        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged ({_first_line(exc)})") from None
+        raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged ({first_line(exc, None)})") from None
     if rows != counts["entities"]:
         raise CacheDamaged(f"{folder / 'entities.arrow'} is damaged (holds {rows} ids, expected {counts['entities']})")
     triples = np.load(folder / "triples.npy", mmap_mode="r")
@@ -305,10 +305,6 @@ def _expected(manifest: dict) -> dict[str, tuple[str, list[int]]]:
     if not isinstance(manifest["files"], dict):
         raise ValueError("'files' is not an object")
     return out
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _link(source: Path, target: Path) -> None:

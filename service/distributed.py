@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 
 from kgtag.embed.distributed import DEFAULT_TIMEOUT_S, Ranks, init_process_group
-from kgtag.errors import KgtagError
+from kgtag.errors import KgtagError, first_line
 
 from .errors import BadInput, RunError, StoreLost
 from .notes import note
@@ -79,7 +79,7 @@ def _joined(settings, device: str):
     try:
         dev = init_process_group(device, timeout_s(COLLECTIVE_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - the rendezvous or the backend: one line
-        raise RankFailed(f"rank {rank}: could not join the process group ({_first(exc)})") from None
+        raise RankFailed(f"rank {rank}: could not join the process group ({first_line(exc)})") from None
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         try:
@@ -89,7 +89,7 @@ def _joined(settings, device: str):
         with store:
             yield store, dev, rank, world
     except dist.DistBackendError as exc:
-        raise RankFailed(f"rank {rank}: another rank stopped answering ({_first(exc)})") from None
+        raise RankFailed(f"rank {rank}: another rank stopped answering ({first_line(exc)})") from None
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -132,7 +132,7 @@ def train_rank(settings, plan: RunPlan, runs_dir, progress: bool = True, run_id:
                     raise StoreError(f"{len(train)} training triples in rank {rank}'s shard, "
                                      f"{shared.layout.counts[rank]} expected: the graph changed; start the run again")
             except (StoreError, RunError, OSError) as exc:
-                failed = f"rank {rank}: reading its shard failed ({_first(exc)})"
+                failed = f"rank {rank}: reading its shard failed ({first_line(exc)})"
             said = [None] * world  # every rank stops at once with the first rank's line, none waits
             dist.all_gather_object(said, failed)
             if any(said):
@@ -203,11 +203,6 @@ def _can_resume(run_dir: Path, ranks: Ranks) -> bool:
         note(f"restarted group: {'resuming from epoch ' + str(epochs[0]) if resume else 'training again from the start'}"
              f" (checkpoints of the ranks at epochs {epochs})")
     return resume
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _entry(target, args, threads, errors):
@@ -351,7 +346,7 @@ def _failure_line(failure) -> str:
     msg = failure.message
     if isinstance(msg, dict):
         msg = msg.get("message", {}).get("message") if isinstance(msg.get("message"), dict) else msg.get("message")
-    return _first(Exception(str(msg))) if msg else f"exit code {failure.exitcode}"
+    return first_line(Exception(str(msg))) if msg else f"exit code {failure.exitcode}"
 
 
 __all__ = ["InferJob", "RankFailed", "infer_rank", "launch", "launch_infer", "train_rank", "world_from_env",
