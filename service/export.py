@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from kgtag.atomic import write_atomic
 from kgtag.embed.topk import modality_attention, relation_attention
 
 from .errors import BadInput
@@ -97,6 +98,4 @@ def _lists(matrix: torch.Tensor) -> pa.Array:
 
 
 def _write(path: Path, columns: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(columns), tmp)
-    tmp.replace(path)  # a reader never sees half a file
+    write_atomic(path, lambda fh: pq.write_table(pa.table(columns), fh))  # a reader never sees half a file

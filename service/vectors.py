@@ -24,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from kgtag.atomic import write_atomic
 from kgtag.kgstore import vectors as kv
 from kgtag.kgstore.store import StoreUnavailable
 
@@ -190,9 +191,7 @@ def _read_state(path) -> dict:
 
 
 def _write_state(path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(path)
+    write_atomic(path, lambda fh: fh.write(json.dumps(state).encode()))  # a unique temp name; a full disk: DiskFull
 
 
 def _done(path, key: str) -> int:
