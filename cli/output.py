@@ -11,7 +11,6 @@ terminal's title) prints as a visible escape (`\x1b`), never reaches the termina
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import re
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kgtag.atomic import is_disk_full
 from kgtag.errors import EXIT_CODES, KgtagError
 from kgtag.runs.notes import note
 
@@ -49,8 +49,8 @@ def describe(exc: BaseException) -> CliError | None:
         return exc
     if isinstance(exc, KgtagError):
         return CliError(str(exc), EXIT_CODES[exc.kind])
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" writing {exc.filename}" if exc.filename else ""
+    if is_disk_full(exc):  # the rule kgtag.atomic writes by: ENOSPC/EDQUOT anywhere in the chain
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
         return CliError(f"the disk is full{where}: free some space and run the command again", EXIT_ENV)
     if isinstance(exc, FileNotFoundError):
         return CliError(f"file not found: {exc.filename or exc}", EXIT_INPUT)

@@ -23,7 +23,6 @@ never used. (Content is hashed once, at write time: the stat check on reuse cost
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -37,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from kgtag.atomic import size
+from kgtag.atomic import is_disk_full, size
 from kgtag.errors import DiskFull, KgtagError, first_line
 from kgtag.kgstore.fingerprint import graph_fingerprint
 from kgtag.kgstore.read import modality_dim, read_features, read_graph
@@ -180,7 +179,7 @@ def build_cache(store, run_dir: Path, runs_dir: Path, modalities=()) -> RunCache
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)  # nothing half-written stays behind
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        if is_disk_full(exc):
             raise DiskFull(f"the disk under {run_dir} filled up while the graph cache was written; free some "
                            "space and run `kgtag train` again") from None
         raise
