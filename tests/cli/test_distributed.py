@@ -92,6 +92,19 @@ def _worker_pid(parent: int) -> int | None:
     return max(found) if found else None
 
 
+def _kill_a_rank_when(proc: subprocess.Popen, ready, poll: float = 0.05) -> int | None:
+    """SIGKILL one rank of `proc`'s group as soon as `ready()` holds (within 300 s, while it runs);
+    the killed pid, or None when that never happened."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        pid = _worker_pid(proc.pid) if ready() else None
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            return pid
+        time.sleep(poll)
+    return None
+
+
 @pytest.mark.slow
 def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_path):
     runs = tmp_path / "runs"
@@ -102,15 +115,8 @@ def test_kill_9_of_a_rank_restarts_the_group_and_resumes(runner, loaded, tmp_pat
     expected = json.loads(reference.stdout)
     proc = subprocess.Popen(args + ["--max-restarts", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
-    deadline = time.monotonic() + 300
-    killed = None
-    while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        done = [p for p in runs.glob("*/checkpoints/last.rank1.pt") if p.parts[-3] != expected["id"]]
-        pid = _worker_pid(proc.pid) if done else None
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            killed = pid
-        time.sleep(0.05)
+    killed = _kill_a_rank_when(proc, lambda: any(p.parts[-3] != expected["id"]
+                                                 for p in runs.glob("*/checkpoints/last.rank1.pt")))
     out, err = proc.communicate(timeout=600)
     assert killed is not None and proc.returncode == 0, err
     assert "restarted group" in err, err
@@ -125,13 +131,7 @@ def test_kill_9_without_restarts_is_one_line(runner, loaded, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "kgtag", "train", "--model", "transe", "--epochs", "25",
                              "--runs-dir", str(runs), "--quiet", "--threads", "1", "--procs", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    killed, deadline = None, time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        pid = _worker_pid(proc.pid) if list(runs.glob("*/checkpoints/last.rank1.pt")) else None
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            killed = pid
-        time.sleep(0.05)
+    killed = _kill_a_rank_when(proc, lambda: any(runs.glob("*/checkpoints/last.rank1.pt")))
     _, err = proc.communicate(timeout=300)
     assert killed is not None and proc.returncode == 1, err
     assert "of 2 failed (killed by signal 9)" in err.strip().splitlines()[-1] and "Traceback" not in err, err
@@ -256,15 +256,9 @@ def test_infer_procs_2_writes_what_one_process_writes_and_resumes(runner, loaded
     # interrupted: a rank killed once its progress file records a written block; the rerun continues
     proc = subprocess.Popen(infer + ["--procs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
-    killed, deadline = None, time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        started = [p for p in (runs / run["id"]).glob("infer-progress.rank*of2.json")
-                   if not json.loads(p.read_text() or "{}").get("complete")]
-        pid = _worker_pid(proc.pid) if started else None
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            killed = pid
-        time.sleep(0.01)
+    killed = _kill_a_rank_when(proc, lambda: any(not json.loads(p.read_text() or "{}").get("complete")
+                                                 for p in (runs / run["id"]).glob("infer-progress.rank*of2.json")),
+                               poll=0.01)
     _, err = proc.communicate(timeout=300)
     assert killed is not None and proc.returncode == 1, err
     again = call("--procs", "2")
