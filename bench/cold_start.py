@@ -49,6 +49,8 @@ SETTINGS = {
     "dim 64": ({}, {"dim": 64, "hidden": 128}),
     "no fused norm + all-entity": ({"side_constrained": False}, {"fused_norm": False}),
     "zk drop 0.1": ({}, {"knowledge_dropout": 0.1}),
+    "zk drop 0.15": ({}, {"knowledge_dropout": 0.15}),
+    "zk drop 0.2": ({}, {"knowledge_dropout": 0.2}),
     "zk drop 0.25": ({}, {"knowledge_dropout": 0.25}),
     "zk drop 0.5": ({}, {"knowledge_dropout": 0.5}),
     "rel attention": ({}, {"relation_modality": True}),
