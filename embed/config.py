@@ -67,7 +67,7 @@ class ModelConfig:
     # Knowledge-segment dropout (DropoutNet): while training, each fused video a batch uses has its
     # z_K zeroed with this probability, as a cold video's is, so that the modalities alone learn to
     # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
-    knowledge_dropout: float = 0.2
+    knowledge_dropout: float = 0.1
     # Relation-conditioned modality attention (beyond eq. 3-4): a learned logit per (relation,
     # segment) added to eq. 4's energies, so a relation can lean on the modality it needs. The
     # query video's vector becomes h_{vid, r} in tail prediction and in training; everything that

@@ -102,7 +102,7 @@ def test_knowledge_dropout_zeroes_exactly_the_sampled_rows():
     assert torch.equal(z_eval[:, 0], rep.z_k.weight[v])
     # on in the fast preset only; runs written before the field existed decode with it off
     from kgtag.embed.config import BEFORE_FIELD, model_preset
-    assert [model_preset(p)["knowledge_dropout"] for p in ("fast", "paper", "paper-scaled")] == [0.2, 0.0, 0.0]
+    assert [model_preset(p)["knowledge_dropout"] for p in ("fast", "paper", "paper-scaled")] == [0.1, 0.0, 0.0]
     assert BEFORE_FIELD["model"]["knowledge_dropout"] == 0.0
     with pytest.raises(ValueError, match="knowledge_dropout"):
         ModelConfig(knowledge_dropout=1.0)
