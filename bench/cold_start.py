@@ -54,6 +54,7 @@ SETTINGS = {
     "zk drop 0.25": ({}, {"knowledge_dropout": 0.25}),
     "zk drop 0.5": ({}, {"knowledge_dropout": 0.5}),
     "rel attention": ({}, {"relation_modality": True}),
+    "rel attention + zk drop 0.1": ({}, {"relation_modality": True, "knowledge_dropout": 0.1}),
     "rel attention + zk drop 0.25": ({}, {"relation_modality": True, "knowledge_dropout": 0.25}),
     "rel attention + zk drop 0.5": ({}, {"relation_modality": True, "knowledge_dropout": 0.5}),
 }
