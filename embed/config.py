@@ -98,6 +98,10 @@ class ModelConfig:
             raise InvalidConfig(f"knowledge_dropout must be in [0, 1), got {self.knowledge_dropout}")
         if self.feature_dims is not None:
             _at_least("feature_dims", self.feature_dims, 1)
+        if self.relation_modality and fusion_mode(self.variant, self.modalities) != "attention":
+            raise InvalidConfig(f"relation-conditioned modality attention (preset 'relational') needs the attention "
+                                f"fusion: --model transfusion or b3 with --modalities, got --model {self.variant}"
+                                + (f" --modalities {','.join(self.modalities)}" if self.modalities else " without modalities"))
         if self.relation_attention is None:
             self.relation_attention = spec.relation_attention
 

@@ -22,8 +22,8 @@ def test_every_preset_names_every_tunable_field(name):
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - set(RUN_MODEL_FIELDS)
     optional = {"relation_attention", "feature_dims"}  # None (the variant's default, no PCA) when left out
     assert model_fields - optional <= set(p.model), name
-    mconf, tconf = p.configs(variant="transe", epochs=3)
-    assert mconf.variant == "transe" and tconf.epochs == 3 and tconf.lr == p.train["lr"]
+    mconf, tconf = p.configs(variant="transfusion", modalities=("vision",), epochs=3)
+    assert mconf.variant == "transfusion" and tconf.epochs == 3 and tconf.lr == p.train["lr"]
 
 
 def test_a_misspelled_override_is_refused_not_dropped():
@@ -65,3 +65,11 @@ def test_decode_names_the_file_and_field_at_fault():
         decode({**ModelConfig(variant="transe").to_dict(), "dim": -1}, None, "runs/r1/run.json")
     with pytest.raises(InvalidConfig, match=r"run.json: model_config has no field 'variant'"):
         decode({"dim": 3}, None, "run.json")
+
+
+def test_the_relational_preset_needs_the_attention_fusion():
+    vat = ("vision", "audio", "text")
+    assert ModelConfig(variant="transfusion", modalities=vat, **model_preset("relational")).relation_modality
+    for variant, mods in (("transe", ()), ("b1", vat), ("transfusion", ())):
+        with pytest.raises(InvalidConfig, match="relational"):
+            ModelConfig(variant=variant, modalities=mods, **model_preset("relational"))
