@@ -25,7 +25,8 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
   epoch is cut after that many steps: the peak of set-up plus a few steps, not a whole epoch), runs one
   validation (the distributed evaluation, which computes the vectors of every entity the rank holds)
   and consolidates. Printed per rank: VmHWM after set-up, after training + validation and at the end,
-  and the bytes of its row tables, their Adam moments, its features and its triples.
+  and the bytes of its row tables, their Adam moments, its features and its triples. `--full-tables`:
+  every rank holds every entity's rows, as before rank-local row ids (the comparison).
 
 Timings depend on the machine's load: the load average is printed with each line.
 """
@@ -154,7 +155,7 @@ def write_shards(kg, folder: Path, world: int) -> None:
             np.save(folder / f"w{world}r{k}_feat_{m}.npy", feats.numpy()[rows])
 
 
-def memory_worker(rank, world, port, folder, variant, mods, steps, out):
+def memory_worker(rank, world, port, folder, variant, mods, steps, out, full_tables=False):
     from kgtag.embed.feature_rows import FeatureRows
     from kgtag.embed import trainer as trainer_mod
     from kgtag.runs.evaluate import validator
@@ -166,6 +167,8 @@ def memory_worker(rank, world, port, folder, variant, mods, steps, out):
     plain_batches, rank_batches = trainer_mod._batches, Ranks.batches
     trainer_mod._batches = lambda n, b: cut(plain_batches(n, b))
     Ranks.batches = lambda self, n, b: cut(rank_batches(self, n, b))
+    if full_tables:  # as before rank-local row ids: every rank holds every entity's rows
+        Ranks.localize = lambda self, model: None
     meta = torch.load(folder / "meta.pt", weights_only=False)
     layout = torch.load(folder / f"layout{world}.pt", weights_only=False)
     E = len(meta["is_video"])
@@ -206,14 +209,20 @@ def memory_worker(rank, world, port, folder, variant, mods, steps, out):
     torch.save(row, Path(out) / f"rank{rank}.pt")
 
 
-def memory(kg, variant, mods, steps):
-    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as folder:
-        torch.save({"is_video": kg.is_video, "num_relations": kg.num_relations, "valid": kg.valid, "test": kg.test,
-                    "presence": {m: mask for m, (_, mask) in kg.features.items()}}, Path(folder) / "meta.pt")
+def memory_files(kg, folder: Path) -> None:
+    """The graph as the ranks read it (`write_shards`, for 1 and 2 ranks), so that the parent can
+    drop its copy before the ranks start."""
+    torch.save({"is_video": kg.is_video, "num_relations": kg.num_relations, "valid": kg.valid, "test": kg.test,
+                "presence": {m: mask for m, (_, mask) in kg.features.items()}}, folder / "meta.pt")
+    for world in (1, 2):
+        write_shards(kg, folder, world)
+
+
+def memory(folder, variant, mods, steps, full_tables=False):
+    with tempfile.TemporaryDirectory() as out:
         got = {}
         for world in (1, 2):
-            write_shards(kg, Path(folder), world)
-            mp.spawn(memory_worker, args=(world, free_port(), folder, variant, mods, steps, out), nprocs=world, join=True)
+            mp.spawn(memory_worker, args=(world, free_port(), folder, variant, mods, steps, out, full_tables), nprocs=world, join=True)
             got[world] = [torch.load(Path(out) / f"rank{k}.pt", weights_only=False) for k in range(world)]
             for r in got[world]:
                 print(f"  {world} rank(s), rank {r['rank']}: peak RSS after set-up {r['setup_mb']:,.0f} MB, after "
@@ -243,16 +252,21 @@ def main() -> None:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--memory", action="store_true", help="peak RSS per rank, 1 rank vs 2 ranks (only this)")
     p.add_argument("--steps", type=int, default=20, help="--memory: training steps before the measure")
+    p.add_argument("--full-tables", action="store_true",
+                   help="--memory: every rank holds every entity's rows (as before rank-local row ids)")
     a = p.parse_args()
     started = time.perf_counter()
     kg = topic.generate(seed=0, n_videos=a.videos)
     if a.memory:
         print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {len(kg.train):,} train triples, "
               f"{kg.num_entities:,} entities (generated in {time.perf_counter() - started:.0f} s); preset fast, "
-              f"{a.steps} steps, one thread per rank", flush=True)
-        for name in a.models.split(","):
-            print(f"\n{name}:", flush=True)
-            memory(kg, *MODELS[name], a.steps)
+              f"{a.steps} steps, one thread per rank{', full tables on every rank' if a.full_tables else ''}", flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            memory_files(kg, Path(folder))
+            del kg
+            for name in a.models.split(","):
+                print(f"\n{name}:", flush=True)
+                memory(folder, *MODELS[name], a.steps, a.full_tables)
         return
     data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
             "num_relations": kg.num_relations, "features": kg.features}

@@ -8,6 +8,7 @@ close to one process's.
 
 from __future__ import annotations
 
+import copy
 import socket
 
 import pytest
@@ -16,7 +17,10 @@ import torch.multiprocessing as mp
 
 import distributed_worker as w
 from kgtag.embed.distributed import Ranks, head_bounds, owners, rank_of_heads, table_owners
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
 from kgtag.embed.ranking import evaluate
+from kgtag.embed.rows import RowTable
 from kgtag.embed.trainer import train
 
 
@@ -50,6 +54,38 @@ def test_head_ranges_own_videos_that_are_never_tails():
     assert (owner[w.N_VIDEOS:] == -1).all()  # tags (even the content tags that are heads) are shared
     per_rank = torch.bincount(rank_of_heads(train_[:, 0], bounds), minlength=2)
     assert abs(int(per_rank[0]) - int(per_rank[1])) <= 2  # balanced by triple count (a head has <= 2)
+
+
+@pytest.mark.parametrize("variant,base", [("transe", "transe"), ("transfusion", "transe"), ("transe", "transd")])
+def test_a_model_holding_some_rows_scores_them_as_the_whole_model(variant, base):
+    """KGModel.hold_ (a rank's rows: the shared ones, then its own): the tables shrink to those rows,
+    and the held entities' vectors and scores are the whole model's, with and without the scoring
+    cache; an entity it does not hold is refused, not read from another row."""
+    _, _, _, feats, _ = w.graph()
+    mods = () if variant == "transe" else ("vision", "audio")
+    cfg = ModelConfig(variant=variant, base=base, modalities=mods, dim=8, hidden=16, p_norm=2, margin=0.5)
+    torch.manual_seed(0)
+    whole = build_model(cfg, w.E, w.R, feats).eval()
+    part = copy.deepcopy(whole)
+    tags = torch.arange(w.N_VIDEOS, w.E)
+    order = torch.cat([tags, torch.arange(100, 180)])  # the shared rows first, then this "rank's" videos
+    part.hold_(order)
+    assert part.held.tolist() == sorted(order.tolist())
+    rows = lambda m: [t.num for t in m.modules() if isinstance(t, RowTable)]  # noqa: E731
+    relation_rows = sum(t.num for t in whole.relations.tables().values())
+    # one row per held entity (a tag's plain row or a video's z_K), and TransD's projection row
+    assert sum(rows(part)) - relation_rows == len(order) * (2 if base == "transd" else 1) < sum(rows(whole)) - relation_rows
+    ids = torch.tensor([100, 179, w.N_VIDEOS, w.E - 1, 150])
+    assert torch.equal(part.represent(ids).e, whole.represent(ids).e)
+    h, r = torch.tensor([100, 150, 170]), torch.tensor([0, 1, 0])
+    with torch.no_grad():
+        assert torch.equal(part.score_tails(h, r, tags), whole.score_tails(h, r, tags))
+        with part.cached_entities(), whole.cached_entities():
+            assert torch.equal(part.score_tails(h, r, tags), whole.score_tails(h, r, tags))
+            with pytest.raises(ValueError, match="outside the rows"):
+                part.score_tails(torch.tensor([5]), torch.tensor([0]), tags)
+    with pytest.raises(IndexError):
+        part.represent(torch.tensor([5]))  # video 5 is another rank's: no row here
 
 
 def spawn(tmp_path, variant, collective="auto", seed=0, shard=False, full_tables=False):
