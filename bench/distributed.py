@@ -24,7 +24,8 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
   whole matrix, as the run cache); the rank then builds the model, trains `--steps` steps (every
   epoch is cut after that many steps: the peak of set-up plus a few steps, not a whole epoch), runs one
   validation (the distributed evaluation, which computes the vectors of every entity the rank holds)
-  and consolidates. Printed per rank: VmHWM after set-up, after training + validation and at the end,
+  and consolidates (rank 0 assembles the whole model). Printed per rank: the peak RSS (VmHWM) and
+  each phase's own peak (VmHWM started again at each phase: set-up, steps, validation, consolidation),
   and the bytes of its row tables, their Adam moments, its features and its triples. `--full-tables`:
   every rank holds every entity's rows, as before rank-local row ids (the comparison).
 
@@ -90,12 +91,13 @@ def worker(rank, world, port, graph, variant, mods, threads, epochs, seed, colle
     seconds = time.perf_counter() - started
     row = {"n": len(part), "seconds": seconds, "steps": 0, "rows": 0, "dense": 0,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    state = model.state_dict()
     if ranks is not None:
         row.update(vars(ranks.traffic))
-        ranks.consolidate(model)
+        state = ranks.consolidate(model)  # the whole model, on rank 0
         dist.destroy_process_group()
     if rank == 0:
-        row["state"] = model.state_dict()
+        row["state"] = state
         row["losses"] = result.losses
     torch.save(row, Path(out) / f"rank{rank}.pt")
 
@@ -136,6 +138,11 @@ def vm(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def reset_peak() -> None:
+    """Start VmHWM again from the current RSS (Linux: clear_refs 5), to measure one phase's peak."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def write_shards(kg, folder: Path, world: int) -> None:
@@ -193,19 +200,29 @@ def memory_worker(rank, world, port, folder, variant, mods, steps, out, full_tab
     row = {"rank": rank, "setup_mb": vm("VmHWM"), "features_mb": feature_bytes / 1e6, "triples_mb": own.numel() * 8 / 1e6}
     config = preset("fast", seed=0, device="cpu", num_threads=1, epochs=1)
     together = {} if ranks is None else {"evaluate": ranks.evaluate, "constraint": layout.ranges}
-    valid = validator(own, meta["valid"], meta["test"], meta["is_video"], 0, **together)
+    check = validator(own, meta["valid"], meta["test"], meta["is_video"], 0, **together)
+
+    def valid(m):  # the peak of the training steps, then the validation's own
+        row["steps_mb"] = vm("VmHWM")
+        reset_peak()
+        score = check(m)
+        row["valid_mb"] = vm("VmHWM")
+        return score
+
+    reset_peak()  # each phase's peak (VmHWM) on its own
     started = time.perf_counter()
     train(model, own, config, progress=False, valid=valid, dist=ranks)
     row["seconds"] = time.perf_counter() - started
-    row["trained_mb"] = vm("VmHWM")
     tables = [m for m in model.modules() if isinstance(m, RowTable)]
     row["tables_mb"] = sum(t.weight.numel() * 4 for t in tables) / 1e6
     row["moments_mb"] = 2 * row["tables_mb"]
     row["model_mb"] = sum(t.numel() * t.element_size() for t in itertools.chain(model.parameters(), model.buffers())) / 1e6
+    reset_peak()
     if ranks is not None:
         ranks.consolidate(model)
         dist.destroy_process_group()
     row["end_mb"] = vm("VmHWM")
+    row["peak_mb"] = max(row[k] for k in ("setup_mb", "steps_mb", "valid_mb", "end_mb"))
     torch.save(row, Path(out) / f"rank{rank}.pt")
 
 
@@ -225,16 +242,15 @@ def memory(folder, variant, mods, steps, full_tables=False):
             mp.spawn(memory_worker, args=(world, free_port(), folder, variant, mods, steps, out, full_tables), nprocs=world, join=True)
             got[world] = [torch.load(Path(out) / f"rank{k}.pt", weights_only=False) for k in range(world)]
             for r in got[world]:
-                print(f"  {world} rank(s), rank {r['rank']}: peak RSS after set-up {r['setup_mb']:,.0f} MB, after "
-                      f"{steps} steps + validation {r['trained_mb']:,.0f} MB, at the end {r['end_mb']:,.0f} MB; "
-                      f"row tables {r['tables_mb']:,.1f} MB + moments {r['moments_mb']:,.1f} MB, model (params + "
-                      f"buffers) {r['model_mb']:,.1f} MB, features {r['features_mb']:,.1f} MB, triples "
-                      f"{r['triples_mb']:,.1f} MB; {r['seconds']:.1f} s  [{load()}]", flush=True)
-        one = got[1][0]
-        for key in ("trained_mb", "end_mb"):
-            worst = max(r[key] for r in got[2])
-            print(f"  {key[:-3]}: largest 2-rank peak / 1-rank peak = {worst:,.0f} / {one[key]:,.0f} MB = "
-                  f"{worst / one[key]:.2f}", flush=True)
+                print(f"  {world} rank(s), rank {r['rank']}: peak RSS {r['peak_mb']:,.0f} MB; by phase: set-up "
+                      f"{r['setup_mb']:,.0f}, {steps} steps {r['steps_mb']:,.0f}, validation {r['valid_mb']:,.0f}, "
+                      f"consolidation {r['end_mb']:,.0f} MB; row tables {r['tables_mb']:,.1f} MB + moments "
+                      f"{r['moments_mb']:,.1f} MB, model (params + buffers) {r['model_mb']:,.1f} MB, features "
+                      f"{r['features_mb']:,.1f} MB, triples {r['triples_mb']:,.1f} MB; {r['seconds']:.1f} s  [{load()}]",
+                      flush=True)
+        one = got[1][0]["peak_mb"]
+        worst = max(r["peak_mb"] for r in got[2])
+        print(f"  largest 2-rank peak / 1-rank peak = {worst:,.0f} / {one:,.0f} MB = {worst / one:.2f}", flush=True)
 
 
 def load() -> str:
@@ -252,21 +268,30 @@ def main() -> None:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--memory", action="store_true", help="peak RSS per rank, 1 rank vs 2 ranks (only this)")
     p.add_argument("--steps", type=int, default=20, help="--memory: training steps before the measure")
+    p.add_argument("--folder", help="--memory: keep the graph's files there and reuse them on the next run")
     p.add_argument("--full-tables", action="store_true",
                    help="--memory: every rank holds every entity's rows (as before rank-local row ids)")
     a = p.parse_args()
     started = time.perf_counter()
-    kg = topic.generate(seed=0, n_videos=a.videos)
+    reuse = a.memory and a.folder and (Path(a.folder) / "done").is_file()
+    if reuse and (Path(a.folder) / "done").read_text() != str(a.videos):
+        raise SystemExit(f"{a.folder} holds another graph; pass another --folder")
+    kg = None if reuse else topic.generate(seed=0, n_videos=a.videos)
     if a.memory:
-        print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {len(kg.train):,} train triples, "
-              f"{kg.num_entities:,} entities (generated in {time.perf_counter() - started:.0f} s); preset fast, "
+        shape = "(files reused)" if reuse else (f"{len(kg.train):,} train triples, {kg.num_entities:,} entities "
+                                                f"(generated in {time.perf_counter() - started:.0f} s)")
+        print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {shape}; preset fast, "
               f"{a.steps} steps, one thread per rank{', full tables on every rank' if a.full_tables else ''}", flush=True)
-        with tempfile.TemporaryDirectory() as folder:
-            memory_files(kg, Path(folder))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(a.folder or tmp)
+            if kg is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                memory_files(kg, folder)
+                (folder / "done").write_text(str(a.videos))
             del kg
             for name in a.models.split(","):
                 print(f"\n{name}:", flush=True)
-                memory(folder, *MODELS[name], a.steps, a.full_tables)
+                memory(str(folder), *MODELS[name], a.steps, a.full_tables)
         return
     data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
             "num_relations": kg.num_relations, "features": kg.features}

@@ -192,8 +192,10 @@ class Ranks:
         return 1_000_003 * self.rank  # rank 0 draws exactly what one process draws
 
     def part(self, triples: torch.Tensor) -> torch.Tensor:
-        """The rows of `triples` whose head lies in this rank's range (their order kept)."""
-        return triples[rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank]
+        """The rows of `triples` whose head lies in this rank's range (their order kept); `triples`
+        itself, not a copy, when they all do (a rank's shard)."""
+        mine = rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank
+        return triples if bool(mine.all()) else triples[mine]
 
     # -- trainer hooks ---------------------------------------------------------------------------
     def known_triples(self) -> torch.Tensor:
