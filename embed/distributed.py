@@ -247,11 +247,11 @@ class Ranks:
         return self._exchange
 
     def held(self, rank: int | None = None) -> torch.Tensor:
-        """The entities whose rows `rank` (this one) holds, in its rank-local row order: the shared
-        ones, then its own, each sorted by id. The shared rows thus have the same local ids on
-        every rank (the gradient exchange addresses them by local id)."""
+        """The entities whose rows `rank` (this one) holds, sorted by id (their rank-local row order):
+        the shared ones and its own. The gradient exchange addresses a shared row by its index among
+        the shared rows, the same on every rank (`Exchange`: `slot`, `ids`)."""
         rank = self.rank if rank is None else rank
-        return torch.cat([(self.owner == -1).nonzero().squeeze(1), (self.owner == rank).nonzero().squeeze(1)])
+        return ((self.owner == -1) | (self.owner == rank)).nonzero().squeeze(1)
 
     def localize(self, model) -> None:
         """The trainer's first hook: the model keeps only this rank's rows (`KGModel.hold_`), so its
@@ -273,10 +273,10 @@ class Ranks:
         fused = ent.fused.cpu()
         for table, entity_of_row, whole_row in _held_tables(model):
             w = table.weight
-            n_shared = int((self.owner.index_select(0, entity_of_row.cpu()) == -1).sum())
             if self.rank != 0:
-                if len(w) > n_shared:
-                    dist.send(w[n_shared:].contiguous(), dst=0)
+                mine = (self.owner.index_select(0, entity_of_row.cpu()) == self.rank).nonzero().squeeze(1)
+                if len(mine):  # its own rows, by entity id: the order rank 0 expects
+                    dist.send(w.index_select(0, mine.to(w.device)), dst=0)
                 continue
             kind = None if table is model.entity_proj else (table is ent.plain)
             full = torch.empty(_whole_rows(model, table), *w.shape[1:], dtype=w.dtype, device=w.device)
@@ -421,7 +421,7 @@ class Exchange:
             uidx, ug = info["ids"].index_select(0, touched), buf.index_select(0, touched)[:, :width]
         else:
             ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
-            ids[: len(sidx)] = sidx
+            ids[: len(sidx)] = info["slot"].index_select(0, sidx)  # the shared row's index: the same on every rank
             grads = torch.zeros(most, width, dtype=sg.dtype, device=w.device)
             grads[: len(sidx)] = sg
             all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
@@ -430,8 +430,9 @@ class Exchange:
             dist.all_gather_into_tensor(all_grads, grads)
             self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
             keep = all_ids >= 0
-            uidx, inv = torch.unique(all_ids[keep], return_inverse=True)
-            ug = torch.zeros(len(uidx), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+            uslot, inv = torch.unique(all_ids[keep], return_inverse=True)
+            ug = torch.zeros(len(uslot), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+            uidx = info["ids"].index_select(0, uslot)
         ug = ug / self.world
         if info["constrain"] is not None and len(uidx):
             # rows another rank renormalised in its forward (Algorithm 1 line 7): the same here

@@ -254,8 +254,8 @@ class EntityRepresentation(nn.Module):
     def all(self) -> torch.Tensor:
         """Every entity's representation [E, width], computed in chunks without gradients; after
         `hold_`, those of the held entities only, in the order of `held` (sorted ids)."""
-        if self.held is None and self.all_plain:
-            return self.plain.all()
+        if self.all_plain and (self.held is None or self.sorted_rows):
+            return self.plain.all()  # the table itself: row i is entity i (after hold_, held[i])
         ids = torch.arange(self.num_entities, device=self.fused.device) if self.held is None else self.held
         return torch.cat([self(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)])
 
@@ -289,6 +289,7 @@ class EntityRepresentation(nn.Module):
         self.register_buffer("plain_rows", plain_rows, persistent=False)
         self.register_buffer("fused_rows", fused_rows, persistent=False)
         self.register_buffer("held", torch.sort(order).values, persistent=False)
+        self.sorted_rows = bool(torch.equal(self.held, order))
 
     def row_entities(self, table: RowTable) -> torch.Tensor:
         """The entity id of each row of `plain` or `z_k` (after `hold_`: of the held rows)."""
