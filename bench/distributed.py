@@ -18,12 +18,24 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
   seen with r in training, all tags where r has none; filter = train + valid + test) on the valid
   split and on a seeded sample of at most 1,000 test triples per relation, 1 rank vs 2 ranks, per seed.
 
+- memory (`--memory`): peak RSS of each rank (VmHWM) 1 rank vs 2 ranks on the same graph, the way
+  `kgtag train --procs` holds it: each rank gets only its head range's triples and rank 0's Layout, and
+  memory-maps the feature rows of its shard (its videos and the shared entities; one process maps the
+  whole matrix, as the run cache); the rank then builds the model, trains `--steps` steps (every
+  epoch is cut after that many steps: the peak of set-up plus a few steps, not a whole epoch), runs one
+  validation (the distributed evaluation, which computes the vectors of every entity the rank holds)
+  and consolidates (rank 0 assembles the whole model). Printed per rank: the peak RSS (VmHWM) and
+  each phase's own peak (VmHWM started again at each phase: set-up, steps, validation, consolidation),
+  and the bytes of its row tables, their Adam moments, its features and its triples. `--full-tables`:
+  every rank holds every entity's rows, as before rank-local row ids (the comparison).
+
 Timings depend on the machine's load: the load average is printed with each line.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import resource
@@ -34,11 +46,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from kgtag.embed.distributed import Ranks, table_owners
+from kgtag.embed.distributed import Ranks, rank_of_heads, table_owners
+from kgtag.embed.rows import RowTable
 from kgtag.embed.config import ModelConfig, model_preset, preset
 from kgtag.embed.model import build_model
 from kgtag.embed.ranking import evaluate
@@ -77,12 +91,13 @@ def worker(rank, world, port, graph, variant, mods, threads, epochs, seed, colle
     seconds = time.perf_counter() - started
     row = {"n": len(part), "seconds": seconds, "steps": 0, "rows": 0, "dense": 0,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    state = model.state_dict()
     if ranks is not None:
         row.update(vars(ranks.traffic))
-        ranks.consolidate(model)
+        state = ranks.consolidate(model)  # the whole model, on rank 0
         dist.destroy_process_group()
     if rank == 0:
-        row["state"] = model.state_dict()
+        row["state"] = state
         row["losses"] = result.losses
     torch.save(row, Path(out) / f"rank{rank}.pt")
 
@@ -117,6 +132,127 @@ def sizes(kg, variant, mods, world):
     return shared, dense, total
 
 
+def vm(field: str) -> float:
+    """VmHWM (peak RSS) or VmRSS of this process, MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def reset_peak() -> None:
+    """Start VmHWM again from the current RSS (Linux: clear_refs 5), to measure one phase's peak."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def write_shards(kg, folder: Path, world: int) -> None:
+    """Per rank: its training triples and the feature rows of its shard (the rows it may read), as
+    kgtag.runs.shard writes them; world 1: every triple and the whole matrices (the run cache)."""
+    from kgtag.embed.distributed import Layout
+
+    layout = Layout.of(kg.train, kg.num_entities, world, kg.is_video, kg.num_relations)
+    torch.save(layout, folder / f"layout{world}.pt")
+    for k in range(world):
+        heads = rank_of_heads(kg.train[:, 0], layout.bounds) == k
+        np.save(folder / f"w{world}r{k}_train.npy", kg.train[heads].numpy())
+        visible = ((layout.owner == -1) | (layout.owner == k)).numpy()
+        for m, (feats, mask) in kg.features.items():
+            rows = np.flatnonzero(visible & mask.numpy()) if world > 1 else np.arange(kg.num_entities)
+            np.save(folder / f"w{world}r{k}_rows_{m}.npy", rows)
+            np.save(folder / f"w{world}r{k}_feat_{m}.npy", feats.numpy()[rows])
+
+
+def memory_worker(rank, world, port, folder, variant, mods, steps, out, full_tables=False):
+    from kgtag.embed.feature_rows import FeatureRows
+    from kgtag.embed import trainer as trainer_mod
+    from kgtag.runs.evaluate import validator
+
+    torch.set_num_threads(1)
+    folder = Path(folder)
+    # every epoch is cut after `steps` steps (the trainer's batch iterators, wrapped)
+    cut = lambda batches: itertools.islice(batches, steps)  # noqa: E731
+    plain_batches, rank_batches = trainer_mod._batches, Ranks.batches
+    trainer_mod._batches = lambda n, b: cut(plain_batches(n, b))
+    Ranks.batches = lambda self, n, b: cut(rank_batches(self, n, b))
+    if full_tables:  # as before rank-local row ids: every rank holds every entity's rows
+        Ranks.localize = lambda self, model: None
+    meta = torch.load(folder / "meta.pt", weights_only=False)
+    layout = torch.load(folder / f"layout{world}.pt", weights_only=False)
+    E = len(meta["is_video"])
+    if world > 1:
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+        dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=1200))
+    own = torch.from_numpy(np.load(folder / f"w{world}r{rank}_train.npy"))
+    features, feature_bytes = {}, 0
+    for m in mods:
+        rows = torch.from_numpy(np.load(folder / f"w{world}r{rank}_rows_{m}.npy"))
+        matrix = torch.from_numpy(np.load(folder / f"w{world}r{rank}_feat_{m}.npy", mmap_mode="c"))
+        feature_bytes += matrix.numel() * 4
+        slot = None
+        if world > 1:
+            slot = torch.full((E,), -1, dtype=torch.long)
+            slot[rows] = torch.arange(len(rows))
+        features[m] = FeatureRows(matrix, meta["presence"][m], slot)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(variant=variant, modalities=mods, **model_preset("fast")), E,
+                        meta["num_relations"], features)
+    ranks = Ranks(own, E, layout=layout) if world > 1 else None
+    row = {"rank": rank, "setup_mb": vm("VmHWM"), "features_mb": feature_bytes / 1e6, "triples_mb": own.numel() * 8 / 1e6}
+    config = preset("fast", seed=0, device="cpu", num_threads=1, epochs=1)
+    together = {} if ranks is None else {"evaluate": ranks.evaluate, "constraint": layout.ranges}
+    check = validator(own, meta["valid"], meta["test"], meta["is_video"], 0, **together)
+
+    def valid(m):  # the peak of the training steps, then the validation's own
+        row["steps_mb"] = vm("VmHWM")
+        reset_peak()
+        score = check(m)
+        row["valid_mb"] = vm("VmHWM")
+        return score
+
+    reset_peak()  # each phase's peak (VmHWM) on its own
+    started = time.perf_counter()
+    train(model, own, config, progress=False, valid=valid, dist=ranks)
+    row["seconds"] = time.perf_counter() - started
+    tables = [m for m in model.modules() if isinstance(m, RowTable)]
+    row["tables_mb"] = sum(t.weight.numel() * 4 for t in tables) / 1e6
+    row["moments_mb"] = 2 * row["tables_mb"]
+    row["model_mb"] = sum(t.numel() * t.element_size() for t in itertools.chain(model.parameters(), model.buffers())) / 1e6
+    reset_peak()
+    if ranks is not None:
+        ranks.consolidate(model)
+        dist.destroy_process_group()
+    row["end_mb"] = vm("VmHWM")
+    row["peak_mb"] = max(row[k] for k in ("setup_mb", "steps_mb", "valid_mb", "end_mb"))
+    torch.save(row, Path(out) / f"rank{rank}.pt")
+
+
+def memory_files(kg, folder: Path) -> None:
+    """The graph as the ranks read it (`write_shards`, for 1 and 2 ranks), so that the parent can
+    drop its copy before the ranks start."""
+    torch.save({"is_video": kg.is_video, "num_relations": kg.num_relations, "valid": kg.valid, "test": kg.test,
+                "presence": {m: mask for m, (_, mask) in kg.features.items()}}, folder / "meta.pt")
+    for world in (1, 2):
+        write_shards(kg, folder, world)
+
+
+def memory(folder, variant, mods, steps, full_tables=False):
+    with tempfile.TemporaryDirectory() as out:
+        got = {}
+        for world in (1, 2):
+            mp.spawn(memory_worker, args=(world, free_port(), folder, variant, mods, steps, out, full_tables), nprocs=world, join=True)
+            got[world] = [torch.load(Path(out) / f"rank{k}.pt", weights_only=False) for k in range(world)]
+            for r in got[world]:
+                print(f"  {world} rank(s), rank {r['rank']}: peak RSS {r['peak_mb']:,.0f} MB; by phase: set-up "
+                      f"{r['setup_mb']:,.0f}, {steps} steps {r['steps_mb']:,.0f}, validation {r['valid_mb']:,.0f}, "
+                      f"consolidation {r['end_mb']:,.0f} MB; row tables {r['tables_mb']:,.1f} MB + moments "
+                      f"{r['moments_mb']:,.1f} MB, model (params + buffers) {r['model_mb']:,.1f} MB, features "
+                      f"{r['features_mb']:,.1f} MB, triples {r['triples_mb']:,.1f} MB; {r['seconds']:.1f} s  [{load()}]",
+                      flush=True)
+        one = got[1][0]["peak_mb"]
+        worst = max(r["peak_mb"] for r in got[2])
+        print(f"  largest 2-rank peak / 1-rank peak = {worst:,.0f} / {one:,.0f} MB = {worst / one:.2f}", flush=True)
+
+
 def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
@@ -130,8 +266,33 @@ def main() -> None:
     p.add_argument("--quality-seeds", default="0,1,2")
     p.add_argument("--quality-epochs", type=int, default=5)
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--memory", action="store_true", help="peak RSS per rank, 1 rank vs 2 ranks (only this)")
+    p.add_argument("--steps", type=int, default=20, help="--memory: training steps before the measure")
+    p.add_argument("--folder", help="--memory: keep the graph's files there and reuse them on the next run")
+    p.add_argument("--full-tables", action="store_true",
+                   help="--memory: every rank holds every entity's rows (as before rank-local row ids)")
     a = p.parse_args()
-    kg = topic.generate(seed=0, n_videos=a.videos)
+    started = time.perf_counter()
+    reuse = a.memory and a.folder and (Path(a.folder) / "done").is_file()
+    if reuse and (Path(a.folder) / "done").read_text() != str(a.videos):
+        raise SystemExit(f"{a.folder} holds another graph; pass another --folder")
+    kg = None if reuse else topic.generate(seed=0, n_videos=a.videos)
+    if a.memory:
+        shape = "(files reused)" if reuse else (f"{len(kg.train):,} train triples, {kg.num_entities:,} entities "
+                                                f"(generated in {time.perf_counter() - started:.0f} s)")
+        print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {shape}; preset fast, "
+              f"{a.steps} steps, one thread per rank{', full tables on every rank' if a.full_tables else ''}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(a.folder or tmp)
+            if kg is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                memory_files(kg, folder)
+                (folder / "done").write_text(str(a.videos))
+            del kg
+            for name in a.models.split(","):
+                print(f"\n{name}:", flush=True)
+                memory(str(folder), *MODELS[name], a.steps, a.full_tables)
+        return
     data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
             "num_relations": kg.num_relations, "features": kg.features}
     print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {len(kg.train):,} train triples, "

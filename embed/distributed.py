@@ -25,15 +25,18 @@ update runs on every rank, so shared parameters stay identical bit for bit:
 - dense parameters (`Exchange.dense`): one flat all_reduce of all their gradients (a few hundred
   kB), with a flag per tensor so that a tensor no rank touched keeps `grad = None` as in one process.
 
-Owned rows are never communicated during training; `consolidate` broadcasts them once at the end
-so that every rank (rank 0 writes model.pt) holds the whole model in today's format.
+Owned rows are never communicated during training. Each rank holds only the rows it reads: its own
+videos' and the shared ones (`Ranks.localize` -> `KGModel.hold_`: rank-local row ids, the shared rows
+first, so that they have the same local id on every rank), so its row tables and their Adam moments
+are sized to its partition. `consolidate` sends every rank's own rows once to rank 0 at the end,
+which assembles the whole model in today's format (model.pt).
 
 World size 1 changes nothing: every hook is the identity, so the trainer is the single-process
 trainer bit for bit (tests/embed/test_distributed.py).
 
-Limits (docs/distributed.md): every rank still allocates the full-size tables and moments (rows it
-does not own are never read nor updated, but they are allocated); the memory split by rank needs
-row tables indexed by a rank-local id, which is not done.
+Limits (docs/distributed.md): the model is built whole (its seeded initialisation is one process's)
+and then cut to the rank's rows, before any Adam moment exists; the entity -> row maps (`local`,
+`fused`) stay one entry per entity of the graph.
 """
 
 from __future__ import annotations
@@ -189,8 +192,10 @@ class Ranks:
         return 1_000_003 * self.rank  # rank 0 draws exactly what one process draws
 
     def part(self, triples: torch.Tensor) -> torch.Tensor:
-        """The rows of `triples` whose head lies in this rank's range (their order kept)."""
-        return triples[rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank]
+        """The rows of `triples` whose head lies in this rank's range (their order kept); `triples`
+        itself, not a copy, when they all do (a rank's shard)."""
+        mine = rank_of_heads(triples[:, 0].long(), self.bounds) == self.rank
+        return triples if bool(mine.all()) else triples[mine]
 
     # -- trainer hooks ---------------------------------------------------------------------------
     def known_triples(self) -> torch.Tensor:
@@ -241,21 +246,54 @@ class Ranks:
         self._exchange = Exchange(self, model)
         return self._exchange
 
+    def held(self, rank: int | None = None) -> torch.Tensor:
+        """The entities whose rows `rank` (this one) holds, sorted by id (their rank-local row order):
+        the shared ones and its own. The gradient exchange addresses a shared row by its index among
+        the shared rows, the same on every rank (`Exchange`: `slot`, `ids`)."""
+        rank = self.rank if rank is None else rank
+        return ((self.owner == -1) | (self.owner == rank)).nonzero().squeeze(1)
+
+    def localize(self, model) -> None:
+        """The trainer's first hook: the model keeps only this rank's rows (`KGModel.hold_`), so its
+        tables and their Adam moments are sized to the partition. Identity in one process."""
+        if self.world > 1 and model.held is None:
+            model.hold_(self.held())
+
     # -- after training ------------------------------------------------------------------------
     @torch.no_grad()
-    def consolidate(self, model) -> None:
-        """Every rank's owned rows broadcast to all: afterwards each rank holds the whole model."""
-        if self.world == 1:
-            return
-        for table, owner in table_owners(model, self.owner):
-            owner = owner.to(table.weight.device)
-            for k in range(self.world):
-                rows = (owner == k).nonzero().squeeze(1)
-                if rows.numel() == 0:
+    def consolidate(self, model) -> dict | None:
+        """The whole model's state dict in today's format (model.pt) on rank 0, None on the others:
+        each rank sends its own rows once (point to point), rank 0 assembles the whole tables; the
+        ranks' models stay rank-local. One process: the model's own state dict."""
+        if self.world == 1 or model.held is None:
+            return model.state_dict() if self.rank == 0 else None
+        names = {id(p): name for name, p in model.named_parameters()}
+        state = model.state_dict() if self.rank == 0 else None
+        ent = model.entities
+        fused = ent.fused.cpu()
+        for table, entity_of_row, whole_row in _held_tables(model):
+            w = table.weight
+            if self.rank != 0:
+                mine = (self.owner.index_select(0, entity_of_row.cpu()) == self.rank).nonzero().squeeze(1)
+                if len(mine):  # its own rows, by entity id: the order rank 0 expects
+                    dist.send(w.index_select(0, mine.to(w.device)), dst=0)
+                continue
+            kind = None if table is model.entity_proj else (table is ent.plain)
+            full = torch.empty(_whole_rows(model, table), *w.shape[1:], dtype=w.dtype, device=w.device)
+            full.index_copy_(0, whole_row.to(w.device), w)
+            for k in range(1, self.world):
+                theirs = (self.owner == k).nonzero().squeeze(1)
+                if kind is not None:
+                    theirs = theirs[~fused[theirs] if kind else fused[theirs]]
+                if len(theirs) == 0:
                     continue
-                buf = table.weight.index_select(0, rows).contiguous()
-                dist.broadcast(buf, src=k)
-                table.weight.index_copy_(0, rows, buf)
+                buf = torch.empty(len(theirs), *w.shape[1:], dtype=w.dtype, device=w.device)
+                dist.recv(buf, src=k)
+                full.index_copy_(0, _row_of(model, table, theirs).to(w.device), buf)
+            state[names[id(w)]] = full
+        if state is not None and "entities.known" in state:
+            state["entities.known"] = self.layout.seen.to(fused.device)[fused].to(state["entities.known"].device)
+        return state
 
     def evaluate(self, model, test: torch.Tensor, per_relation: bool = False, relation_names=None,
                  **kwargs) -> dict:
@@ -288,20 +326,45 @@ class Ranks:
 
 def table_owners(model, owner: torch.Tensor) -> list[tuple[RowTable, torch.Tensor]]:
     """(row table, owner rank of each of its rows) for every RowTable of the model, in the
-    optimiser's order; relation tables are shared (-1) throughout."""
+    optimiser's order (rank-local rows after `KGModel.hold_`); relation tables are shared (-1)."""
     ent = model.entities
     out = []
     for t in (m for m in model.modules() if isinstance(m, RowTable)):
-        if t is ent.plain:
-            rows = (~ent.fused.cpu()).nonzero().squeeze(1)
-            out.append((t, owner[rows]))
-        elif getattr(ent, "z_k", None) is t:
-            out.append((t, owner[ent.fused_ids.cpu()]))
+        if t is ent.plain or getattr(ent, "z_k", None) is t:
+            out.append((t, owner[ent.row_entities(t).cpu()]))
         elif t is model.entity_proj:
-            out.append((t, owner.clone()))
+            out.append((t, owner.clone() if model.held is None else owner[model.proj_ids.cpu()]))
         else:
             out.append((t, torch.full((t.num,), -1, dtype=torch.long)))
     return out
+
+
+def _held_tables(model) -> list[tuple[RowTable, torch.Tensor, torch.Tensor]]:
+    """(table, entity of each held row, that row's row in the whole table) for each rank-local table."""
+    ent = model.entities
+    out = [(ent.plain, ent.plain_ids, ent.plain_rows)]
+    if getattr(ent, "z_k", None) is not None:
+        out.append((ent.z_k, ent.fused_ids, ent.fused_rows))
+    if model.entity_proj is not None:
+        out.append((model.entity_proj, model.proj_ids, model.proj_ids))
+    return out
+
+
+def _whole_rows(model, table) -> int:
+    fused = int(model.entities.fused.sum())
+    if table is model.entity_proj:
+        return model.num_entities
+    return fused if table is not model.entities.plain else model.num_entities - fused
+
+
+def _row_of(model, table, entities: torch.Tensor) -> torch.Tensor:
+    """The rows of `entities` in the whole `table` (a plain row: its rank among the entities that
+    are not fused; a z_K row: among the fused ones; TransD's projection: the entity id)."""
+    if table is model.entity_proj:
+        return entities
+    fused = model.entities.fused.cpu()
+    mask = ~fused if table is model.entities.plain else fused
+    return (torch.cumsum(mask.long(), 0) - 1).index_select(0, entities)
 
 
 class Exchange:
@@ -358,7 +421,7 @@ class Exchange:
             uidx, ug = info["ids"].index_select(0, touched), buf.index_select(0, touched)[:, :width]
         else:
             ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
-            ids[: len(sidx)] = sidx
+            ids[: len(sidx)] = info["slot"].index_select(0, sidx)  # the shared row's index: the same on every rank
             grads = torch.zeros(most, width, dtype=sg.dtype, device=w.device)
             grads[: len(sidx)] = sg
             all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
@@ -367,8 +430,9 @@ class Exchange:
             dist.all_gather_into_tensor(all_grads, grads)
             self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
             keep = all_ids >= 0
-            uidx, inv = torch.unique(all_ids[keep], return_inverse=True)
-            ug = torch.zeros(len(uidx), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+            uslot, inv = torch.unique(all_ids[keep], return_inverse=True)
+            ug = torch.zeros(len(uslot), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+            uidx = info["ids"].index_select(0, uslot)
         ug = ug / self.world
         if info["constrain"] is not None and len(uidx):
             # rows another rank renormalised in its forward (Algorithm 1 line 7): the same here

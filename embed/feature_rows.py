@@ -22,8 +22,8 @@ class FeatureRows:
     e's row in `matrix`, -1 where this process does not hold it (a rank's shard of the run cache,
     kgtag.runs.shard: its videos and the shared entities). `present` [E] always covers every entity
     (the model's shape depends on it). A row that is not held reads as zero: it is another rank's
-    video, which this rank never trains (evaluation computes every entity's vector once, but ranks
-    only its own heads against the shared tags)."""
+    video, which this rank never trains nor scores (its model holds no row for it either:
+    KGModel.hold_)."""
 
     def __init__(self, matrix: torch.Tensor, present: torch.Tensor, slot: torch.Tensor | None = None):
         self.matrix, self.present = matrix, present.to(torch.bool)

@@ -85,6 +85,7 @@ class EntityRepresentation(nn.Module):
         self.register_buffer("fused_ids", fused.nonzero().squeeze(1), persistent=False)  # local -> entity id
         self.num_fused = int(fused.sum())
         self.all_plain = self.num_fused == 0
+        self.register_buffer("held", None, persistent=False)  # None: every entity's rows are held (hold_)
 
         self.plain = RowTable(num_entities - self.num_fused, self.width)
         uniform_(self.plain.weight, transe_bound(self.width))
@@ -134,8 +135,8 @@ class EntityRepresentation(nn.Module):
 
         constrain: "unit" | "max1" renormalises the trainable rows used first (Algorithm 1 line 7).
         """
-        if self.all_plain:
-            return self.plain.rows(ids, constrain)
+        if self.all_plain:  # the row is the entity id, or after hold_ its rank-local row
+            return self.plain.rows(ids if self.held is None else self.local.index_select(0, ids), constrain)
         f = self.fused.index_select(0, ids)
         local = self.local.index_select(0, ids)
         if self.num_fused == self.num_entities:
@@ -251,11 +252,50 @@ class EntityRepresentation(nn.Module):
 
     @torch.no_grad()
     def all(self) -> torch.Tensor:
-        """Every entity's representation [E, width], computed in chunks without gradients."""
-        if self.all_plain:
-            return self.plain.all()
-        ids = torch.arange(self.num_entities, device=self.fused.device)
-        return torch.cat([self(ids[i : i + _CHUNK]) for i in range(0, self.num_entities, _CHUNK)])
+        """Every entity's representation [E, width], computed in chunks without gradients; after
+        `hold_`, those of the held entities only, in the order of `held` (sorted ids)."""
+        if self.all_plain and (self.held is None or self.sorted_rows):
+            return self.plain.all()  # the table itself: row i is entity i (after hold_, held[i])
+        ids = torch.arange(self.num_entities, device=self.fused.device) if self.held is None else self.held
+        return torch.cat([self(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)])
+
+    @torch.no_grad()
+    def hold_(self, order: torch.Tensor) -> None:
+        """Keep only the trainable rows of the entities `order` (ids), in that order: rank-local row
+        ids (embed.distributed: a rank holds its own videos' rows and the shared ones, never another
+        rank's). The tables, `known`, `present` and `fused_ids` shrink to those rows; `local` maps
+        an entity to its new row (-1 where not held: index_select then fails instead of reading
+        another entity's row). `plain_rows` / `fused_rows` keep each held row's row in the whole
+        tables (to assemble them again, embed.distributed.Ranks.consolidate)."""
+        order = order.to(self.local.device)
+        f = self.fused.index_select(0, order)
+        plain_ids, fused_ids = order[~f], order[f]
+        plain_rows, fused_rows = self.local.index_select(0, plain_ids), self.local.index_select(0, fused_ids)
+        self.plain.weight = nn.Parameter(self.plain.weight.index_select(0, plain_rows), requires_grad=False)
+        if self.num_fused:
+            if self.knowledge:
+                self.z_k.weight = nn.Parameter(self.z_k.weight.index_select(0, fused_rows), requires_grad=False)
+                self.known = self.known.index_select(0, fused_rows)
+            self.present = self.present.index_select(0, fused_rows)
+            for m in self.modalities:  # a PCA-reduced buffer is indexed by fused row too
+                if hasattr(self, f"feat_{m}"):
+                    setattr(self, f"feat_{m}", getattr(self, f"feat_{m}").index_select(0, fused_rows))
+        self.fused_ids = fused_ids
+        local = torch.full_like(self.local, -1)
+        local[plain_ids] = torch.arange(len(plain_ids), device=local.device)
+        local[fused_ids] = torch.arange(len(fused_ids), device=local.device)
+        self.local = local
+        self.register_buffer("plain_ids", plain_ids, persistent=False)
+        self.register_buffer("plain_rows", plain_rows, persistent=False)
+        self.register_buffer("fused_rows", fused_rows, persistent=False)
+        self.register_buffer("held", torch.sort(order).values, persistent=False)
+        self.sorted_rows = bool(torch.equal(self.held, order))
+
+    def row_entities(self, table: RowTable) -> torch.Tensor:
+        """The entity id of each row of `plain` or `z_k` (after `hold_`: of the held rows)."""
+        if table is self.plain:
+            return self.plain_ids if self.held is not None else (~self.fused).nonzero().squeeze(1)
+        return self.fused_ids
 
     def conditioned(self, ids: torch.Tensor, rel: torch.Tensor, base: torch.Tensor, constrain: str | None = None):
         """base [n, width] with its fused rows replaced by h_{vid, r} (relation-conditioned eq. 3-4)
@@ -302,7 +342,7 @@ class EntityRepresentation(nn.Module):
         functions of frozen features, not rows, and are left as they are.
         """
         if self.all_plain:
-            _renorm_rows_(self.plain.weight, ids, kind)
+            _renorm_rows_(self.plain.weight, ids if self.held is None else self.local[ids], kind)
             return
         f = self.fused[ids]
         _renorm_rows_(self.plain.weight, self.local[ids[~f]], kind)
@@ -317,7 +357,7 @@ class EntityRepresentation(nn.Module):
         negative), and a random z_K would add noise of a trained segment's size to its fused vector.
         """
         if self.knowledge and not self.all_plain:
-            self.known.copy_(seen[self.fused])
+            self.known.copy_(seen[self.fused_ids])
 
     @torch.no_grad()
     def constrain_all_(self, kind: str) -> None:

@@ -87,12 +87,48 @@ class KGModel(nn.Module):
         """BoolTensor[E]: entities represented by fusion (videos with at least one modality)."""
         return self.entities.fused
 
+    @property
+    def held(self) -> torch.Tensor | None:
+        """Sorted ids of the entities whose rows this process holds (`hold_`), None for every entity."""
+        return self.entities.held
+
+    @torch.no_grad()
+    def hold_(self, order: torch.Tensor) -> None:
+        """Keep only the rows of the entities `order`, in that order (rank-local row ids, see
+        EntityRepresentation.hold_; TransD's projection rows likewise). Scoring then accepts those
+        entities only, and `_all_entities` (the scoring cache) holds their vectors only."""
+        self.entities.hold_(order)
+        if self.entity_proj is not None:
+            order = order.to(self.entity_proj.weight.device)
+            self.entity_proj.weight = nn.Parameter(self.entity_proj.weight.index_select(0, order), requires_grad=False)
+            slot = torch.full((self.num_entities,), -1, dtype=torch.long, device=order.device)
+            slot[order] = torch.arange(len(order), device=order.device)
+            self.register_buffer("proj_slot", slot, persistent=False)
+            self.register_buffer("proj_ids", order, persistent=False)
+
+    def _proj_rows(self, ids: torch.Tensor) -> torch.Tensor | None:
+        if self.entity_proj is None:
+            return None
+        return self.entity_proj.rows(ids if self.held is None else self.proj_slot.index_select(0, ids))
+
+    def _held_positions(self, ids: torch.Tensor) -> torch.Tensor:
+        """Positions of entity ids in `held` (the rows of the scoring cache after `hold_`)."""
+        held = self.held
+        if held is None:
+            return ids
+        pos = torch.searchsorted(held, ids).clamp_(max=len(held) - 1)
+        if not torch.equal(held.index_select(0, pos), ids):
+            raise ValueError("entities outside the rows this process holds were asked for (a rank scores its own "
+                             "videos and the shared entities only)")
+        return pos
+
     def _represent_unique(self, uniq: torch.Tensor, constrain: bool = False) -> Entities:
         if self._cache is not None and not torch.is_grad_enabled():
             e, ep = self._cache
-            return Entities(e[uniq], None if ep is None else ep[uniq])
+            pos = self._held_positions(uniq)
+            return Entities(e[pos], None if ep is None else ep[pos])
         kind = self.interaction.entity_constraint if constrain else None
-        return Entities(self.entities(uniq, kind), None if self.entity_proj is None else self.entity_proj.rows(uniq))
+        return Entities(self.entities(uniq, kind), self._proj_rows(uniq))
 
     def represent(self, ids: torch.Tensor) -> Entities:
         """(vectors [n, width], TransD's projection vectors [n, width] or None) for entity ids, duplicates allowed."""
@@ -103,7 +139,9 @@ class KGModel(nn.Module):
     def _all_entities(self) -> Entities:
         if self._cache is not None:
             return self._cache
-        return Entities(self.entities.all(), None if self.entity_proj is None else self.entity_proj.all())
+        if self.held is None:
+            return Entities(self.entities.all(), None if self.entity_proj is None else self.entity_proj.all())
+        return Entities(self.entities.all(), self._proj_rows(self.held))
 
     def _relations(self, r: torch.Tensor) -> Relations:
         uniq, inv = unique_ids(r, self.num_relations)
@@ -141,6 +179,8 @@ class KGModel(nn.Module):
         query, rel = self.represent(anchor), self._relations(r)
         if side == "tail":
             query = Entities(self._conditioned_heads(anchor, r, query.e), query.p)
+        if candidates is None and self.held is not None:
+            raise ValueError("a model holding only some entities' rows scores given candidates only")
         c = self._all_entities() if candidates is None else self.represent(candidates)
         return self.interaction.score_candidates(query, rel, c, side)
 

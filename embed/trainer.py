@@ -71,14 +71,16 @@ def train(
     metadata: stored in every checkpoint (id maps, run id, ...); a resume without it keeps the old.
     Ctrl-C stops at once; the last completed epoch's checkpoint stays valid for `resume`.
     dist: None (one process), or an `embed.distributed.Ranks` when this is one rank of a process
-    group: `triples` is then the rank's partition, and the hooks below (all skipped when None)
-    exchange gradients, restrict negatives, split batches and name checkpoints per rank.
+    group: `triples` is then the rank's partition, and the hooks below (all skipped when None) cut
+    the model to the rank's rows (`localize`: its tables and moments sized to its partition), exchange gradients, restrict negatives, split batches and name checkpoints per rank.
     """
     if triples.dim() != 2 or triples.shape[1] != 3 or triples.shape[0] == 0:
         raise ValueError(f"triples must be a non-empty [N, 3] tensor, got {tuple(triples.shape)}")
     device = resolve_device(config.device)
     if device.type == "cpu":
         torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+    if dist is not None:
+        dist.localize(model)  # one rank of several: only its own rows and the shared ones from here on
     model.to(device)
     triples = triples.long().to(device)
     n = triples.shape[0]

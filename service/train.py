@@ -201,17 +201,20 @@ def _train_and_store(store, meta, run_dir, entities, relations, is_video, featur
     except KeyboardInterrupt:
         write_run(store, node_of(meta, run_dir, status="interrupted"))
         raise Interrupted(f"interrupted; continue with `kgtag train --resume {meta['id']}`") from None
-    if ranks is not None:
-        ranks.consolidate(model)  # every rank's videos' rows: the whole model, on every rank
-    main = ranks is None or ranks.rank == 0
-    if main:
-        save_tensors(run_dir / "model.pt", model.state_dict())
+    # a distributed run: every rank ranks its own heads with its own rows (the ranks' figures together)
     metrics = evaluate_run(model, relations, is_video, train, valid, test, per_relation_max=TEST_QUERIES_PER_RELATION,
                            **together)
+    main = ranks is None or ranks.rank == 0
+    # rank 0 assembles the whole model from every rank's own rows (each rank holds only its own)
+    state = model.state_dict() if ranks is None else ranks.consolidate(model)
+    if main:
+        save_tensors(run_dir / "model.pt", state)
     if not main:
         return None
-    if sharded:
-        model, train = _whole(store, meta, run_dir, model, entities, len(relations))
+    if ranks is not None:
+        del model
+        model, train = _whole(store, meta, run_dir, state, entities, len(relations), sharded)
+    del state
     q = relation_attention(model)
     meta["metrics"] = metrics
     if len(valid):
@@ -227,11 +230,14 @@ def _train_and_store(store, meta, run_dir, entities, relations, is_video, featur
     return node
 
 
-def _whole(store, meta, run_dir: Path, model, entities, num_relations: int):
-    """Rank 0 of a sharded run once training ended: the run's cache in today's format (read from
-    Neo4j, or reused from a run of the same graph), so that eval, infer and train --from never read
-    every vector into memory; and the trained weights on a model over it with the whole training
-    split (calibration scores every video). Returns (model, train)."""
+def _whole(store, meta, run_dir: Path, state: dict, entities, num_relations: int, sharded: bool = True):
+    """Rank 0 of a distributed run once training ended: the run's cache in today's format (read from
+    Neo4j, or reused from a run of the same graph, when the ranks read shards), so that eval, infer
+    and train --from never read every vector into memory; and the trained weights (`state`, the
+    whole model assembled from the ranks' rows) on a model over it with the whole training split
+    (calibration scores every video). Returns (model, train)."""
+    if not sharded:
+        raise ValueError("a distributed run's ranks read their own shards (kgtag.runs.distributed.train_rank)")
     cache = build_cache(store, run_dir, Path(run_dir).parent, meta["modalities"])
     if cache.fingerprint != meta["graph_fingerprint"] or cache.entities() != list(entities):
         shutil.rmtree(cache.folder, ignore_errors=True)
@@ -240,6 +246,6 @@ def _whole(store, meta, run_dir: Path, model, entities, num_relations: int):
     meta["cache_digest"] = cache.digest
     mconf, _ = configs_from(meta, str(Path(run_dir) / "run.json"))
     whole = build_model(mconf, len(entities), num_relations, cache.features(meta["modalities"]))
-    whole.load_state_dict(model.state_dict())
+    whole.load_state_dict(state, assign=True)  # takes the assembled tensors, no second copy
     train = load_tensors(Path(run_dir) / "graph.pt")["train"]
     return whole.to(meta["device"]).eval(), train

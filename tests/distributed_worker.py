@@ -60,9 +60,12 @@ def eval_args(train_, valid, test, is_video):
                 range_fallback=(~is_video).nonzero().squeeze(1))
 
 
-def train_rank(rank, world, port, out, variant, collective, seed, shard=False):
+def train_rank(rank, world, port, out, variant, collective, seed, shard=False, full_tables=False):
     """One rank; `shard`: it is given only its own triples and rank 0's Layout of the whole set (as
-    a rank that read its own shard from Neo4j), instead of the whole training set."""
+    a rank that read its own shard from Neo4j), instead of the whole training set. `full_tables`:
+    the rank keeps every entity's rows (no rank-local row ids: the trainer's `localize` hook off)."""
+    if full_tables:
+        Ranks.localize = lambda self, model: None
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
     torch.set_num_threads(1)
@@ -86,9 +89,9 @@ def train_rank(rank, world, port, out, variant, collective, seed, shard=False):
 
         result = train(model, ranks.part(train_), config(seed=seed), dist=ranks, progress=False, valid=valid_fn)
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        ranks.consolidate(model)
         metrics = ranks.evaluate(model, test, **args)
-        torch.save({"init": init, "before": before, "after": model.state_dict(), "metrics": metrics,
+        after = None if full_tables else ranks.consolidate(model)
+        torch.save({"init": init, "before": before, "after": after, "metrics": metrics, "held": ranks.held(),
                     "losses": result.losses, "valid": result.valid, "owner": ranks.owner,
                     "traffic": vars(ranks.traffic), "n": len(ranks.part(train_))}, os.path.join(out, f"rank{rank}.pt"))
     finally:

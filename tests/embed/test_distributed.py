@@ -8,6 +8,7 @@ close to one process's.
 
 from __future__ import annotations
 
+import copy
 import socket
 
 import pytest
@@ -16,7 +17,10 @@ import torch.multiprocessing as mp
 
 import distributed_worker as w
 from kgtag.embed.distributed import Ranks, head_bounds, owners, rank_of_heads, table_owners
+from kgtag.embed.config import ModelConfig
+from kgtag.embed.model import build_model
 from kgtag.embed.ranking import evaluate
+from kgtag.embed.rows import RowTable
 from kgtag.embed.trainer import train
 
 
@@ -52,9 +56,51 @@ def test_head_ranges_own_videos_that_are_never_tails():
     assert abs(int(per_rank[0]) - int(per_rank[1])) <= 2  # balanced by triple count (a head has <= 2)
 
 
-def spawn(tmp_path, variant, collective="auto", seed=0, shard=False):
-    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed, shard), nprocs=2, join=True)
+@pytest.mark.parametrize("variant,base", [("transe", "transe"), ("transfusion", "transe"), ("transe", "transd")])
+def test_a_model_holding_some_rows_scores_them_as_the_whole_model(variant, base):
+    """KGModel.hold_ (a rank's rows, in any order): the tables shrink to those rows,
+    and the held entities' vectors and scores are the whole model's, with and without the scoring
+    cache; an entity it does not hold is refused, not read from another row."""
+    _, _, _, feats, _ = w.graph()
+    mods = () if variant == "transe" else ("vision", "audio")
+    cfg = ModelConfig(variant=variant, base=base, modalities=mods, dim=8, hidden=16, p_norm=2, margin=0.5)
+    torch.manual_seed(0)
+    whole = build_model(cfg, w.E, w.R, feats).eval()
+    part = copy.deepcopy(whole)
+    tags = torch.arange(w.N_VIDEOS, w.E)
+    order = torch.cat([tags, torch.arange(100, 180)])  # the shared rows, then this "rank's" videos
+    part.hold_(order)
+    assert part.held.tolist() == sorted(order.tolist())
+    rows = lambda m: [t.num for t in m.modules() if isinstance(t, RowTable)]  # noqa: E731
+    relation_rows = sum(t.num for t in whole.relations.tables().values())
+    # one row per held entity (a tag's plain row or a video's z_K), and TransD's projection row
+    assert sum(rows(part)) - relation_rows == len(order) * (2 if base == "transd" else 1) < sum(rows(whole)) - relation_rows
+    ids = torch.tensor([100, 179, w.N_VIDEOS, w.E - 1, 150])
+    assert torch.equal(part.represent(ids).e, whole.represent(ids).e)
+    h, r = torch.tensor([100, 150, 170]), torch.tensor([0, 1, 0])
+    with torch.no_grad():
+        assert torch.equal(part.score_tails(h, r, tags), whole.score_tails(h, r, tags))
+        with part.cached_entities(), whole.cached_entities():
+            assert torch.equal(part.score_tails(h, r, tags), whole.score_tails(h, r, tags))
+            with pytest.raises(ValueError, match="outside the rows"):
+                part.score_tails(torch.tensor([5]), torch.tensor([0]), tags)
+    with pytest.raises(IndexError):
+        part.represent(torch.tensor([5]))  # video 5 is another rank's: no row here
+
+
+def spawn(tmp_path, variant, collective="auto", seed=0, shard=False, full_tables=False):
+    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed, shard, full_tables),
+             nprocs=2, join=True)
     return [torch.load(tmp_path / f"rank{k}.pt", weights_only=False) for k in range(2)]
+
+
+def held_model(variant, state, held):
+    """A model loaded with `state` (the whole model) and cut to the rows `held` (a rank's)."""
+    model = w.model_for(variant)
+    if state is not None:
+        model.load_state_dict(state)
+    model.hold_(held)
+    return model
 
 
 @pytest.mark.slow
@@ -63,19 +109,28 @@ def test_two_ranks(tmp_path, variant, collective):
     out = spawn(tmp_path, variant, collective)
     model = w.model_for(variant)
     owner = out[0]["owner"]
-    for table, row_owner in table_owners(model, owner):
-        name = next(k for k, v in model.named_parameters() if v is table.weight)
-        shared = row_owner == -1
-        # shared rows (tags, relations) identical on both ranks at the end of training
-        assert torch.equal(out[0]["before"][name][shared], out[1]["before"][name][shared]), name
-        for k in range(2):
-            other = row_owner == 1 - k  # another rank's videos: never touched here
-            assert torch.equal(out[k]["before"][name][other], out[k]["init"][name][other]), name
+    shared = {}
+    for k in range(2):
+        local = held_model(variant, None, out[k]["held"])  # this rank's rows, as initialised
+        names = {id(v): name for name, v in local.named_parameters()}
+        for table, row_owner in table_owners(local, owner):
+            name = names[id(table.weight)]
+            # rank-local tables: the shared rows and the rank's own, no other rank's row
+            assert set(row_owner.tolist()) <= {-1, k}, name
+            assert out[k]["before"][name].shape[0] == len(row_owner) == table.num, name
+            assert table.num < w.E or name.startswith("relations"), name  # sized to the partition
+            shared[k, name] = out[k]["before"][name][row_owner == -1]
             if (row_owner == k).any():
-                assert not torch.equal(out[k]["before"][name][row_owner == k], out[k]["init"][name][row_owner == k])
+                assert not torch.equal(out[k]["before"][name][row_owner == k], table.weight[row_owner == k])
+    # shared rows (tags, relations) identical on both ranks at the end of training
+    assert all(torch.equal(shared[0, name], shared[1, name]) for _, name in shared)
     dense = [k for k in out[0]["before"] if k.startswith(("entities.proj", "entities.energy", "rel_attention"))]
     assert all(torch.equal(out[0]["before"][k], out[1]["before"][k]) for k in dense)
-    assert same(out[0]["after"], out[1]["after"])
+    # rank 0 assembled the whole model (today's format) from the ranks' own rows
+    assert out[1]["after"] is None and out[0]["after"].keys() == model.state_dict().keys()
+    assert all(out[0]["after"][k].shape == v.shape for k, v in model.state_dict().items())
+    for k in range(2):
+        assert same(held_model(variant, out[0]["after"], out[k]["held"]).state_dict(), out[k]["before"])
     assert out[0]["losses"] == out[1]["losses"] and out[0]["valid"] == out[1]["valid"]
     assert out[0]["traffic"]["rows"] > 0
 
@@ -107,6 +162,23 @@ def test_ranks_given_only_their_shard_train_as_ranks_given_everything(tmp_path):
     everything = spawn(tmp_path / "all", "transfusion")
     sharded = spawn(tmp_path / "shard", "transfusion", shard=True)
     for k in range(2):
-        assert same(everything[k]["after"], sharded[k]["after"])
+        assert same(everything[k]["before"], sharded[k]["before"])
         assert everything[k]["losses"] == sharded[k]["losses"]
         assert everything[k]["n"] == sharded[k]["n"] > 0
+    assert same(everything[0]["after"], sharded[0]["after"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["transe", "transfusion"])
+def test_rank_local_rows_train_as_full_tables(tmp_path, variant):
+    """A rank holding only its own rows and the shared ones (rank-local row ids, tables and Adam
+    moments sized to its partition) trains exactly as a rank holding every entity's rows."""
+    (tmp_path / "local").mkdir()
+    (tmp_path / "full").mkdir()
+    local = spawn(tmp_path / "local", variant, "sparse")
+    full = spawn(tmp_path / "full", variant, "sparse", full_tables=True)
+    for k in range(2):
+        cut = held_model(variant, full[k]["before"], local[k]["held"])
+        assert same(cut.state_dict(), local[k]["before"])
+        assert full[k]["losses"] == local[k]["losses"] and full[k]["valid"] == local[k]["valid"]
+        assert full[k]["metrics"] == local[k]["metrics"]
