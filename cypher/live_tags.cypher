@@ -15,17 +15,17 @@ MATCH (v:Entity {id: $video}), (rel:Relation {name: $live_relation})
 WITH p, v, v[p.property] AS h, rel[p.property] AS r, coalesce(rel[p.ranges], []) AS range_ids
 WHERE h IS NOT NULL AND r IS NOT NULL
 WITH p, v, range_ids, [i IN range(0, size(h) - 1) | h[i] + r[i]] AS q,
-     p.p_norm = 1 OR size(range_ids) <= $k * $overfetch * ceil(1.0 * p.tags / size(range_ids)) AS whole
-CALL (p, q, range_ids, whole) {
+     toInteger($k * $overfetch * ceil(1.0 * p.tags / CASE WHEN size(range_ids) > 0 THEN size(range_ids) ELSE 1 END))
+       AS fetch
+WITH p, v, range_ids, q, fetch, p.p_norm = 1 OR size(range_ids) <= fetch AS whole
+CALL (p, q, range_ids, fetch, whole) {
   WITH * WHERE whole
   UNWIND range_ids AS id
   MATCH (t:Entity {id: id}) WHERE t:Tag
   RETURN t, CASE WHEN p.p_norm = 1 THEN 0.0 ELSE vector.similarity.euclidean(q, t[p.property]) END AS near
   UNION ALL
   WITH * WHERE NOT whole
-  CALL db.index.vector.queryNodes(p.tag_index,
-       toInteger(CASE WHEN $k * $overfetch * ceil(1.0 * p.tags / size(range_ids)) < p.tags
-                      THEN $k * $overfetch * ceil(1.0 * p.tags / size(range_ids)) ELSE p.tags END), q)
+  CALL db.index.vector.queryNodes(p.tag_index, CASE WHEN fetch < p.tags THEN fetch ELSE p.tags END, q)
     YIELD node AS t, score AS near
   WITH t, near WHERE $live_relation IN t[p.ranges]
   RETURN t, near

@@ -132,6 +132,19 @@ def test_publish_query_republish_and_resume(store, runner, tmp_path):
     assert top1 >= len(some) - 2
     out = runner.invoke(cli, ["tags", video, "--relation", RELATION, "--k", "3"])
     assert out.exit_code == 0 and "live tags of" in out.output
+    # a curator's rejected edge leaves the live answer (as it leaves infer's); a pending one does not
+    top = [t["tag"] for t in live(store, video, RELATION, 10)["tags"]]
+    with store.session() as session:
+        for tag, status in ((top[0], "rejected"), (top[1], "pending")):
+            session.run("MATCH (v:Entity {id: $v}), (t:Entity {id: $t}) "
+                        "CREATE (v)-[:INFERRED {relation: $r, status: $s}]->(t)", v=video, t=tag, r=RELATION, s=status).consume()
+        after = [t["tag"] for t in live(store, video, RELATION, 10)["tags"]]
+        session.run("MATCH (:Entity {id: $v})-[e:INFERRED]->() DELETE e", v=video).consume()
+    assert after[:9] == top[1:10]
+    # a relation whose range is empty: no tags, no arithmetic error (the fetch divides by the range's size)
+    with store.session() as session:
+        session.run("MATCH (r:Relation {name: 'series'}) SET r[$p] = []", p=kv.read_pointer(store)["ranges"]).consume()
+    assert kv.live_tags(store, video, "series", 10, 10) == []
 
     # the Browser guide's vector queries, as written, with the guide's parameters
     tag = first.entities[inferred.tails[0, 0]]
