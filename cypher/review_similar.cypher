@@ -3,7 +3,7 @@
 // until a run is published, or for a video without a published vector.
 MATCH (p:Published {key: 'vectors'})
 UNWIND $rows AS row
-MATCH (v:Video {id: row.video})
+MATCH (v:Entity {id: row.video}) WHERE v:Video
 WITH p, row, v, v[p.property] AS h WHERE h IS NOT NULL
 CALL db.index.vector.queryNodes(p.video_index, $k + 1, h) YIELD node AS other, score
 WITH row, v, other, score WHERE other <> v

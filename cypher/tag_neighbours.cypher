@@ -2,7 +2,7 @@
 // vectors), with the relations whose range holds each.
 // :params {tag: "Cats", k: 10}
 MATCH (p:Published {key: 'vectors'})
-MATCH (t:Tag {id: $tag})
+MATCH (t:Entity {id: $tag}) WHERE t:Tag
 WITH p, t, t[p.property] AS x WHERE x IS NOT NULL
 CALL db.index.vector.queryNodes(p.tag_index, $k + 1, x) YIELD node AS other, score
 WHERE other <> t

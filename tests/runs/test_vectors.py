@@ -121,13 +121,30 @@ def test_publish_query_republish_and_resume(store, runner, tmp_path):
                == [first.entities[t] for t in tails if t >= 0]
                for v, tails in zip(inferred.videos, inferred.tails.tolist()))
     assert same >= len(some) - 1
-    # over-fetch 2: the range (more than 20 tags) goes through the tag index, asked for its nearest tags
-    assert sum(RELATION in r for r in tag_ranges(first)) > 10 * 2
-    via_index = [[t["tag"] for t in live(store, v, RELATION, 10, overfetch=2)["tags"]] for v in some]
-    top1 = sum(got[:1] == [first.entities[tails[0]]] for got, tails in zip(via_index, inferred.tails.tolist()))
+    # over-fetch 1 on a wide range: the tag index is asked for 10 x ceil(tags / range) tags, fewer than the
+    # range holds, so the query takes the index path (a range no larger than that is scored whole)
+    wide, n_tags = "contains", int((~first.is_video).sum())
+    n_range = sum(wide in r for r in tag_ranges(first))
+    assert n_range > 10 * -(-n_tags // n_range)
+    inferred_wide = infer_run(store, first, some, [wide], k=10, min_confidence=0.0)
+    via_index = [[t["tag"] for t in live(store, v, wide, 10, overfetch=1)["tags"]] for v in some]
+    top1 = sum(got[:1] == [first.entities[tails[0]]] for got, tails in zip(via_index, inferred_wide.tails.tolist()))
     assert top1 >= len(some) - 2
     out = runner.invoke(cli, ["tags", video, "--relation", RELATION, "--k", "3"])
     assert out.exit_code == 0 and "live tags of" in out.output
+    # a curator's rejected edge leaves the live answer (as it leaves infer's); a pending one does not
+    top = [t["tag"] for t in live(store, video, RELATION, 10)["tags"]]
+    with store.session() as session:
+        for tag, status in ((top[0], "rejected"), (top[1], "pending")):
+            session.run("MATCH (v:Entity {id: $v}), (t:Entity {id: $t}) "
+                        "CREATE (v)-[:INFERRED {relation: $r, status: $s}]->(t)", v=video, t=tag, r=RELATION, s=status).consume()
+        after = [t["tag"] for t in live(store, video, RELATION, 10)["tags"]]
+        session.run("MATCH (:Entity {id: $v})-[e:INFERRED]->() DELETE e", v=video).consume()
+    assert after[:9] == top[1:10]
+    # a relation whose range is empty: no tags, no arithmetic error (the fetch divides by the range's size)
+    with store.session() as session:
+        session.run("MATCH (r:Relation {name: 'series'}) SET r[$p] = []", p=kv.read_pointer(store)["ranges"]).consume()
+    assert kv.live_tags(store, video, "series", 10, 10) == []
 
     # the Browser guide's vector queries, as written, with the guide's parameters
     tag = first.entities[inferred.tails[0, 0]]
