@@ -1,4 +1,5 @@
-// Live tags: for a video and a relation, the $k tags nearest to h_vid + r (TransE runs, as published),
+// Live tags: for a video and a relation, the $k tags nearest to h_vid + r (TransE runs with one vector per
+// video, as published; nothing for a relation-conditioned run),
 // among the relation's range (its tails in the run's training), leaving out the video's own triples and
 // the edges curators rejected, ranked by the run's exact score -||h_vid + r - t||_p.
 // Candidates: the relation's whole range when it holds no more tags than the index would be asked for
@@ -10,7 +11,7 @@
 // exact score: reading every candidate's vector and scoring it in Cypher cost up to 100 ms at 100k videos
 // (docs/graph-model.md "Published vectors"). The exclusions are read from the video's own edges.
 // :params {video: "v0001", live_relation: "has_topic", k: 10, overfetch: 10}
-MATCH (p:Published {key: 'vectors'}) WHERE p.base = 'transe'
+MATCH (p:Published {key: 'vectors'}) WHERE p.base = 'transe' AND NOT coalesce(p.conditioned, false)
 MATCH (v:Entity {id: $video}), (rel:Relation {name: $live_relation})
 WITH p, v, v[p.property] AS h, rel[p.property] AS r, coalesce(rel[p.ranges], []) AS range_ids
 WHERE h IS NOT NULL AND r IS NOT NULL

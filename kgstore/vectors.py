@@ -105,16 +105,18 @@ def create_indexes(store: Store, slot: Slot, dim: int, timeout_s: int = 3600) ->
         session.run("CALL db.awaitIndexes($timeout)", timeout=timeout_s).consume()
 
 
-def flip(store: Store, run_id: str, slot: Slot, base: str, p_norm: int, dim: int, tags: int) -> bool:
-    """Point the graph at `run_id`'s vectors in `slot`; False when another publish took the slot meanwhile."""
+def flip(store: Store, run_id: str, slot: Slot, base: str, p_norm: int, dim: int, tags: int,
+         conditioned: bool = False) -> bool:
+    """Point the graph at `run_id`'s vectors in `slot`; False when another publish took the slot meanwhile.
+    conditioned: the run's tail scores use a relation-conditioned video vector (no live tags)."""
     rows = store.query("vectors_flip", run=run_id, slot=slot.name, property=slot.vector, ranges=slot.ranges,
                        video_index=slot.video_index, tag_index=slot.tag_index, base=base, p_norm=int(p_norm),
-                       dim=int(dim), tags=int(tags))
+                       dim=int(dim), tags=int(tags), conditioned=bool(conditioned))
     return rows[0]["flipped"] == 1
 
 
 def video_state(store: Store, video: str) -> dict:
-    """{run, base, found, video, has_vector} for one id: what an empty answer needs to be explained."""
+    """{run, base, conditioned, found, video, has_vector} for one id: what an empty answer needs to be explained."""
     return dict(store.query("vectors_video_state", routing="r", video=video)[0])
 
 

@@ -11,7 +11,8 @@ dropped (`kgstore.vectors`).
 Bases: a TransE run's live tags are exact (h_vid + r against the tag vectors). TransH, TransR and
 TransD score a tag after a per-relation projection of both ends, which one tag index cannot hold:
 their entity vectors and translations are stored (similar videos and tag neighbourhoods work on the
-raw vectors) and live tags refuse with one line.
+raw vectors) and live tags refuse with one line. So do they for a relation-conditioned run (preset
+`relational`): its tail scores use h_{v,r}, one per relation; the graph holds eq. 4's h_vid.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
     t0 = time.perf_counter()
     pointer = kv.read_pointer(store)
     base, p_norm = run.meta["base"], run.model.config.p_norm
+    conditioned = bool(run.model.config.relation_modality)
     if pointer.get("run") == run.run_id and not pointer.get("pending_run"):
         note(f"run {run.run_id} is already the published run; nothing to write")
         return PublishSummary(run.run_id, pointer["slot"], 0, 0, None, base, int(pointer.get("dim", 0)),
@@ -111,7 +113,7 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
         i0 = time.perf_counter()
         kv.create_indexes(store, slot, dim)
         index_seconds = time.perf_counter() - i0
-        if not kv.flip(store, run.run_id, slot, base, p_norm, dim, int((~run.is_video).sum())):
+        if not kv.flip(store, run.run_id, slot, base, p_norm, dim, int((~run.is_video).sum()), conditioned):
             raise BadInput(f"another publish took slot {slot.name!r} while run {run.run_id} was written; "
                            "run `kgtag publish` again")
         old = pointer.get("slot")
@@ -127,6 +129,9 @@ def publish_run(store, run: LoadedRun, block: int = PUBLISH_BLOCK,
     if base != "transe":
         note(f"run {run.run_id} is a {base} run: similar videos and tag neighbourhoods read its vectors; live "
              "tags (`kgtag tags`) need a transe run")
+    elif conditioned:
+        note(f"run {run.run_id} uses relation-conditioned attention: similar videos and tag neighbourhoods read its "
+             "vectors; live tags (`kgtag tags`) need one vector per video")
     return PublishSummary(run.run_id, slot.name, n - start, start, pointer.get("run"), base, dim,
                           time.perf_counter() - t0, write_seconds, index_seconds)
 
@@ -171,6 +176,10 @@ def live(store, video: str, relation: str, k: int, overfetch: int = DEFAULT_OVER
         raise BadInput(f"the published run {state['run']} is a {state['base']} run: its score projects video and tag "
                        "per relation, which one tag index cannot hold, so live tags need a transe run; "
                        f"use `kgtag infer --run {state['run']} --videos {video}`")
+    if state["conditioned"]:
+        raise BadInput(f"the published run {state['run']} uses relation-conditioned attention (preset 'relational'): "
+                       "its video vector differs per relation, and the graph holds one per video, so live tags would "
+                       f"not be what `kgtag infer` ranks; use `kgtag infer --run {state['run']} --videos {video}`")
     tags = kv.live_tags(store, video, relation, k, overfetch)
     if not tags and not kv.relation_has_range(store, relation):
         raise BadInput(f"relation {relation!r} has no tags in its range in the published run {state['run']}")

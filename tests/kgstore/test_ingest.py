@@ -29,7 +29,23 @@ def test_schema_is_idempotent(store):
     names = {r["name"] for r in store.driver.execute_query("SHOW CONSTRAINTS YIELD name").records}
     assert {"entity_id", "relation_name", "modality_name", "run_id"} <= names
     indexes = {r["name"] for r in store.driver.execute_query("SHOW INDEXES YIELD name").records}
-    assert {"triple_relation", "inferred_run", "inferred_relation"} <= indexes
+    assert {"triple_relation", "inferred_run", "inferred_relation", "video_id", "tag_id"} <= indexes
+
+
+def test_a_video_or_tag_found_by_its_own_label_and_id_uses_an_index(store):
+    """The pattern analysts write in Browser seeks an index instead of scanning every video."""
+    schema.ensure_schema(store)
+    store.driver.execute_query("CALL db.awaitIndexes(60)")
+    for query in ("MATCH (v:Video {id: $id}) RETURN v", "MATCH (t:Tag {id: $id}) RETURN t"):
+        plan = store.driver.execute_query("EXPLAIN " + query, id="x").summary.plan
+        ops = []
+        stack = [plan]
+        while stack:
+            node = stack.pop()
+            ops.append(node["operatorType"])
+            stack.extend(node.get("children", []))
+        assert any(op.startswith("NodeIndexSeek") for op in ops), (query, ops)
+        assert not any(op.startswith("NodeByLabelScan") for op in ops), (query, ops)
 
 
 def test_tsv_ingest_twice_adds_nothing(store, tmp_path):

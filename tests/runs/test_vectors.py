@@ -209,6 +209,25 @@ def test_refusals_are_one_line(store, runner, tmp_path):
     assert out.exit_code == 0 and len(json.loads(out.stdout)["similar"]) == 3
 
 
+def test_live_tags_refuse_a_relation_conditioned_run(store, runner, tmp_path):
+    """A `relational` run scores tails with h_{v,r}; the graph holds one h_vid, so live tags would differ."""
+    runs = tmp_path / "runs"
+    kg = _graph(store, n_videos=120)
+    video = next(v for v in kg.entities if v.startswith("video_"))
+    run = _train(store, runs, preset="relational", epochs=1)
+    assert run.model.config.relation_modality
+    out = runner.invoke(cli, ["publish", "--run", run.run_id, "--quiet", "--json"])
+    assert out.exit_code == 0, out.output
+    assert "relation-conditioned" in " ".join(out.stderr.split())
+    out = runner.invoke(cli, ["tags", video, "--relation", RELATION])
+    assert out.exit_code == 2 and "relation-conditioned" in out.output and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1
+    # the Cypher query itself answers nothing rather than something `kgtag infer` would not write
+    assert store.query("live_tags", video=video, live_relation=RELATION, k=5, overfetch=10) == []
+    out = runner.invoke(cli, ["similar", video, "--k", "3", "--json"])
+    assert out.exit_code == 0 and len(json.loads(out.stdout)["similar"]) == 3
+
+
 def _interrupt_after(blocks: int):
     seen = []
 
