@@ -72,7 +72,8 @@ def train(
     Ctrl-C stops at once; the last completed epoch's checkpoint stays valid for `resume`.
     dist: None (one process), or an `embed.distributed.Ranks` when this is one rank of a process
     group: `triples` is then the rank's partition, and the hooks below (all skipped when None) cut
-    the model to the rank's rows (`localize`: its tables and moments sized to its partition), exchange gradients, restrict negatives, split batches and name checkpoints per rank.
+    the model to the rank's rows (`localize`: its tables and moments sized to its partition),
+    exchange gradients, restrict negatives, split batches and name checkpoints per rank.
     """
     if triples.dim() != 2 or triples.shape[1] != 3 or triples.shape[0] == 0:
         raise ValueError(f"triples must be a non-empty [N, 3] tensor, got {tuple(triples.shape)}")
