@@ -384,10 +384,19 @@ class Exchange:
             self.tables.append({"shared": shared, "ids": ids, "slot": slot,
                                 "constrain": kind if id(table) in constrained else None})
 
-    def rows(self, i: int, table: RowTable, got):
-        info = self.tables[i]
-        w = table.weight
-        self.ranks.traffic.steps += i == 0
+    def tables_rows(self, tables: list[RowTable], taken: list) -> list:
+        """Every row table's (ids, gradients) of this step merged across ranks: one all_reduce of
+        all tables' shared-row counts, then one collective per table (collectives cost ~1 ms each on
+        gloo, more than their bytes: docs/distributed.md)."""
+        self.ranks.traffic.steps += 1
+        parts = [self._split(i, t, got) for i, (t, got) in enumerate(zip(tables, taken))]
+        count = torch.tensor([len(p[2]) for p in parts], device=tables[0].weight.device)
+        dist.all_reduce(count, op=dist.ReduceOp.MAX)
+        return [self._merge(i, t, p, int(most)) for i, (t, p, most) in enumerate(zip(tables, parts, count.tolist()))]
+
+    def _split(self, i: int, table: RowTable, got):
+        """(local ids, local gradients, shared ids, shared gradients [n, width]) of one table's step."""
+        info, w = self.tables[i], table.weight
         shape = w.shape[1:]
         if got is None:
             idx = torch.zeros(0, dtype=torch.long, device=w.device)
@@ -395,12 +404,13 @@ class Exchange:
         else:
             idx, g = got
         sh = info["shared"].index_select(0, idx)
-        lidx, lg = idx[~sh], g[~sh]
-        sidx, sg = idx[sh], g[sh].reshape(-1, shape.numel())
+        return idx[~sh], g[~sh], idx[sh], g[sh].reshape(-1, shape.numel())
+
+    def _merge(self, i: int, table: RowTable, part, most: int):
+        info, w = self.tables[i], table.weight
+        lidx, lg, sidx, sg = part
+        shape = w.shape[1:]
         n_shared, width = len(info["ids"]), shape.numel()
-        count = torch.tensor([len(sidx)], device=w.device)
-        dist.all_reduce(count, op=dist.ReduceOp.MAX)
-        most = int(count)
         mode = self.ranks.collective
         if mode == "auto":
             # a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather (W-1) x
@@ -420,18 +430,30 @@ class Exchange:
             touched = (buf[:, width] > 0).nonzero().squeeze(1)
             uidx, ug = info["ids"].index_select(0, touched), buf.index_select(0, touched)[:, :width]
         else:
-            ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
-            ids[: len(sidx)] = info["slot"].index_select(0, sidx)  # the shared row's index: the same on every rank
-            grads = torch.zeros(most, width, dtype=sg.dtype, device=w.device)
-            grads[: len(sidx)] = sg
-            all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
-            all_grads = torch.empty(self.world * most, width, dtype=sg.dtype, device=w.device)
-            dist.all_gather_into_tensor(all_ids, ids)
-            dist.all_gather_into_tensor(all_grads, grads)
-            self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
+            # the shared row's index (the same on every rank) rides as one more column of the
+            # gradients: exact while it stays below the float's integer range, else a second gather
+            slots = info["slot"].index_select(0, sidx)
+            packed = n_shared < 2 / torch.finfo(sg.dtype).eps  # 2^24 for float32
+            grads = torch.zeros(most, width + packed, dtype=sg.dtype, device=w.device)
+            grads[: len(sidx), :width] = sg
+            all_grads = torch.empty(self.world * most, width + packed, dtype=sg.dtype, device=w.device)
+            if packed:
+                grads[:, width] = -1.0
+                grads[: len(sidx), width] = slots.to(sg.dtype)
+                dist.all_gather_into_tensor(all_grads, grads)
+                all_ids = all_grads[:, width].long()
+                self.ranks.traffic.rows += grads.numel() * grads.element_size()
+            else:
+                ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
+                ids[: len(sidx)] = slots
+                all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
+                dist.all_gather_into_tensor(all_ids, ids)
+                dist.all_gather_into_tensor(all_grads, grads)
+                self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
             keep = all_ids >= 0
             uslot, inv = torch.unique(all_ids[keep], return_inverse=True)
-            ug = torch.zeros(len(uslot), width, dtype=sg.dtype, device=w.device).index_add_(0, inv, all_grads[keep])
+            ug = torch.zeros(len(uslot), width, dtype=sg.dtype, device=w.device).index_add_(
+                0, inv, all_grads[keep][:, :width])
             uidx = info["ids"].index_select(0, uslot)
         ug = ug / self.world
         if info["constrain"] is not None and len(uidx):

@@ -94,8 +94,8 @@ class RowAdam:
 
     def __init__(self, tables: list[RowTable], lr: float, betas=(0.9, 0.999), eps: float = 1e-8, exchange=None):
         self.tables = tables
-        # exchange(i, table, taken) -> taken: merges the rows each process touched (embed.distributed);
-        # None in one process, where nothing below changes.
+        # exchange(tables, taken per table) -> taken per table: merges the rows each process touched
+        # (embed.distributed); None in one process, where nothing below changes.
         self.exchange = exchange
         self.lr, self.betas, self.eps = lr, betas, eps
         self.step_count = 0
@@ -107,10 +107,10 @@ class RowAdam:
     def step(self) -> None:
         self.step_count += 1
         b1, b2 = self.betas
+        # with an exchange, every table's rows are merged in one call (one round of collectives)
+        merged = None if self.exchange is None else self.exchange(self.tables, [t.taken() for t in self.tables])
         for i, (table, mom) in enumerate(zip(self.tables, self.moments)):
-            got = table.taken()
-            if self.exchange is not None:
-                got = self.exchange(i, table, got)
+            got = table.taken() if merged is None else merged[i]
             if got is None:
                 continue
             idx, g = got
@@ -155,13 +155,13 @@ class Optimizer:
 
     def __init__(self, model: nn.Module, lr: float, dense_lr: float | None = None, weight_decay: float = 0.0,
                  exchange=None):
-        """exchange: None (one process), or an object with `rows(i, table, taken)` and `dense(params)`
+        """exchange: None (one process), or an object with `tables_rows(tables, taken)` and `dense(params)`
         that sums gradients across processes before each update (embed.distributed.Exchange)."""
         tables = [m for m in model.modules() if isinstance(m, RowTable)]
         table_params = {id(t.weight) for t in tables}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_params]
         self.exchange = exchange
-        self.rows = RowAdam(tables, lr=lr, exchange=None if exchange is None else exchange.rows)
+        self.rows = RowAdam(tables, lr=lr, exchange=None if exchange is None else exchange.tables_rows)
         # fused=True: one kernel for all dense tensors (the per-tensor loop costs more than the
         # arithmetic for these small W, b, V, a); same algorithm, same state_dict layout.
         fused = bool(dense) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in dense)
