@@ -253,6 +253,12 @@ def memory(folder, variant, mods, steps, full_tables=False):
         print(f"  largest 2-rank peak / 1-rank peak = {worst:,.0f} / {one:,.0f} MB = {worst / one:.2f}", flush=True)
 
 
+def graph_data(kg) -> dict:
+    """What a worker process reads of a synthetic graph (saved once, loaded by every process)."""
+    return {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
+            "num_relations": kg.num_relations, "features": kg.features}
+
+
 def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
@@ -293,8 +299,7 @@ def main() -> None:
                 print(f"\n{name}:", flush=True)
                 memory(str(folder), *MODELS[name], a.steps, a.full_tables)
         return
-    data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video,
-            "num_relations": kg.num_relations, "features": kg.features}
+    data = graph_data(kg)
     print(f"{os.cpu_count()} CPUs, {load()}; topic graph {a.videos:,} videos, {len(kg.train):,} train triples, "
           f"{kg.num_entities:,} entities; preset fast; gloo on 127.0.0.1", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import distributed as B  # noqa: E402 (bench/distributed.py: build, free_port)
+import distributed as B  # noqa: E402 (bench/distributed.py: build, free_port, graph_data)
 from kgtag.embed.distributed import Ranks
 from kgtag.embed.trainer import train
 from kgtag.embed.config import preset
@@ -56,7 +56,7 @@ if __name__ == "__main__":
     a = p.parse_args()
     mods = () if a.model == "transe" else ("vision", "audio", "text")
     kg = topic.generate(seed=0, n_videos=a.videos)
-    data = {"train": kg.train, "valid": kg.valid, "test": kg.test, "is_video": kg.is_video, "num_relations": kg.num_relations, "features": kg.features}
+    data = B.graph_data(kg)
     with tempfile.TemporaryDirectory() as d:
         g = os.path.join(d, "g.pt"); torch.save(data, g)
         for world in (1, 2):

@@ -32,7 +32,8 @@ def oracle_mrr(seed: int, videos: int, cold_share: float) -> dict:
     objects = torch.unique(contains[:, 2])
     topics = torch.unique(c3[:, 2])
     counts = torch.zeros(len(topics), len(objects))
-    counts.index_put_((torch.searchsorted(topics, topic[contains[:, 0]]), torch.searchsorted(objects, contains[:, 2].contiguous())),
+    counts.index_put_((torch.searchsorted(topics, topic[contains[:, 0]]),
+                       torch.searchsorted(objects, contains[:, 2].contiguous())),
                       torch.ones(len(contains)), accumulate=True)
     counts += 1e-3 * counts.sum(0)  # popularity breaks ties
     known = torch.cat([train, valid, test])
@@ -46,12 +47,12 @@ def oracle_mrr(seed: int, videos: int, cold_share: float) -> dict:
         target = torch.searchsorted(objects, q[:, 2].contiguous())
         own = scores.gather(1, target[:, None])
         # filtered: the video's other known objects leave the candidates
-        other = known[torch.isin(known[:, 0], q[:, 0])]
-        row = torch.searchsorted(q[:, 0].unique(), other[:, 0].contiguous())
-        mask = torch.zeros(len(q[:, 0].unique()), len(objects), dtype=torch.bool)
-        keep = torch.isin(other[:, 2], objects)
-        mask[row[keep], torch.searchsorted(objects, other[keep, 2].contiguous())] = True
-        mask = mask[torch.searchsorted(q[:, 0].unique(), q[:, 0].contiguous())]
+        heads = q[:, 0].unique()
+        other = known[torch.isin(known[:, 0], heads) & torch.isin(known[:, 2], objects)]
+        mask = torch.zeros(len(heads), len(objects), dtype=torch.bool)
+        mask[torch.searchsorted(heads, other[:, 0].contiguous()),
+             torch.searchsorted(objects, other[:, 2].contiguous())] = True
+        mask = mask[torch.searchsorted(heads, q[:, 0].contiguous())]
         mask[torch.arange(len(q)), target] = False
         scores = scores.masked_fill(mask, -1.0)
         rank = 1 + (scores > own).sum(1) + 0.5 * ((scores == own).sum(1) - 1)  # expected rank among ties

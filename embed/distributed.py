@@ -13,23 +13,24 @@ Every step, after `backward()`, the gradients of shared parameters are summed ac
 divided by the world size (the mean of the ranks' batch losses, as DDP does), before the same Adam
 update runs on every rank, so shared parameters stay identical bit for bit:
 
-- row tables (`Exchange.rows`): each rank has a different set of touched shared rows. Two
-  collectives are measured (bench/distributed.py, docs/distributed.md): "sparse" = all_gather of
-  the touched (row id, gradient) pairs, padded to the largest count; "dense" = all_reduce of a
-  buffer the size of the table's shared rows plus a touched flag. `collective="auto"` takes the one
-  that moves fewer bytes this step (one tiny all_reduce of the largest touched count decides; a ring
-  all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather W-1 times each rank's
-  part): sparse for large tag vocabularies, dense when the shared table is small next to the
-  touched rows. A shared row some rank
-  renormalised (Algorithm 1 line 7) is renormalised on every rank before the update.
+- row tables (`Exchange.tables_rows`, every table of a step in one round): each rank has a
+  different set of touched shared rows. Two collectives are measured (bench/distributed.py,
+  docs/distributed.md): "sparse" = all_gather of the touched (row index, gradient) pairs, padded to
+  the largest count, the index riding as one more column of the gradients; "dense" = all_reduce of
+  a buffer the size of the table's shared rows plus a touched flag. `collective="auto"` takes the
+  one that moves fewer bytes this step (one tiny all_reduce of every table's largest touched count
+  decides; a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather W-1 times
+  each rank's part): sparse for large tag vocabularies, dense when the shared table is small next
+  to the touched rows. A shared row some rank renormalised (Algorithm 1 line 7) is renormalised on
+  every rank before the update.
 - dense parameters (`Exchange.dense`): one flat all_reduce of all their gradients (a few hundred
   kB), with a flag per tensor so that a tensor no rank touched keeps `grad = None` as in one process.
 
 Owned rows are never communicated during training. Each rank holds only the rows it reads: its own
-videos' and the shared ones (`Ranks.localize` -> `KGModel.hold_`: rank-local row ids, the shared rows
-first, so that they have the same local id on every rank), so its row tables and their Adam moments
-are sized to its partition. `consolidate` sends every rank's own rows once to rank 0 at the end,
-which assembles the whole model in today's format (model.pt).
+videos' and the shared ones (`Ranks.localize` -> `KGModel.hold_`: rank-local row ids in entity-id
+order; a shared row is exchanged by its index among the shared rows, the same on every rank), so its
+row tables and their Adam moments are sized to its partition. `consolidate` sends every rank's own
+rows once to rank 0 at the end, which assembles the whole model in today's format (model.pt).
 
 World size 1 changes nothing: every hook is the identity, so the trainer is the single-process
 trainer bit for bit (tests/embed/test_distributed.py).
