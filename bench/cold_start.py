@@ -53,6 +53,9 @@ SETTINGS = {
     "zk drop 0.2": ({}, {"knowledge_dropout": 0.2}),
     "zk drop 0.25": ({}, {"knowledge_dropout": 0.25}),
     "zk drop 0.5": ({}, {"knowledge_dropout": 0.5}),
+    "zk drop 0.1 detach": ({}, {"knowledge_dropout": 0.1, "knowledge_dropout_detach": True}),
+    "zk drop 0.2 detach": ({}, {"knowledge_dropout": 0.2, "knowledge_dropout_detach": True}),
+    "zk drop 0.3 detach": ({}, {"knowledge_dropout": 0.3, "knowledge_dropout_detach": True}),
     "rel attention": ({}, {"relation_modality": True}),
     "rel attention + zk drop 0.1": ({}, {"relation_modality": True, "knowledge_dropout": 0.1}),
     "rel attention + zk drop 0.25": ({}, {"relation_modality": True, "knowledge_dropout": 0.25}),
@@ -72,6 +75,7 @@ def run_one(job: dict) -> dict:
     if not mods:
         m_all.pop("knowledge_dropout", None)
         m_all.pop("relation_modality", None)
+        m_all.pop("knowledge_dropout_detach", None)
     torch.manual_seed(job["seed"])
     model = build_model(ModelConfig(variant=job["variant"], modalities=mods, **m_all),
                         kg.num_entities, kg.num_relations, kg.features)

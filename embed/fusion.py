@@ -66,6 +66,7 @@ class EntityRepresentation(nn.Module):
         if not 0.0 <= knowledge_dropout < 1.0:
             raise ValueError(f"knowledge_dropout must be in [0, 1), got {knowledge_dropout}")
         self.knowledge_dropout = float(knowledge_dropout)
+        self.dropped = None  # local z_K rows the last training forward dropped (see knowledge_keep)
         self.modalities = tuple(modalities) if mode != "plain" else ()
         segments = int(knowledge) + len(self.modalities)
         self.width = dim * segments if mode in ("attention", "concat") else dim
@@ -160,7 +161,9 @@ class EntityRepresentation(nn.Module):
         if self.knowledge:
             keep = self.known.index_select(0, v)
             if self.training and self.knowledge_dropout > 0:
-                keep = keep & self.knowledge_keep(v.shape[0], v.device)
+                drawn = self.knowledge_keep(v.shape[0], v.device)
+                self.dropped = v[~drawn]  # for KGModel.loss's knowledge_dropout_detach
+                keep = keep & drawn
             zs.append(self.z_k.rows(v, constrain) * keep.unsqueeze(1))
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
@@ -178,6 +181,12 @@ class EntityRepresentation(nn.Module):
         video's (z_K = 0, eq. 3-4 unchanged), so the modality path alone must place it; only the rows
         a batch uses are drawn."""
         return torch.rand(n, device=device) >= self.knowledge_dropout
+
+    def dropped_of(self, ids: torch.Tensor) -> torch.Tensor:
+        """BoolTensor[n]: which entity ids had z_K dropped in the last training forward."""
+        if self.dropped is None or self.all_plain:
+            return torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        return self.fused.index_select(0, ids) & torch.isin(self.local.index_select(0, ids), self.dropped)
 
     def _features(self, m: str, v: torch.Tensor) -> torch.Tensor:
         """Frozen features [n, d] of fused rows v (local ids): the PCA-reduced buffer, or gathered rows."""

@@ -73,14 +73,14 @@ def test_by_history_reports_each_group_from_a_table_model():
     assert 0 < out["cold"]["chance_mrr"] < 1
 
 
-def _fused_model(rate):
+def _fused_model(rate, **kw):
     E, R = 40, 3
     g = torch.Generator().manual_seed(0)
     present = torch.ones(E, dtype=torch.bool)
     present[30:] = False
     feats = {"vision": (torch.randn(E, 6, generator=g) * present.unsqueeze(1), present)}
     torch.manual_seed(0)
-    cfg = ModelConfig(variant="transfusion", modalities=("vision",), dim=4, hidden=8, knowledge_dropout=rate)
+    cfg = ModelConfig(variant="transfusion", modalities=("vision",), dim=4, hidden=8, knowledge_dropout=rate, **kw)
     return build_model(cfg, E, R, feats)
 
 
@@ -146,3 +146,27 @@ def test_relation_conditioned_attention_weights_sum_to_one_per_video_and_relatio
     train(model, triples, TrainConfig(epochs=2, batch_size=16, lr=1e-2, num_negatives=2, device="cpu",
                                       num_threads=1), progress=False)
     assert not torch.equal(before, model.entities.relation_logits.detach())
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_knowledge_dropout_detach_stops_only_the_dropped_heads_gradient_to_tails(detach):
+    model = _fused_model(0.5, knowledge_dropout_detach=detach)
+    model.train()
+    videos = torch.arange(30)
+    torch.manual_seed(5)
+    dropped = ~model.entities.knowledge_keep(30)  # the draw the loss below makes (videos in id order)
+    assert 0 < int(dropped.sum()) < 30
+    # heads that keep z_K point to tags 30-34, dropped heads to tags 35-39 (positives and negatives)
+    tail = 30 + 5 * dropped.long() + videos % 5
+    pos = torch.stack([videos, videos % 3, tail], 1)
+    neg = pos.clone().unsqueeze(1)
+    neg[:, 0, 2] = 30 + 5 * dropped.long() + (videos + 1) % 5
+    torch.manual_seed(5)
+    model.loss(pos, neg).backward()
+    assert torch.equal(model.entities.dropped_of(videos), dropped)
+    rows, g = model.entities.plain.taken()  # the tags are the plain rows, in entity order (30-39)
+    grad = torch.zeros(10).index_add_(0, rows, g.abs().sum(1))
+    assert bool((grad[:5] > 0).all())
+    assert bool((grad[5:] == 0).all()) if detach else bool((grad[5:] > 0).all())
+    # the dropped heads' modality path is trained either way
+    assert model.entities.proj["vision"].weight.grad.abs().sum() > 0
