@@ -68,10 +68,10 @@ class ModelConfig:
     # z_K zeroed with this probability, as a cold video's is, so that the modalities alone learn to
     # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
     knowledge_dropout: float = 0.1
-    # With knowledge_dropout: a dropped video's triples move the video side only (the projections
-    # and attention), not the tags and relations they point to (their gradient stops there), so
-    # the cold copies cannot pull the warm graph's tag geometry towards modality-only positions.
-    knowledge_dropout_detach: bool = False
+    # With knowledge_dropout, what a dropped video's triples do not move (their gradient stops
+    # there): "none"; "relations" (the relation rows); "all" (relation and tail rows: such a triple
+    # trains the video side, projections and attention, only). docs/method.md measures each.
+    knowledge_dropout_detach: str = "none"
     # Relation-conditioned modality attention (beyond eq. 3-4): a learned logit per (relation,
     # segment) added to eq. 4's energies, so a relation can lean on the modality it needs. The
     # query video's vector becomes h_{vid, r} in tail prediction and in training; everything that
@@ -86,6 +86,7 @@ class ModelConfig:
         _choice("variant", self.variant, VARIANTS)
         _choice("base", self.base, BASES)
         _choice("loss", self.loss, ("margin", "softplus"))
+        _choice("knowledge_dropout_detach", self.knowledge_dropout_detach, ("none", "relations", "all"))
         _choice("p_norm", self.p_norm, (1, 2))
         check_modalities(self.modalities)
         spec = VARIANT_SPECS[self.variant]
@@ -217,7 +218,7 @@ def model_preset(name: str) -> dict:
 BEFORE_FIELD = {
     "model": dict(feature_dims=None, relation_entropy=0.0, adversarial_temperature=0.0, segment_norm=False,
                   segment_scale=False, fused_norm=False, loss="margin", relation_attention=None,
-                  knowledge_dropout=0.0, relation_modality=False, knowledge_dropout_detach=False),
+                  knowledge_dropout=0.0, relation_modality=False, knowledge_dropout_detach="none"),
     "train": dict(dense_lr=None, sampler="uniform", type_constrained=0.0, filter_known=False, side_constrained=False,
                   known_negative_rate=0.5, amp=False, num_threads=None, patience=None, valid_every=1,
                   restore_best=True, device="auto", seed=0),

@@ -239,8 +239,9 @@ class KGModel(nn.Module):
             ht = torch.stack([self.entities.conditioned(trip[:, 0], trip[:, 1], ht[0]), ht[1]])
         htp = None if ep is None else ep.index_select(0, inv).view(2, n, -1)
         rel = self._relations(trip[:, 1])
-        if self.config.knowledge_dropout_detach and self.training:
-            ht, htp, rel = _detach_cold(self.entities.dropped_of(uniq).index_select(0, inv[:n]), ht, htp, rel)
+        if self.config.knowledge_dropout_detach != "none" and self.training:
+            cold = self.entities.dropped_of(uniq).index_select(0, inv[:n])
+            ht, htp, rel = _detach_cold(cold, ht, htp, rel, tails=self.config.knowledge_dropout_detach == "all")
         d = self.interaction.pair_distance(Entities(ht, htp), rel)
         d_pos, d_neg = d.split([b, n - b])
         d_neg = d_neg.view(b, k)
@@ -262,15 +263,16 @@ class KGModel(nn.Module):
         return loss
 
 
-def _detach_cold(cold: torch.Tensor, ht: torch.Tensor, htp, rel: Relations):
-    """Tails and relations of the triples whose head had z_K dropped (cold [N]), with their gradient
-    stopped: such a triple trains the head's modality path only (`knowledge_dropout_detach`)."""
+def _detach_cold(cold: torch.Tensor, ht: torch.Tensor, htp, rel: Relations, tails: bool):
+    """The relations (and with `tails` the tails) of the triples whose head had z_K dropped (cold
+    [N]), with their gradient stopped (`ModelConfig.knowledge_dropout_detach`)."""
     if not bool(cold.any()):
         return ht, htp, rel
-    c = cold.unsqueeze(1)
-    ht = torch.stack([ht[0], torch.where(c, ht[1].detach(), ht[1])])
-    if htp is not None:
-        htp = torch.stack([htp[0], torch.where(c, htp[1].detach(), htp[1])])
+    if tails:
+        c = cold.unsqueeze(1)
+        ht = torch.stack([ht[0], torch.where(c, ht[1].detach(), ht[1])])
+        if htp is not None:
+            htp = torch.stack([htp[0], torch.where(c, htp[1].detach(), htp[1])])
     u = next(iter(rel.rows.values())).shape[0]  # a detached copy of each relation's rows after its own
     rows = {k: torch.cat([v, v.detach()]) for k, v in rel.rows.items()}
     return ht, htp, Relations(rows, rel.inv + u * cold.long())
