@@ -58,6 +58,8 @@ SETTINGS = {
     "zk drop 0.3 detach": ({}, {"knowledge_dropout": 0.3, "knowledge_dropout_detach": "all"}),
     "zk drop 0.1 detach rel": ({}, {"knowledge_dropout": 0.1, "knowledge_dropout_detach": "relations"}),
     "zk drop 0.2 detach rel": ({}, {"knowledge_dropout": 0.2, "knowledge_dropout_detach": "relations"}),
+    "zk drop 0.1 learned cold": ({}, {"knowledge_dropout": 0.1, "cold_knowledge": "learned"}),
+    "zk drop 0.2 learned cold": ({}, {"knowledge_dropout": 0.2, "cold_knowledge": "learned"}),
     "rel attention": ({}, {"relation_modality": True}),
     "rel attention + zk drop 0.1": ({}, {"relation_modality": True, "knowledge_dropout": 0.1}),
     "rel attention + zk drop 0.25": ({}, {"relation_modality": True, "knowledge_dropout": 0.25}),
@@ -78,6 +80,7 @@ def run_one(job: dict) -> dict:
         m_all.pop("knowledge_dropout", None)
         m_all.pop("relation_modality", None)
         m_all.pop("knowledge_dropout_detach", None)
+        m_all.pop("cold_knowledge", None)
     torch.manual_seed(job["seed"])
     model = build_model(ModelConfig(variant=job["variant"], modalities=mods, **m_all),
                         kg.num_entities, kg.num_relations, kg.features)

@@ -72,6 +72,10 @@ class ModelConfig:
     # there): "none"; "relations" (the relation rows); "all" (relation and tail rows: such a triple
     # trains the video side, projections and attention, only). docs/method.md measures each.
     knowledge_dropout_detach: str = "none"
+    # z_K of a video without its own (no training triple, or dropped by knowledge_dropout): "zero"
+    # (eq. 1-4 with z_K = 0) or "learned" (one trainable vector shared by all such videos, so the
+    # knowledge segment of a cold video says "an average video" instead of nothing).
+    cold_knowledge: str = "zero"
     # Relation-conditioned modality attention (beyond eq. 3-4): a learned logit per (relation,
     # segment) added to eq. 4's energies, so a relation can lean on the modality it needs. The
     # query video's vector becomes h_{vid, r} in tail prediction and in training; everything that
@@ -87,6 +91,7 @@ class ModelConfig:
         _choice("base", self.base, BASES)
         _choice("loss", self.loss, ("margin", "softplus"))
         _choice("knowledge_dropout_detach", self.knowledge_dropout_detach, ("none", "relations", "all"))
+        _choice("cold_knowledge", self.cold_knowledge, ("zero", "learned"))
         _choice("p_norm", self.p_norm, (1, 2))
         check_modalities(self.modalities)
         spec = VARIANT_SPECS[self.variant]
@@ -218,7 +223,8 @@ def model_preset(name: str) -> dict:
 BEFORE_FIELD = {
     "model": dict(feature_dims=None, relation_entropy=0.0, adversarial_temperature=0.0, segment_norm=False,
                   segment_scale=False, fused_norm=False, loss="margin", relation_attention=None,
-                  knowledge_dropout=0.0, relation_modality=False, knowledge_dropout_detach="none"),
+                  knowledge_dropout=0.0, relation_modality=False, knowledge_dropout_detach="none",
+                  cold_knowledge="zero"),
     "train": dict(dense_lr=None, sampler="uniform", type_constrained=0.0, filter_known=False, side_constrained=False,
                   known_negative_rate=0.5, amp=False, num_threads=None, patience=None, valid_every=1,
                   restore_best=True, device="auto", seed=0),

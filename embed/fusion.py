@@ -57,6 +57,7 @@ class EntityRepresentation(nn.Module):
         fused_norm: str | None = None,
         knowledge_dropout: float = 0.0,
         relation_modality: int = 0,
+        cold_knowledge: str = "zero",
     ):
         super().__init__()
         if mode not in MODES:
@@ -119,6 +120,9 @@ class EntityRepresentation(nn.Module):
                 self.z_k = RowTable(self.num_fused, dim)
                 uniform_(self.z_k.weight, transe_bound(dim))
                 self.register_buffer("known", torch.ones(self.num_fused, dtype=torch.bool))  # see set_known_
+                # cold_knowledge "learned": one trainable z_K shared by every video without its own
+                # (cold, or dropped in training), zero at the start (= the "zero" rule)
+                self.z_cold = nn.Parameter(torch.zeros(dim)) if cold_knowledge == "learned" and self.num_fused else None
             if mode == "attention":
                 self.energy = Energy(dim, hidden)
         # Relation-conditioned modality attention (beyond the paper): relation_modality = R adds a
@@ -164,7 +168,10 @@ class EntityRepresentation(nn.Module):
                 drawn = self.knowledge_keep(v.shape[0], v.device)
                 self.dropped = v[~drawn]  # for KGModel.loss's knowledge_dropout_detach
                 keep = keep & drawn
-            zs.append(self.z_k.rows(v, constrain) * keep.unsqueeze(1))
+            z_k = self.z_k.rows(v, constrain) * keep.unsqueeze(1)
+            if self.z_cold is not None:  # at most norm 1, as a z_K row ("max1": no blow-up at 0)
+                z_k = z_k + (~keep).unsqueeze(1) * _normalised(self.z_cold, "max1")
+            zs.append(z_k)
             masks.append(torch.ones(v.shape[0], 1, dtype=torch.bool, device=v.device))
         for m in self.modalities:
             # Frozen features: a plain gather (no gradient), then one matmul per modality (eq. 1).

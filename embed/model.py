@@ -65,6 +65,7 @@ class KGModel(nn.Module):
             fused_norm=constraint if config.fused_norm else None,
             knowledge_dropout=config.knowledge_dropout,
             relation_modality=num_relations if config.relation_modality else 0,
+            cold_knowledge=config.cold_knowledge,
         )
         width = self.entities.width
         assert width == config.width

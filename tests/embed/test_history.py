@@ -170,3 +170,26 @@ def test_knowledge_dropout_detach_stops_only_the_dropped_heads_gradient_to_tails
     assert bool((grad[5:] == 0).all()) if detach == "all" else bool((grad[5:] > 0).all())
     # the dropped heads' modality path is trained either way
     assert model.entities.proj["vision"].weight.grad.abs().sum() > 0
+
+
+def test_learned_cold_knowledge_stands_in_for_a_missing_z_k_and_is_trained():
+    model = _fused_model(0.5, cold_knowledge="learned")
+    rep = model.entities
+    assert torch.equal(rep.z_cold, torch.zeros(4))  # starts as the "zero" rule
+    seen = torch.ones(40, dtype=torch.bool)
+    seen[[3, 7]] = False  # two cold videos
+    rep.set_known_(seen)
+    with torch.no_grad():
+        rep.z_cold.copy_(torch.tensor([3.0, 0.0, 4.0, 0.0]))  # norm 5: used at norm 1
+    model.eval()
+    v = torch.tensor([3, 5, 7])
+    z, _ = rep.segments(rep.local[v])
+    assert torch.allclose(z[[0, 2], 0], torch.tensor([0.6, 0.0, 0.8, 0.0]).expand(2, 4))
+    assert torch.equal(z[1, 0], rep.z_k.weight[rep.local[5]])
+    model.train()  # a dropped video in training gets it too, and its gradient reaches z_cold
+    pos = torch.tensor([[v, v % 3, 30 + v % 10] for v in range(30)])
+    torch.manual_seed(5)
+    model.loss(pos, pos.unsqueeze(1).flip(0)).backward()
+    assert bool(rep.dropped_of(torch.arange(30)).any())
+    assert rep.z_cold.grad is not None and rep.z_cold.grad.abs().sum() > 0
+    assert _fused_model(0.5).entities.z_cold is None  # "zero": no parameter (older runs load as before)
