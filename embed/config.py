@@ -69,8 +69,8 @@ class ModelConfig:
     # place it (docs/method.md "Cold start as a protocol"). 0 = off (eq. 1-4 as printed).
     knowledge_dropout: float = 0.1
     # With knowledge_dropout, what a dropped video's triples do not move (their gradient stops
-    # there): "none"; "relations" (the relation rows); "all" (relation and tail rows: such a triple
-    # trains the video side, projections and attention, only). docs/method.md measures each.
+    # there): "none"; "relations" (the relation rows); "tails" (the tail rows); "all" (both: such a
+    # triple trains the video side, projections and attention, only). docs/method.md measures each.
     knowledge_dropout_detach: str = "none"
     # z_K of a video without its own (no training triple, or dropped by knowledge_dropout): "zero"
     # (eq. 1-4 with z_K = 0) or "learned" (one trainable vector shared by all such videos, so the
@@ -90,7 +90,7 @@ class ModelConfig:
         _choice("variant", self.variant, VARIANTS)
         _choice("base", self.base, BASES)
         _choice("loss", self.loss, ("margin", "softplus"))
-        _choice("knowledge_dropout_detach", self.knowledge_dropout_detach, ("none", "relations", "all"))
+        _choice("knowledge_dropout_detach", self.knowledge_dropout_detach, ("none", "relations", "tails", "all"))
         _choice("cold_knowledge", self.cold_knowledge, ("zero", "learned"))
         _choice("p_norm", self.p_norm, (1, 2))
         check_modalities(self.modalities)

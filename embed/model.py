@@ -75,6 +75,9 @@ class KGModel(nn.Module):
         self.entity_proj = entity_projections(config.base, num_entities, width)
         self.rel_attention = RelationAttention(width, config.hidden) if config.relation_attention else None
         self._cache: Entities | None = None
+        # Which relations' triples `knowledge_dropout_detach` applies to (bool [R]; None: all). Set
+        # by bench/cold_start.py's oracle only (docs/method.md); no config field sets it.
+        self.detach_relations: torch.Tensor | None = None
         self.entities.constrain_all_(constraint)
         self._register_load_state_dict_pre_hook(_rename_old_keys)
 
@@ -242,7 +245,10 @@ class KGModel(nn.Module):
         rel = self._relations(trip[:, 1])
         if self.config.knowledge_dropout_detach != "none" and self.training:
             cold = self.entities.dropped_of(uniq).index_select(0, inv[:n])
-            ht, htp, rel = _detach_cold(cold, ht, htp, rel, tails=self.config.knowledge_dropout_detach == "all")
+            if self.detach_relations is not None:
+                cold = cold & self.detach_relations.index_select(0, trip[:, 1])
+            mode = self.config.knowledge_dropout_detach
+            ht, htp, rel = _detach_cold(cold, ht, htp, rel, tails=mode in ("tails", "all"), relations=mode != "tails")
         d = self.interaction.pair_distance(Entities(ht, htp), rel)
         d_pos, d_neg = d.split([b, n - b])
         d_neg = d_neg.view(b, k)
@@ -264,9 +270,9 @@ class KGModel(nn.Module):
         return loss
 
 
-def _detach_cold(cold: torch.Tensor, ht: torch.Tensor, htp, rel: Relations, tails: bool):
-    """The relations (and with `tails` the tails) of the triples whose head had z_K dropped (cold
-    [N]), with their gradient stopped (`ModelConfig.knowledge_dropout_detach`)."""
+def _detach_cold(cold: torch.Tensor, ht: torch.Tensor, htp, rel: Relations, tails: bool, relations: bool):
+    """The tails and/or relations of the triples whose head had z_K dropped (cold [N]), with their
+    gradient stopped (`ModelConfig.knowledge_dropout_detach`)."""
     if not bool(cold.any()):
         return ht, htp, rel
     if tails:
@@ -274,6 +280,8 @@ def _detach_cold(cold: torch.Tensor, ht: torch.Tensor, htp, rel: Relations, tail
         ht = torch.stack([ht[0], torch.where(c, ht[1].detach(), ht[1])])
         if htp is not None:
             htp = torch.stack([htp[0], torch.where(c, htp[1].detach(), htp[1])])
+    if not relations:
+        return ht, htp, rel
     u = next(iter(rel.rows.values())).shape[0]  # a detached copy of each relation's rows after its own
     rows = {k: torch.cat([v, v.detach()]) for k, v in rel.rows.items()}
     return ht, htp, Relations(rows, rel.inv + u * cold.long())
