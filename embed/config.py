@@ -106,6 +106,8 @@ class ModelConfig:
         _at_least("relation_entropy", self.relation_entropy, 0)
         if not 0.0 <= self.knowledge_dropout < 1.0:
             raise InvalidConfig(f"knowledge_dropout must be in [0, 1), got {self.knowledge_dropout}")
+        if self.knowledge_dropout_detach != "none" and self.knowledge_dropout == 0:
+            raise InvalidConfig("knowledge_dropout_detach acts on the videos knowledge_dropout drops: set knowledge_dropout > 0")
         if self.feature_dims is not None:
             _at_least("feature_dims", self.feature_dims, 1)
         if self.relation_modality and fusion_mode(self.variant, self.modalities) != "attention":

@@ -36,7 +36,9 @@ def test_a_misspelled_override_is_refused_not_dropped():
 
 
 @pytest.mark.parametrize("bad", [dict(dim=0), dict(dim="32"), dict(p_norm=3), dict(loss="hinge"),
-                                 dict(knowledge_dropout=1.0), dict(modalities=("Vision",))])
+                                 dict(knowledge_dropout=1.0), dict(modalities=("Vision",)),
+                                 dict(knowledge_dropout_detach="tail"), dict(cold_knowledge="mean"),
+                                 dict(knowledge_dropout=0.0, knowledge_dropout_detach="all")])
 def test_bad_model_fields_are_one_invalid_config(bad):
     with pytest.raises(InvalidConfig) as info:
         ModelConfig(**{"variant": "transfusion", "modalities": ("vision",), **bad})
