@@ -13,7 +13,8 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
 - `--collectives none`: 2 ranks x 1 thread with the same partition, steps and batches but no
   gradient exchange at all (the shared rows drift apart: not a model, only the ceiling of the
   throughput two ranks can reach on the machine without any collective).
-- bytes each rank puts into collectives per step (row-table exchange + dense all-reduce), for each
+- bytes each rank puts into collectives per step (the one buffer of a step: its row part and its
+  dense part) and the collectives per step (one; two on a step past a cap), for each
   collective of `--collectives`, next to the sizes of the shared row tables, the dense parameters
   and the whole model.
 - peak RSS of each rank's process (the largest is printed), after training and consolidation.
