@@ -381,7 +381,7 @@ class Exchange:
       (gradient, shared index) | table 2 ... | dense flags | dense gradients]; every rank then sums
       the gathered parts itself, in rank order (rows: unique + index_add, as before; dense: the sum
       of the W copies). `cap` (rows reserved per table and rank) is not exchanged: every rank derives
-      it from the counts it gathered in earlier steps (the largest count seen x 1.25, at most the
+      it from the counts it gathered in earlier steps (the largest count seen x 1.05, at most the
       table's shared rows), so every rank knows the layout in advance without a count round. A step
       that touches more rows than `cap` sends the rest in a second gather (every rank knows from the
       gathered counts that it must): correct for any step, two collectives only on such a step.
@@ -396,7 +396,7 @@ class Exchange:
     (each shared row: its ranks' gradients in rank order; dense: the ranks' sum), divided by W.
     """
 
-    HEADROOM = 1.25  # cap = the largest count seen x this: a step rarely touches more rows than that
+    HEADROOM = 1.05  # cap = the largest count seen x this: past the first steps, rarely exceeded
 
     def __init__(self, ranks: Ranks, model):
         self.ranks, self.world = ranks, ranks.world
