@@ -10,7 +10,11 @@ For TransE and TransFusion-VAT (vision, audio, text) with the `fast` preset:
   threads, 1 rank x 1 thread and 2 ranks x 1 thread (each configuration in fresh spawned processes;
   a rank's rate = its partition's positives / its wall time, the group's = all positives / the
   slowest rank's time). Scaling efficiency = rate(2 x 1) / (2 x rate(1 x 1)).
-- bytes each rank puts into collectives per step (row-table exchange + dense all-reduce), for each
+- `--collectives none`: 2 ranks x 1 thread with the same partition, steps and batches but no
+  gradient exchange at all (the shared rows drift apart: not a model, only the ceiling of the
+  throughput two ranks can reach on the machine without any collective).
+- bytes each rank puts into collectives per step (the one buffer of a step: its row part and its
+  dense part) and the collectives per step (one; two on a step past a cap), for each
   collective of `--collectives`, next to the sizes of the shared row tables, the dense parameters
   and the whole model.
 - peak RSS of each rank's process (the largest is printed), after training and consolidation.
@@ -84,7 +88,9 @@ def worker(rank, world, port, graph, variant, mods, threads, epochs, seed, colle
     if world > 1:
         os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
         dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=600))
-        ranks = Ranks(kg["train"], len(kg["is_video"]), kg["is_video"], collective=collective)
+        ranks = Ranks(kg["train"], len(kg["is_video"]), kg["is_video"], collective="auto" if collective == "none" else collective)
+        if collective == "none":  # the ceiling: the same ranks, steps and batches, nothing exchanged
+            ranks.exchange = lambda model: None
     part = kg["train"] if ranks is None else ranks.part(kg["train"])
     started = time.perf_counter()
     result = train(model, part, config, progress=False, dist=ranks)
@@ -322,6 +328,7 @@ def main() -> None:
                             r0 = rows[0]
                             per_step = (r0["rows"] + r0["dense"]) / max(r0["steps"], 1)
                             line += (f"  efficiency {rate / (2 * rates[(1, 1, '-')]):.2f}; {r0['steps']} steps, "
+                                     f"{r0['rounds'] / max(r0['steps'], 1):.2f} collectives/step, "
                                      f"{per_step / 1e3:,.1f} kB/step/rank (rows {r0['rows'] / max(r0['steps'], 1) / 1e3:,.1f}, "
                                      f"dense {r0['dense'] / max(r0['steps'], 1) / 1e3:,.1f})")
                         print(line + f"  [{load()}]", flush=True)

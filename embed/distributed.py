@@ -11,20 +11,22 @@ relation tables, and the dense projection / attention weights.
 
 Every step, after `backward()`, the gradients of shared parameters are summed across ranks and
 divided by the world size (the mean of the ranks' batch losses, as DDP does), before the same Adam
-update runs on every rank, so shared parameters stay identical bit for bit:
+update runs on every rank, so shared parameters stay identical bit for bit.
 
-- row tables (`Exchange.tables_rows`, every table of a step in one round): each rank has a
-  different set of touched shared rows. Two collectives are measured (bench/distributed.py,
-  docs/distributed.md): "sparse" = all_gather of the touched (row index, gradient) pairs, padded to
-  the largest count, the index riding as one more column of the gradients; "dense" = all_reduce of
-  a buffer the size of the table's shared rows plus a touched flag. `collective="auto"` takes the
-  one that moves fewer bytes this step (one tiny all_reduce of every table's largest touched count
-  decides; a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather W-1 times
-  each rank's part): sparse for large tag vocabularies, dense when the shared table is small next
-  to the touched rows. A shared row some rank renormalised (Algorithm 1 line 7) is renormalised on
-  every rank before the update.
-- dense parameters (`Exchange.dense`): one flat all_reduce of all their gradients (a few hundred
-  kB), with a flag per tensor so that a tensor no rank touched keeps `grad = None` as in one process.
+All of a step's exchange is ONE collective (`Exchange.step`; collectives cost ~1 ms each on gloo
+here, more than their bytes: docs/distributed.md):
+
+- row tables: each rank has a different set of touched shared rows. "sparse" = one all_gather of
+  every table's touched (gradient, shared-row index) pairs, each table's part sized by a cap that
+  every rank derives from the counts gathered in earlier steps (no count round; a step past a cap
+  sends the rest in a second gather); "dense" = one all_reduce of a buffer of every table's shared
+  rows plus a touched flag. `collective="auto"` takes the one that sends fewer bytes this step
+  (from the caps, known on every rank): sparse for large tag vocabularies, dense when the shared
+  tables are small next to the touched rows. A shared row some rank renormalised (Algorithm 1
+  line 7) is renormalised on every rank before the update.
+- dense parameters: their gradients ride in the same buffer (a few hundred kB), with a flag per
+  tensor so that a tensor no rank touched keeps `grad = None` as in one process; a gathered buffer
+  is summed locally (the W copies), a reduced one is the sum.
 
 Owned rows are never communicated during training. Each rank holds only the rows it reads: its own
 videos' and the shared ones (`Ranks.localize` -> `KGModel.hold_`: rank-local row ids in entity-id
@@ -119,11 +121,13 @@ def _attempt_store(rank: int, world: int, timeout_s: float) -> dist.Store:
 
 @dataclass
 class Traffic:
-    """Bytes this rank sent into collectives during training (per kind), and the steps taken."""
+    """Bytes this rank sent into collectives during training (per kind), the steps taken and the
+    collectives made for them (`rounds`: one per step, two on a step past a cap)."""
 
     rows: int = 0
     dense: int = 0
     steps: int = 0
+    rounds: int = 0
 
 
 @dataclass
@@ -369,7 +373,30 @@ def _row_of(model, table, entities: torch.Tensor) -> torch.Tensor:
 
 
 class Exchange:
-    """Sums the shared parameters' gradients across ranks before each update (see module docstring)."""
+    """Sums the shared parameters' gradients across ranks before each update, in ONE collective per
+    step (see module docstring): every row table's touched shared rows (with their index among the
+    shared rows) and every dense parameter's gradient travel in one flat buffer per rank.
+
+    - "sparse": `all_gather_into_tensor` of each rank's buffer [counts | table 1: `cap` rows of
+      (gradient, shared index) | table 2 ... | dense flags | dense gradients]; every rank then sums
+      the gathered parts itself, in rank order (rows: unique + index_add, as before; dense: the sum
+      of the W copies). `cap` (rows reserved per table and rank) is not exchanged: every rank derives
+      it from the counts it gathered in earlier steps (the largest count seen x 1.05, at most the
+      table's shared rows), so every rank knows the layout in advance without a count round. A step
+      that touches more rows than `cap` sends the rest in a second gather (every rank knows from the
+      gathered counts that it must): correct for any step, two collectives only on such a step.
+    - "dense": one `all_reduce` of [table 1: every shared row (gradient, touched flag) | ... | dense
+      flags | dense gradients]: positional, no counts, no cap.
+    - "auto": the one that sends fewer bytes this step (a ring all_reduce sends about 2 (W-1)/W of its
+      buffer per rank, an all_gather (W-1) x each rank's part), decided from the caps, which every
+      rank knows: no collective decides it.
+
+    Collectives cost ~1 ms each on gloo here, more than their bytes (docs/distributed.md), so the
+    number of rounds is what this minimises. The sums are the ones the per-table exchanges made
+    (each shared row: its ranks' gradients in rank order; dense: the ranks' sum), divided by W.
+    """
+
+    HEADROOM = 1.05  # cap = the largest count seen x this: past the first steps, rarely exceeded
 
     def __init__(self, ranks: Ranks, model):
         self.ranks, self.world = ranks, ranks.world
@@ -382,18 +409,36 @@ class Exchange:
             ids = shared.nonzero().squeeze(1)
             slot = torch.full((table.num,), -1, dtype=torch.long, device=device)
             slot[ids] = torch.arange(len(ids), device=device)
-            self.tables.append({"shared": shared, "ids": ids, "slot": slot,
+            self.tables.append({"shared": shared, "ids": ids, "slot": slot, "cap": 0,
                                 "constrain": kind if id(table) in constrained else None})
 
-    def tables_rows(self, tables: list[RowTable], taken: list) -> list:
-        """Every row table's (ids, gradients) of this step merged across ranks: one all_reduce of
-        all tables' shared-row counts, then one collective per table (collectives cost ~1 ms each on
-        gloo, more than their bytes: docs/distributed.md)."""
+    def step(self, tables: list[RowTable], taken: list, params: list[torch.Tensor]) -> list:
+        """Every row table's (ids, gradients) of this step merged across ranks (returned, one per
+        table), and every dense parameter's `grad` replaced by the ranks' mean (None where no rank
+        has one, as in one process): one collective (see the class docstring)."""
         self.ranks.traffic.steps += 1
         parts = [self._split(i, t, got) for i, (t, got) in enumerate(zip(tables, taken))]
-        count = torch.tensor([len(p[2]) for p in parts], device=tables[0].weight.device)
-        dist.all_reduce(count, op=dist.ReduceOp.MAX)
-        return [self._merge(i, t, p, int(most)) for i, (t, p, most) in enumerate(zip(tables, parts, count.tolist()))]
+        dtype = torch.float32
+        for t in tables:
+            dtype = torch.promote_types(dtype, t.weight.dtype)
+        device = tables[0].weight.device if tables else params[0].device if params else torch.device("cpu")
+        widths = [t.weight.shape[1:].numel() for t in tables]
+        dense_len = len(params) + sum(p.numel() for p in params)
+        mode = self.ranks.collective
+        if mode == "auto":
+            gather = len(tables) + sum(info["cap"] * (w + 1) for info, w in zip(self.tables, widths)) + dense_len
+            reduce = sum(len(info["ids"]) * (w + 1) for info, w in zip(self.tables, widths)) + dense_len
+            mode = "dense" if 2 * reduce <= self.world * gather else "sparse"
+        if mode == "dense":
+            merged, flat = self._reduce(parts, widths, dense_len, dtype, device, params)
+        else:
+            merged, flat = self._gather(parts, widths, dense_len, dtype, device, params)
+        at = len(params)
+        for i, p in enumerate(params):
+            n = p.numel()
+            p.grad = None if flat[i] == 0 else (flat[at:at + n] / self.world).view_as(p).to(p.dtype)
+            at += n
+        return [self._finish(i, t, part, got) for i, (t, part, got) in enumerate(zip(tables, parts, merged))]
 
     def _split(self, i: int, table: RowTable, got):
         """(local ids, local gradients, shared ids, shared gradients [n, width]) of one table's step."""
@@ -407,55 +452,117 @@ class Exchange:
         sh = info["shared"].index_select(0, idx)
         return idx[~sh], g[~sh], idx[sh], g[sh].reshape(-1, shape.numel())
 
-    def _merge(self, i: int, table: RowTable, part, most: int):
+    @staticmethod
+    def _dense_part(out: torch.Tensor, params: list[torch.Tensor]) -> None:
+        """Writes [flag per tensor | flat gradients] into `out` (a tensor without grad: zeros, flag 0)."""
+        out[: len(params)] = torch.tensor([p.grad is not None for p in params], dtype=out.dtype, device=out.device)
+        at = len(params)
+        for p in params:
+            n = p.numel()
+            if p.grad is not None:
+                out[at:at + n] = p.grad.reshape(-1)
+            at += n
+
+    def _reduce(self, parts, widths, dense_len, dtype, device, params):
+        """"dense": one all_reduce of every table's shared rows by position (+ touched flag) and the
+        dense gradients. Returns per table (touched shared indices, summed gradients) and the summed
+        dense part."""
+        sizes = [len(info["ids"]) * (w + 1) for info, w in zip(self.tables, widths)]
+        buf = torch.zeros(sum(sizes) + dense_len, dtype=dtype, device=device)
+        at = 0
+        for info, (_, _, sidx, sg), w, size in zip(self.tables, parts, widths, sizes):
+            rows = buf[at:at + size].view(-1, w + 1)
+            slot = info["slot"].index_select(0, sidx)
+            rows[slot, :w] = sg.to(dtype)
+            rows[slot, w] = 1.0
+            at += size
+        self._dense_part(buf[at:], params)
+        dist.all_reduce(buf)
+        self.ranks.traffic.rounds += 1
+        self.ranks.traffic.rows += at * buf.element_size()
+        self.ranks.traffic.dense += dense_len * buf.element_size()
+        merged, at = [], 0
+        for w, size in zip(widths, sizes):
+            rows = buf[at:at + size].view(-1, w + 1)
+            touched = (rows[:, w] > 0).nonzero().squeeze(1)
+            merged.append((touched, rows.index_select(0, touched)[:, :w]))
+            at += size
+        return merged, buf[at:]
+
+    def _gather(self, parts, widths, dense_len, dtype, device, params):
+        """"sparse": one all_gather of [counts | each table's first `cap` shared rows (gradient, index
+        bits) | dense part]; a second gather only when some rank touched more rows than a cap. Returns
+        per table (shared indices, gradients: every rank's rows in rank order) and the summed dense part."""
+        itype = {4: torch.int32, 8: torch.int64}[torch.empty(0, dtype=dtype).element_size()]
+        T, W = len(widths), self.world
+        caps = [info["cap"] for info in self.tables]
+        sizes = [c * (w + 1) for c, w in zip(caps, widths)]
+        buf = torch.zeros(T + sum(sizes) + dense_len, dtype=dtype, device=device)
+        ibuf = buf.view(itype)  # the counts and the row indices travel as integer bits: exact
+        ibuf[:T] = torch.tensor([len(p[2]) for p in parts], dtype=itype, device=device)
+        at = T
+        for info, (_, _, sidx, sg), w, cap, size in zip(self.tables, parts, widths, caps, sizes):
+            n = min(len(sidx), cap)
+            buf[at:at + size].view(-1, w + 1)[:n, :w] = sg[:n].to(dtype)
+            ibuf[at:at + size].view(-1, w + 1)[:n, w] = info["slot"].index_select(0, sidx[:n]).to(itype)
+            at += size
+        self._dense_part(buf[at:], params)
+        out = torch.empty(W * len(buf), dtype=dtype, device=device)
+        dist.all_gather_into_tensor(out, buf)
+        self.ranks.traffic.rounds += 1
+        self.ranks.traffic.rows += at * buf.element_size()
+        self.ranks.traffic.dense += dense_len * buf.element_size()
+        out = out.view(W, -1)
+        counts = out.view(itype)[:, :T].long().cpu()  # [W, T]: one small read, on NCCL too
+        most = counts.max(0).values.tolist()
+        over = [max(0, m - c) for m, c in zip(most, caps)]
+        extra = self._overflow(parts, widths, caps, over, dtype, itype, device) if any(over) else None
+        merged, at = [], T
+        for i, (info, w, cap, size) in enumerate(zip(self.tables, widths, caps, sizes)):
+            rows = out[:, at:at + size].reshape(W, cap, w + 1)
+            valid = torch.arange(cap).unsqueeze(0) < counts[:, i:i + 1]
+            if extra is not None and over[i]:
+                rows = torch.cat([rows, extra[i]], 1)
+                valid = torch.cat([valid, torch.arange(over[i]).unsqueeze(0) < counts[:, i:i + 1] - cap], 1)
+            got = rows[valid.to(device)]  # every rank's rows, rank by rank (the order of the sums)
+            slots = got.view(itype)[:, w].long()
+            uslot, inv = torch.unique(slots, return_inverse=True)
+            ug = torch.zeros(len(uslot), w, dtype=dtype, device=device).index_add_(0, inv, got[:, :w])
+            merged.append((uslot, ug))
+            # the next steps' cap: every rank computes it from the same gathered counts
+            info["cap"] = min(len(info["ids"]), max(cap, math.ceil(most[i] * self.HEADROOM)))
+            at += size
+        return merged, out[:, at:].sum(0)
+
+    def _overflow(self, parts, widths, caps, over, dtype, itype, device) -> list:
+        """The second gather of a step where some rank touched more shared rows than a table's cap:
+        per table, each rank's rows past the cap, padded to the largest excess (known to every rank
+        from the gathered counts). Returns per table [W, excess, width + 1]."""
+        sizes = [o * (w + 1) for o, w in zip(over, widths)]
+        buf = torch.zeros(sum(sizes), dtype=dtype, device=device)
+        ibuf = buf.view(itype)
+        at = 0
+        for info, (_, _, sidx, sg), w, cap, size in zip(self.tables, parts, widths, caps, sizes):
+            rest = sidx[cap:]
+            buf[at:at + size].view(-1, w + 1)[:len(rest), :w] = sg[cap:].to(dtype)
+            ibuf[at:at + size].view(-1, w + 1)[:len(rest), w] = info["slot"].index_select(0, rest).to(itype)
+            at += size
+        out = torch.empty(self.world * len(buf), dtype=dtype, device=device)
+        dist.all_gather_into_tensor(out, buf)
+        self.ranks.traffic.rounds += 1
+        self.ranks.traffic.rows += buf.numel() * buf.element_size()
+        out, at, got = out.view(self.world, -1), 0, []
+        for o, w, size in zip(over, widths, sizes):
+            got.append(out[:, at:at + size].reshape(self.world, o, w + 1))
+            at += size
+        return got
+
+    def _finish(self, i: int, table: RowTable, part, merged):
+        """This table's update: its own rows' gradients and the shared rows' mean over the ranks."""
         info, w = self.tables[i], table.weight
-        lidx, lg, sidx, sg = part
-        shape = w.shape[1:]
-        n_shared, width = len(info["ids"]), shape.numel()
-        mode = self.ranks.collective
-        if mode == "auto":
-            # a ring all_reduce sends about 2 (W-1)/W of its buffer per rank, an all_gather (W-1) x
-            # each rank's part: dense when 2 x dense bytes / W <= sparse bytes per rank
-            dense_bytes = n_shared * (width + 1) * sg.element_size()
-            sparse_bytes = most * (width * sg.element_size() + 8)
-            mode = "dense" if 2 * dense_bytes <= self.world * sparse_bytes else "sparse"
-        if most == 0:
-            uidx, ug = sidx, sg
-        elif mode == "dense":
-            buf = torch.zeros(n_shared, width + 1, dtype=sg.dtype, device=w.device)
-            at = info["slot"].index_select(0, sidx)
-            buf[at, :width] = sg
-            buf[at, width] = 1.0
-            dist.all_reduce(buf)
-            self.ranks.traffic.rows += buf.numel() * buf.element_size()
-            touched = (buf[:, width] > 0).nonzero().squeeze(1)
-            uidx, ug = info["ids"].index_select(0, touched), buf.index_select(0, touched)[:, :width]
-        else:
-            # the shared row's index (the same on every rank) rides as one more column of the
-            # gradients: exact while it stays below the float's integer range, else a second gather
-            slots = info["slot"].index_select(0, sidx)
-            packed = n_shared < 2 / torch.finfo(sg.dtype).eps  # 2^24 for float32
-            grads = torch.zeros(most, width + packed, dtype=sg.dtype, device=w.device)
-            grads[: len(sidx), :width] = sg
-            all_grads = torch.empty(self.world * most, width + packed, dtype=sg.dtype, device=w.device)
-            if packed:
-                grads[:, width] = -1.0
-                grads[: len(sidx), width] = slots.to(sg.dtype)
-                dist.all_gather_into_tensor(all_grads, grads)
-                all_ids = all_grads[:, width].long()
-                self.ranks.traffic.rows += grads.numel() * grads.element_size()
-            else:
-                ids = torch.full((most,), -1, dtype=torch.long, device=w.device)
-                ids[: len(sidx)] = slots
-                all_ids = torch.empty(self.world * most, dtype=torch.long, device=w.device)
-                dist.all_gather_into_tensor(all_ids, ids)
-                dist.all_gather_into_tensor(all_grads, grads)
-                self.ranks.traffic.rows += ids.numel() * 8 + grads.numel() * grads.element_size()
-            keep = all_ids >= 0
-            uslot, inv = torch.unique(all_ids[keep], return_inverse=True)
-            ug = torch.zeros(len(uslot), width, dtype=sg.dtype, device=w.device).index_add_(
-                0, inv, all_grads[keep][:, :width])
-            uidx = info["ids"].index_select(0, uslot)
+        lidx, lg, sidx, _ = part
+        uslot, ug = merged
+        uidx = info["ids"].index_select(0, uslot)
         ug = ug / self.world
         if info["constrain"] is not None and len(uidx):
             # rows another rank renormalised in its forward (Algorithm 1 line 7): the same here
@@ -466,19 +573,4 @@ class Exchange:
         idx = torch.cat([lidx, uidx])
         if idx.numel() == 0:
             return None
-        return idx, torch.cat([lg, ug.view(-1, *shape).to(lg.dtype)])
-
-    def dense(self, params: list[torch.Tensor]) -> None:
-        if not params:
-            return
-        device = params[0].device
-        flags = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
-        flat = torch.cat([flags] + [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
-                                    for p in params])
-        dist.all_reduce(flat)
-        self.ranks.traffic.dense += flat.numel() * flat.element_size()
-        at = len(params)
-        for i, p in enumerate(params):
-            n = p.numel()
-            p.grad = None if flat[i] == 0 else (flat[at:at + n] / self.world).view_as(p).to(p.dtype)
-            at += n
+        return idx, torch.cat([lg, ug.view(-1, *w.shape[1:]).to(lg.dtype)])

@@ -155,13 +155,14 @@ class Optimizer:
 
     def __init__(self, model: nn.Module, lr: float, dense_lr: float | None = None, weight_decay: float = 0.0,
                  exchange=None):
-        """exchange: None (one process), or an object with `tables_rows(tables, taken)` and `dense(params)`
-        that sums gradients across processes before each update (embed.distributed.Exchange)."""
+        """exchange: None (one process), or an object whose `step(tables, taken, dense params)` sums
+        the row tables' and the dense parameters' gradients across processes before each update, in
+        one round (embed.distributed.Exchange): it runs inside `RowAdam.step`, before either update."""
         tables = [m for m in model.modules() if isinstance(m, RowTable)]
         table_params = {id(t.weight) for t in tables}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in table_params]
-        self.exchange = exchange
-        self.rows = RowAdam(tables, lr=lr, exchange=None if exchange is None else exchange.tables_rows)
+        self.rows = RowAdam(tables, lr=lr, exchange=None if exchange is None else
+                            (lambda tables, taken: exchange.step(tables, taken, dense)))
         # fused=True: one kernel for all dense tensors (the per-tensor loop costs more than the
         # arithmetic for these small W, b, V, a); same algorithm, same state_dict layout.
         fused = bool(dense) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in dense)
@@ -173,10 +174,8 @@ class Optimizer:
             self.dense.zero_grad(set_to_none=True)
 
     def step(self) -> None:
-        self.rows.step()
+        self.rows.step()  # with an exchange, this also replaced the dense gradients by the ranks' mean
         if self.dense is not None:
-            if self.exchange is not None:
-                self.exchange.dense([p for group in self.dense.param_groups for p in group["params"]])
             self.dense.step()
         self.rows.zero_grad()
 

@@ -96,3 +96,12 @@ def train_rank(rank, world, port, out, variant, collective, seed, shard=False, f
                     "traffic": vars(ranks.traffic), "n": len(ranks.part(train_))}, os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+def train_rank_small_caps(rank, world, port, out, variant):
+    """`train_rank` (sparse exchange) with caps below every step's count: each step's first gather
+    is too small and the rest goes in the second gather (Exchange._overflow)."""
+    from kgtag.embed.distributed import Exchange
+
+    Exchange.HEADROOM = 0.5
+    train_rank(rank, world, port, out, variant, "sparse", 0)
