@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from kgtag.embed.distributed import Layout, Ranks, rank_of_heads
 from kgtag.embed.config import ModelConfig, TrainConfig
@@ -15,6 +17,22 @@ from kgtag.embed.trainer import train
 
 N_VIDEOS, N_CONTENT, N_MUSIC, N_PARENT, R = 240, 6, 4, 2, 3
 E = N_VIDEOS + N_CONTENT + N_MUSIC + N_PARENT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def spawn(folder, worker, *args, world=2) -> list[dict]:
+    """Run `worker(rank, world, port, folder, *args)` on `world` gloo ranks; each rank's saved result."""
+    mp.spawn(worker, args=(world, free_port(), str(folder), *args), nprocs=world, join=True)
+    return [torch.load(os.path.join(folder, f"rank{k}.pt"), weights_only=True) for k in range(world)]
 
 
 def graph(seed=0):

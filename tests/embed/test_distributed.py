@@ -9,13 +9,12 @@ close to one process's.
 from __future__ import annotations
 
 import copy
-import socket
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import distributed_worker as w
+from distributed_worker import same
 from kgtag.embed.distributed import Ranks, head_bounds, owners, rank_of_heads, table_owners
 from kgtag.embed.config import ModelConfig
 from kgtag.embed.model import build_model
@@ -24,14 +23,6 @@ from kgtag.embed.rows import RowTable
 from kgtag.embed.trainer import train
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def same(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("variant", ["transe", "transfusion"])
@@ -89,9 +80,7 @@ def test_a_model_holding_some_rows_scores_them_as_the_whole_model(variant, base)
 
 
 def spawn(tmp_path, variant, collective="auto", seed=0, shard=False, full_tables=False):
-    mp.spawn(w.train_rank, args=(2, free_port(), str(tmp_path), variant, collective, seed, shard, full_tables),
-             nprocs=2, join=True)
-    return [torch.load(tmp_path / f"rank{k}.pt", weights_only=False) for k in range(2)]
+    return w.spawn(tmp_path, w.train_rank, variant, collective, seed, shard, full_tables)
 
 
 def held_model(variant, state, held):

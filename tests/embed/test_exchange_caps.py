@@ -4,29 +4,15 @@ trained weights are exactly those of a run whose parts were large enough."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-import torch
-import torch.multiprocessing as mp
 
 import distributed_worker as w
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def same(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+from distributed_worker import same
 
 
 def run(folder, worker, *args):
     folder.mkdir()
-    mp.spawn(worker, args=(2, free_port(), str(folder), *args), nprocs=2, join=True)
-    return [torch.load(folder / f"rank{k}.pt", weights_only=False) for k in range(2)]
+    return w.spawn(folder, worker, *args)
 
 
 @pytest.mark.slow
