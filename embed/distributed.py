@@ -502,9 +502,7 @@ class Exchange:
         ibuf[:T] = torch.tensor([len(p[2]) for p in parts], dtype=itype, device=device)
         at = T
         for info, (_, _, sidx, sg), w, cap, size in zip(self.tables, parts, widths, caps, sizes):
-            n = min(len(sidx), cap)
-            buf[at:at + size].view(-1, w + 1)[:n, :w] = sg[:n].to(dtype)
-            ibuf[at:at + size].view(-1, w + 1)[:n, w] = info["slot"].index_select(0, sidx[:n]).to(itype)
+            _pack(buf[at:at + size], itype, w, sg[:cap], info["slot"].index_select(0, sidx[:cap]))
             at += size
         self._dense_part(buf[at:], params)
         out = torch.empty(W * len(buf), dtype=dtype, device=device)
@@ -540,12 +538,9 @@ class Exchange:
         from the gathered counts). Returns per table [W, excess, width + 1]."""
         sizes = [o * (w + 1) for o, w in zip(over, widths)]
         buf = torch.zeros(sum(sizes), dtype=dtype, device=device)
-        ibuf = buf.view(itype)
         at = 0
         for info, (_, _, sidx, sg), w, cap, size in zip(self.tables, parts, widths, caps, sizes):
-            rest = sidx[cap:]
-            buf[at:at + size].view(-1, w + 1)[:len(rest), :w] = sg[cap:].to(dtype)
-            ibuf[at:at + size].view(-1, w + 1)[:len(rest), w] = info["slot"].index_select(0, rest).to(itype)
+            _pack(buf[at:at + size], itype, w, sg[cap:], info["slot"].index_select(0, sidx[cap:]))
             at += size
         out = torch.empty(self.world * len(buf), dtype=dtype, device=device)
         dist.all_gather_into_tensor(out, buf)
@@ -574,3 +569,11 @@ class Exchange:
         if idx.numel() == 0:
             return None
         return idx, torch.cat([lg, ug.view(-1, *w.shape[1:]).to(lg.dtype)])
+
+
+def _pack(part: torch.Tensor, itype: torch.dtype, width: int, grads: torch.Tensor, slots: torch.Tensor) -> None:
+    """Writes rows (gradient | shared-row index) into the first rows of `part` viewed as [-1, width + 1];
+    the index travels as the integer bits of the last column (exact)."""
+    n = len(slots)
+    part.view(-1, width + 1)[:n, :width] = grads.to(part.dtype)
+    part.view(itype).view(-1, width + 1)[:n, width] = slots.to(itype)
